@@ -1,0 +1,221 @@
+// The only module that reads process.env. Everything else receives a frozen Config.
+
+export type SmsChannelName = 'simulator' | 'messagebird'
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+export interface Config {
+  nodeEnv: 'development' | 'production' | 'test'
+  host: string
+  port: number
+  /** Public base URL without trailing slash, e.g. https://support.example.com (used for reportUrl and signatures). */
+  publicUrl: string | null
+  /** Where the database lives: `sqlite:<path>` (default) or, later, `postgres://…`. */
+  database: { kind: 'sqlite', path: string, synchronous: 'NORMAL' | 'FULL' }
+  smsChannel: SmsChannelName
+  /** True when SMS_CHANNEL was not set and the channel was chosen from the presence of a MessageBird key. */
+  smsChannelAutoSelected: boolean
+  messagebird: {
+    apiKey: string | null
+    originator: string | null
+    signingKey: string | null
+    whatsappChannelId: string | null
+    timeoutMs: number
+  }
+  allowUnsignedWebhooks: boolean
+  confirmationTemplate: string
+  helpText: string
+  logLevel: LogLevel
+  outbox: {
+    pollIntervalMs: number
+    maxAttempts: number
+    backoffBaseMs: number
+    backoffMaxMs: number
+    /** How long to wait for a delivery report before an ambiguous send (timeout, crash mid-send) is settled as failed. */
+    ambiguousGraceMs: number
+  }
+  /** Outbound messages still `sent` after this long are flagged as unconfirmed in the inbox. */
+  unconfirmedAfterSeconds: number
+  failover: { defaultExpirySeconds: number, confirmationWithFailover: boolean }
+  simulator: { deliveryDelayMs: number }
+  inbox: { pageSize: number, refreshSeconds: number }
+  session: { ttlHours: number, secureCookies: boolean }
+  /** Where signed status callbacks for API messages and dispatches go (optional). */
+  statusCallbackUrl: string | null
+  statusCallbackSecret: string | null
+  bodyLimitBytes: number
+}
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+const DEFAULT_CONFIRMATION = 'Thanks for contacting customer support! Your ticket ID is {ref}.'
+const DEFAULT_HELP = 'Customer support: reply to this number with your question and an agent will answer. Reply STOP to stop messages.'
+
+type Env = Record<string, string | undefined>
+
+export function loadConfig (env: Env = process.env): Config {
+  const problems: string[] = []
+  const str = (name: string): string | null => {
+    const v = env[name]
+    return v === undefined || v.trim() === '' ? null : v.trim()
+  }
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = str(name)
+    if (raw === null) return def
+    if (!/^-?\d+$/.test(raw)) {
+      problems.push(`${name} must be a whole number between ${min} and ${max} (got "${raw}")`)
+      return def
+    }
+    const n = Number(raw)
+    if (n < min || n > max) problems.push(`${name} must be between ${min} and ${max} (got ${n})`)
+    return n
+  }
+  const bool = (name: string, def: boolean): boolean => {
+    const raw = str(name)
+    if (raw === null) return def
+    if (/^(1|true|yes|on)$/i.test(raw)) return true
+    if (/^(0|false|no|off)$/i.test(raw)) return false
+    problems.push(`${name} must be true or false (got "${raw}")`)
+    return def
+  }
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], def: T): T => {
+    const raw = str(name)
+    if (raw === null) return def
+    if (!(allowed as readonly string[]).includes(raw)) {
+      problems.push(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`)
+      return def
+    }
+    return raw as T
+  }
+
+  const nodeEnv = oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development')
+  const port = int('PORT', 3000, 0, 65535)
+  const host = str('HOST') ?? '127.0.0.1'
+
+  let publicUrl = str('PUBLIC_URL')
+  if (publicUrl !== null) {
+    try {
+      const u = new URL(publicUrl)
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme')
+      if (u.search !== '' || u.hash !== '') throw new Error('query')
+      publicUrl = publicUrl.replace(/\/+$/, '')
+    } catch {
+      problems.push(`PUBLIC_URL must be an http(s) URL without query string, e.g. https://support.example.com (got "${publicUrl}")`)
+      publicUrl = null
+    }
+  }
+
+  const databaseUrl = str('DATABASE_URL') ?? 'sqlite:./data/textdesk.sqlite'
+  let dbPath = './data/textdesk.sqlite'
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL: Postgres is not supported yet; use sqlite:<path> (e.g. sqlite:./data/textdesk.sqlite)')
+  } else if (databaseUrl.startsWith('sqlite:')) {
+    dbPath = databaseUrl.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '')
+    if (dbPath === '') problems.push('DATABASE_URL must name a file after sqlite:, e.g. sqlite:./data/textdesk.sqlite')
+  } else {
+    problems.push(`DATABASE_URL must start with sqlite: (got "${databaseUrl}")`)
+  }
+  const synchronous = oneOf('SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL')
+
+  const apiKey = str('MESSAGEBIRD_API_KEY')
+  const originator = str('MESSAGEBIRD_ORIGINATOR')
+  const channelRaw = str('SMS_CHANNEL')
+  const smsChannel = oneOf('SMS_CHANNEL', ['simulator', 'messagebird'] as const, apiKey !== null ? 'messagebird' : 'simulator')
+  if (smsChannel === 'messagebird') {
+    if (apiKey === null) problems.push('MESSAGEBIRD_API_KEY is required when SMS_CHANNEL=messagebird')
+    if (originator === null) problems.push('MESSAGEBIRD_ORIGINATOR is required when SMS_CHANNEL=messagebird (your virtual mobile number in international format, or a sender name of up to 11 letters and digits)')
+  }
+  if (originator !== null && !isValidOriginator(originator)) {
+    problems.push(`MESSAGEBIRD_ORIGINATOR must be a phone number in international format (digits, optional leading +, up to 15 digits) or up to 11 letters and digits (got "${originator}")`)
+  }
+  const signingKey = str('MESSAGEBIRD_SIGNING_KEY')
+  const allowUnsignedWebhooks = bool('ALLOW_UNSIGNED_WEBHOOKS', false)
+  if (nodeEnv === 'production' && smsChannel === 'messagebird' && signingKey === null && !allowUnsignedWebhooks) {
+    problems.push('MESSAGEBIRD_SIGNING_KEY is required in production with the messagebird channel, so that nobody can post fake SMS; set ALLOW_UNSIGNED_WEBHOOKS=true to accept unsigned webhooks anyway')
+  }
+
+  const confirmationTemplate = env.CONFIRMATION_TEMPLATE ?? DEFAULT_CONFIRMATION
+  if (!confirmationTemplate.includes('{ref}')) {
+    problems.push('CONFIRMATION_TEMPLATE must contain {ref}, where the ticket ID goes')
+  }
+
+  const logLevel = oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, nodeEnv === 'test' ? 'silent' : 'info')
+
+  let statusCallbackUrl = str('STATUS_CALLBACK_URL')
+  if (statusCallbackUrl !== null) {
+    try {
+      const u = new URL(statusCallbackUrl)
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme')
+    } catch {
+      problems.push(`STATUS_CALLBACK_URL must be an http(s) URL (got "${statusCallbackUrl}")`)
+      statusCallbackUrl = null
+    }
+  }
+  const statusCallbackSecret = str('STATUS_CALLBACK_SECRET')
+  if (statusCallbackUrl !== null && statusCallbackSecret === null) {
+    problems.push('STATUS_CALLBACK_SECRET is required when STATUS_CALLBACK_URL is set (it signs every callback)')
+  }
+
+  const config: Config = {
+    nodeEnv,
+    host,
+    port,
+    publicUrl,
+    database: { kind: 'sqlite', path: dbPath, synchronous },
+    smsChannel,
+    smsChannelAutoSelected: channelRaw === null,
+    messagebird: {
+      apiKey,
+      originator: originator === null ? null : originator.replace(/^\+/, ''),
+      signingKey,
+      whatsappChannelId: str('MESSAGEBIRD_WHATSAPP_CHANNEL_ID'),
+      timeoutMs: int('MESSAGEBIRD_TIMEOUT_MS', 10_000, 1000, 120_000)
+    },
+    allowUnsignedWebhooks,
+    confirmationTemplate,
+    helpText: env.HELP_TEXT ?? DEFAULT_HELP,
+    logLevel,
+    outbox: {
+      pollIntervalMs: int('OUTBOX_POLL_MS', 250, 10, 60_000),
+      maxAttempts: int('OUTBOX_MAX_ATTEMPTS', 8, 1, 100),
+      backoffBaseMs: int('OUTBOX_BACKOFF_BASE_MS', 1000, 1, 3_600_000),
+      backoffMaxMs: int('OUTBOX_BACKOFF_MAX_MS', 300_000, 1, 86_400_000),
+      ambiguousGraceMs: int('OUTBOX_AMBIGUOUS_GRACE_MS', 600_000, 0, 86_400_000)
+    },
+    unconfirmedAfterSeconds: int('UNCONFIRMED_AFTER_SECONDS', 600, 1, 604_800),
+    failover: {
+      defaultExpirySeconds: int('FAILOVER_DEFAULT_EXPIRY_SECONDS', 300, 15, 86_400),
+      confirmationWithFailover: bool('CONFIRMATION_WITH_FAILOVER', false)
+    },
+    simulator: { deliveryDelayMs: int('SIMULATOR_DELIVERY_DELAY_MS', 1500, 0, 600_000) },
+    inbox: {
+      pageSize: int('INBOX_PAGE_SIZE', 25, 1, 200),
+      refreshSeconds: int('INBOX_REFRESH_SECONDS', 5, 1, 600)
+    },
+    session: {
+      ttlHours: int('SESSION_TTL_HOURS', 12, 1, 24 * 30),
+      secureCookies: bool('SECURE_COOKIES', publicUrl?.startsWith('https:') ?? false)
+    },
+    statusCallbackUrl,
+    statusCallbackSecret,
+    bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024)
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return deepFreeze(config)
+}
+
+function isValidOriginator (value: string): boolean {
+  if (/^\+?\d{1,15}$/.test(value)) return true
+  return /^[A-Za-z0-9 ]{1,11}$/.test(value) && /[A-Za-z]/.test(value)
+}
+
+function deepFreeze<T> (obj: T): T {
+  for (const v of Object.values(obj as object)) {
+    if (v !== null && typeof v === 'object') deepFreeze(v)
+  }
+  return Object.freeze(obj)
+}

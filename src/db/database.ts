@@ -1,0 +1,34 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import SQLite from 'better-sqlite3'
+import { Kysely, SqliteDialect, type Transaction } from 'kysely'
+import type { Config } from '../config.js'
+import type { Database } from './schema.js'
+
+export type Db = Kysely<Database>
+/** Repository functions take either the database or an open transaction as their first argument. */
+export type Executor = Kysely<Database> | Transaction<Database>
+
+export function openSqlite (path: string, synchronous: 'NORMAL' | 'FULL' = 'NORMAL'): SQLite.Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  const sqlite = new SQLite(path)
+  // WAL lets the inbox read while a webhook writes. With synchronous=NORMAL a commit survives a
+  // process crash (the acknowledgement guarantee we give MessageBird); FULL also survives power loss
+  // at the cost of one fsync per commit. See README "Durability".
+  sqlite.pragma('journal_mode = WAL')
+  sqlite.pragma(`synchronous = ${synchronous}`)
+  sqlite.pragma('busy_timeout = 5000')
+  sqlite.pragma('foreign_keys = ON')
+  return sqlite
+}
+
+export function createDatabase (config: Pick<Config, 'database'>): Db {
+  const sqlite = openSqlite(config.database.path, config.database.synchronous)
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+}
+
+/** True when the error is a unique-constraint violation, on SQLite or Postgres. */
+export function isUniqueViolation (err: unknown): boolean {
+  const e = err as { code?: string } | null
+  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === '23505'
+}

@@ -1,0 +1,222 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
+
+// Portable types: snake_case columns, ISO-8601 UTC strings set in code, text unions for statuses,
+// integers instead of booleans. The same schema is meant to run on Postgres later.
+
+type Id = Generated<number>
+type Iso = string
+
+export type Channel = 'sms' | 'whatsapp'
+export type Direction = 'inbound' | 'outbound'
+export type TicketStatus = 'open' | 'closed'
+
+/**
+ * Our status model for messages. Inbound messages are `received`.
+ * Outbound: queued → sending → sent → buffered → delivered → read, or a failure
+ * (`failed`, `expired`, `blocked`). `unknown` means the provider may or may not have accepted
+ * the message (a timeout or a crash mid-send) and we are waiting for a report to tell.
+ */
+export type MessageStatus =
+  | 'received'
+  | 'queued' | 'sending' | 'unknown' | 'sent' | 'buffered'
+  | 'delivered' | 'read'
+  | 'failed' | 'expired' | 'blocked'
+
+export type MessageKind = 'customer' | 'confirmation' | 'reply' | 'notification' | 'help' | 'opt_out' | 'opt_in'
+
+export interface ContactsTable {
+  id: Id
+  /** E.164, e.g. +31612345678 */
+  phone: string
+  name: string | null
+  opted_out_at: Iso | null
+  created_at: Iso
+  updated_at: Iso
+}
+
+export interface ContactAddressesTable {
+  id: Id
+  contact_id: number
+  channel: Channel
+  address: string
+  position: number
+  created_at: Iso
+}
+
+export interface TicketsTable {
+  id: Id
+  contact_id: number
+  status: TicketStatus
+  assignee_id: number | null
+  created_at: Iso
+  updated_at: Iso
+  closed_at: Iso | null
+  closed_by: number | null
+  // Denormalised so the inbox list is one indexed range scan, whatever the table size.
+  last_message_at: Iso
+  last_message_preview: string
+  last_message_direction: Direction
+  message_count: number
+}
+
+export interface MessagesTable {
+  /** Our id (UUID); sent to providers as the `reference` so reports can be matched back. */
+  id: string
+  ticket_id: number
+  direction: Direction
+  kind: MessageKind
+  channel: Channel
+  from_address: string | null
+  to_address: string
+  body: string
+  provider: string | null
+  provider_message_id: string | null
+  status: MessageStatus
+  status_at: Iso
+  status_reason: string | null
+  error_code: string | null
+  price_amount: string | null
+  price_currency: string | null
+  segments: number | null
+  attempts: number
+  agent_id: number | null
+  dispatch_id: string | null
+  created_at: Iso
+  updated_at: Iso
+}
+
+export interface MessageEventsTable {
+  id: Id
+  message_id: string
+  status: string
+  occurred_at: Iso
+  received_at: Iso
+  source: string
+  /** The raw report (JSON) for audit. */
+  raw: string | null
+}
+
+export type OutboxKind = 'send' | 'failover_deadline' | 'settle_unknown' | 'status_callback'
+
+export interface OutboxTable {
+  id: Id
+  kind: OutboxKind
+  message_id: string | null
+  dispatch_id: string | null
+  payload: string | null
+  run_at: Iso
+  attempts: ColumnType<number, number | undefined, number>
+  last_error: string | null
+  locked_until: Iso | null
+  created_at: Iso
+}
+
+export interface AgentsTable {
+  id: Id
+  email: string
+  name: string
+  role: 'admin' | 'agent'
+  password_hash: string
+  disabled_at: Iso | null
+  created_at: Iso
+  updated_at: Iso
+}
+
+export interface SessionsTable {
+  /** SHA-256 of the cookie token; the token itself is never stored. */
+  id: string
+  agent_id: number
+  csrf_secret: string
+  created_at: Iso
+  expires_at: Iso
+  last_seen_at: Iso
+}
+
+export interface LoginThrottleTable {
+  key: string
+  failures: number
+  window_started_at: Iso
+  locked_until: Iso | null
+}
+
+export interface WebhookJtisTable {
+  jti: string
+  expires_at: Iso
+}
+
+export type DispatchStatus = 'pending' | 'completed' | 'failed'
+export type StepStatus = 'waiting' | 'active' | 'met' | 'failed' | 'expired'
+
+export interface DispatchesTable {
+  id: string
+  status: DispatchStatus
+  template: string
+  ticket_id: number
+  current_step: number
+  api_key_id: number | null
+  created_at: Iso
+  updated_at: Iso
+  ended_at: Iso | null
+}
+
+export interface DispatchStepsTable {
+  dispatch_id: string
+  position: number
+  channel: Channel
+  to_address: string
+  from_address: string | null
+  body: string
+  condition_status: 'delivered' | 'read' | null
+  expiry_seconds: number | null
+  message_id: string | null
+  status: StepStatus
+  started_at: Iso | null
+  deadline_at: Iso | null
+  ended_at: Iso | null
+}
+
+export interface ApiKeysTable {
+  id: Id
+  name: string
+  key_hash: string
+  prefix: string
+  created_at: Iso
+  revoked_at: Iso | null
+  last_used_at: Iso | null
+}
+
+export interface IdempotencyKeysTable {
+  api_key_id: number
+  key: string
+  request_hash: string
+  status_code: number
+  response_body: string
+  created_at: Iso
+}
+
+export interface Database {
+  contacts: ContactsTable
+  contact_addresses: ContactAddressesTable
+  tickets: TicketsTable
+  messages: MessagesTable
+  message_events: MessageEventsTable
+  outbox: OutboxTable
+  agents: AgentsTable
+  sessions: SessionsTable
+  login_throttle: LoginThrottleTable
+  webhook_jtis: WebhookJtisTable
+  dispatches: DispatchesTable
+  dispatch_steps: DispatchStepsTable
+  api_keys: ApiKeysTable
+  idempotency_keys: IdempotencyKeysTable
+}
+
+export type Contact = Selectable<ContactsTable>
+export type Ticket = Selectable<TicketsTable>
+export type Message = Selectable<MessagesTable>
+export type NewMessage = Insertable<MessagesTable>
+export type MessageUpdate = Updateable<MessagesTable>
+export type OutboxRow = Selectable<OutboxTable>
+export type Agent = Selectable<AgentsTable>
+export type Dispatch = Selectable<DispatchesTable>
+export type DispatchStep = Selectable<DispatchStepsTable>

@@ -1,0 +1,20 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { PUBLIC_DIR } from '../paths.js'
+
+// The inbox's two static files, read once. Scripts are external files so the Content-Security-Policy
+// can forbid inline script.
+const FILES: Record<string, string> = {
+  'app.js': 'text/javascript; charset=utf-8',
+  'app.css': 'text/css; charset=utf-8'
+}
+
+export async function staticAssets (app: FastifyInstance): Promise<void> {
+  const cache = new Map(Object.keys(FILES).map((name) => [name, readFileSync(join(PUBLIC_DIR, name))]))
+  app.get<{ Params: { name: string } }>('/assets/:name', async (req, reply) => {
+    const body = cache.get(req.params.name)
+    if (body === undefined) return await reply.callNotFound()
+    return await reply.type(FILES[req.params.name]).header('cache-control', 'public, max-age=300').send(body)
+  })
+}

@@ -1,0 +1,24 @@
+import Handlebars from 'handlebars'
+
+/** A private Handlebars instance with the few helpers the views use. All SMS text goes through {{ }} (escaped). */
+export function createViewEngine (): typeof Handlebars {
+  const hbs = Handlebars.create()
+  hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b)
+  hbs.registerHelper('time', (iso: unknown) => typeof iso === 'string' ? formatTime(iso) : '')
+  hbs.registerHelper('ago', (iso: unknown) => typeof iso === 'string' ? ago(iso, Date.now()) : '')
+  return hbs
+}
+
+export function formatTime (iso: string): string {
+  const d = new Date(iso)
+  if (Number.isNaN(d.getTime())) return ''
+  return d.toISOString().slice(0, 16).replace('T', ' ') + ' UTC'
+}
+
+export function ago (iso: string, nowMs: number): string {
+  const s = Math.max(0, Math.round((nowMs - Date.parse(iso)) / 1000))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m`
+  if (s < 86400) return `${Math.floor(s / 3600)}h`
+  return `${Math.floor(s / 86400)}d`
+}

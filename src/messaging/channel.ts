@@ -1,0 +1,48 @@
+import type { Channel } from '../db/schema.js'
+
+/** What the outbox worker asks a provider adapter to send. */
+export interface OutboundRequest {
+  /** Our message id; providers echo it back as the `reference` on delivery reports. */
+  messageId: string
+  channel: Channel
+  /** E.164 for SMS, the provider's contact id or number for other channels. */
+  to: string
+  body: string
+  /** Where the provider should send delivery reports, when we know our public URL. */
+  reportUrl: string | null
+}
+
+/**
+ * `transient`: the provider did not take the message (network refused, 429, 5xx): safe to retry.
+ * `permanent`: the provider refused it for good (invalid recipient, bad key): do not retry.
+ * `ambiguous`: the provider may have taken it (timeout after the request was written): retrying
+ * could send it twice, so we wait for a delivery report instead.
+ */
+export type SendOutcome =
+  | { ok: true, providerMessageId: string }
+  | { ok: false, failure: 'transient' | 'permanent' | 'ambiguous', reason: string, code: string | null }
+
+export interface ChannelAdapter {
+  /** Stored in messages.provider and used to match delivery reports. */
+  readonly provider: string
+  supports: (channel: Channel) => boolean
+  send: (req: OutboundRequest) => Promise<SendOutcome>
+  close?: () => void
+}
+
+/** A delivery/status report from any provider, already parsed into our vocabulary. */
+export interface StatusReport {
+  provider: string
+  /** Our message id, when the provider echoes our reference. */
+  reference: string | null
+  providerMessageId: string | null
+  /** The provider's own status word (kept in the event log). */
+  rawStatus: string
+  statusAt: string
+  reason: string | null
+  errorCode: string | null
+  priceAmount: string | null
+  priceCurrency: string | null
+  segments: number | null
+  raw: unknown
+}

@@ -1,0 +1,111 @@
+import { initClient } from 'messagebird'
+import type { Channel } from '../db/schema.js'
+import type { ChannelAdapter, OutboundRequest, SendOutcome } from './channel.js'
+
+export interface MessageBirdOptions {
+  apiKey: string
+  /** Digits of our virtual mobile number, or an alphanumeric sender of up to 11 characters. */
+  originator: string
+  /** Conversations API channel id for WhatsApp; WhatsApp sends are refused without it. */
+  whatsappChannelId: string | null
+  timeoutMs: number
+}
+
+type Callback<T> = (err: SdkError | null, res: T | null) => void
+interface SdkError extends Error {
+  statusCode?: number
+  errors?: Array<{ code?: number, description?: string, parameter?: string | null }>
+  error?: { code?: string, message?: string }
+}
+interface SdkClient {
+  messages: { create: (params: Record<string, unknown>, cb: Callback<{ id?: unknown }>) => void }
+  conversations: { send: (params: Record<string, unknown>, cb: Callback<{ id?: unknown, message?: { id?: unknown } }>) => void }
+}
+
+// Network errors that happen before MessageBird can have read the request: safe to retry.
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'CERT_HAS_EXPIRED'])
+
+/**
+ * Sends through the `messagebird` SDK (v4, callback style). The SDK's quirks, each handled here:
+ * it mutates the params object (we build a fresh one per call), it reports a 5xx without an
+ * `errors` array as success (we require an `id` in the answer), and a timeout surfaces as
+ * "socket hang up" after the request may already have been accepted (ambiguous, never retried blindly).
+ */
+export class MessageBirdChannel implements ChannelAdapter {
+  readonly provider = 'messagebird'
+  private readonly client: SdkClient
+
+  constructor (private readonly opts: MessageBirdOptions) {
+    this.client = initClient(opts.apiKey, opts.timeoutMs) as unknown as SdkClient
+  }
+
+  supports (channel: Channel): boolean {
+    return channel === 'sms' || (channel === 'whatsapp' && this.opts.whatsappChannelId !== null)
+  }
+
+  async send (req: OutboundRequest): Promise<SendOutcome> {
+    return req.channel === 'sms' ? await this.sendSms(req) : await this.sendConversation(req)
+  }
+
+  private async sendSms (req: OutboundRequest): Promise<SendOutcome> {
+    const params: Record<string, unknown> = {
+      originator: this.opts.originator,
+      recipients: [req.to.replace(/^\+/, '')],
+      body: req.body,
+      // MessageBird only sends delivery reports for messages created with a reference.
+      reference: req.messageId,
+      // `plain` would replace every non-GSM character (ç, emoji, curly quotes) in free text.
+      datacoding: 'auto'
+    }
+    if (req.reportUrl !== null) params.reportUrl = req.reportUrl
+    const { err, res } = await call<{ id?: unknown }>((cb) => this.client.messages.create(params, cb))
+    if (err !== null) return classify(err)
+    if (res !== null && typeof res.id === 'string' && res.id !== '') return { ok: true, providerMessageId: res.id }
+    return { ok: false, failure: 'transient', reason: 'MessageBird answered without a message id (an upstream error page); will retry', code: null }
+  }
+
+  private async sendConversation (req: OutboundRequest): Promise<SendOutcome> {
+    if (this.opts.whatsappChannelId === null) {
+      return { ok: false, failure: 'permanent', reason: 'WhatsApp is not configured (set MESSAGEBIRD_WHATSAPP_CHANNEL_ID)', code: 'CHANNEL_NOT_CONFIGURED' }
+    }
+    const params: Record<string, unknown> = {
+      to: req.to,
+      from: this.opts.whatsappChannelId,
+      type: 'text',
+      content: { text: req.body },
+      // Conversations API has no `reference`; we match its webhooks by the returned message id.
+      ...(req.reportUrl !== null ? { reportUrl: req.reportUrl } : {})
+    }
+    const { err, res } = await call<{ id?: unknown, message?: { id?: unknown } }>((cb) => this.client.conversations.send(params, cb))
+    if (err !== null) return classify(err)
+    // The Go/Java SDKs model a flat `{ id, status }`, the Node typings `{ message: { id, status } }`.
+    const id = res?.id ?? res?.message?.id
+    if (typeof id === 'string' && id !== '') return { ok: true, providerMessageId: id }
+    return { ok: false, failure: 'transient', reason: 'MessageBird answered without a message id (an upstream error page); will retry', code: null }
+  }
+}
+
+async function call<T> (fn: (cb: Callback<T>) => void): Promise<{ err: SdkError | null, res: T | null }> {
+  return await new Promise((resolve) => {
+    fn((err, res) => resolve({ err, res }))
+  })
+}
+
+export function classify (err: SdkError): SendOutcome {
+  const status = err.statusCode
+  const first = err.errors?.[0]
+  const code = first?.code !== undefined ? String(first.code) : (err.error?.code ?? null)
+  if (status !== undefined) {
+    const reason = err.errors !== undefined
+      ? err.errors.map((e) => e.description ?? 'unknown error').join('; ')
+      : `MessageBird answered HTTP ${status}`
+    if (status === 429 || status >= 500 || status === 408) return { ok: false, failure: 'transient', reason, code }
+    if (status === 401 || status === 403) return { ok: false, failure: 'permanent', reason: `${reason} (check MESSAGEBIRD_API_KEY)`, code }
+    return { ok: false, failure: 'permanent', reason, code }
+  }
+  const netCode = err.error?.code
+  if (netCode !== undefined && NOT_SENT_CODES.has(netCode)) {
+    return { ok: false, failure: 'transient', reason: `Could not reach MessageBird (${netCode})`, code: netCode }
+  }
+  return { ok: false, failure: 'ambiguous', reason: `No answer from MessageBird (${err.message}); it may have accepted the message`, code: netCode ?? null }
+}

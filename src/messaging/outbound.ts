@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto'
+import type { Executor } from '../db/database.js'
+import type { Channel, MessageKind, MessageStatus } from '../db/schema.js'
+import { insertMessage, touchTicket } from '../tickets/ticket-repository.js'
+import { insertOutbox } from './outbox-repository.js'
+
+export interface OutboundInput {
+  ticketId: number
+  kind: MessageKind
+  channel: Channel
+  to: string
+  body: string
+  agentId?: number | null
+  dispatchId?: string | null
+  /** When set, the message is recorded as `blocked` with this reason and nothing is sent. */
+  blockedReason?: string | null
+}
+
+export const PREVIEW_LENGTH = 140
+
+export function preview (text: string): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim()
+  return oneLine.length > PREVIEW_LENGTH ? oneLine.slice(0, PREVIEW_LENGTH - 1) + '…' : oneLine
+}
+
+/**
+ * Records an outbound message and, unless it is blocked, the outbox row that will send it, in the
+ * caller's transaction (architecture invariant 3): if that transaction commits, the send will
+ * happen even if the process dies a moment later; if it rolls back, nothing is sent.
+ */
+export async function queueOutbound (trx: Executor, input: OutboundInput, now: string): Promise<{ messageId: string, status: MessageStatus }> {
+  const id = randomUUID()
+  const blocked = input.blockedReason != null
+  const status: MessageStatus = blocked ? 'blocked' : 'queued'
+  await insertMessage(trx, {
+    id,
+    ticket_id: input.ticketId,
+    direction: 'outbound',
+    kind: input.kind,
+    channel: input.channel,
+    from_address: null,
+    to_address: input.to,
+    body: input.body,
+    provider: null,
+    provider_message_id: null,
+    status,
+    status_at: now,
+    status_reason: blocked ? input.blockedReason ?? null : null,
+    error_code: blocked ? 'OPTED_OUT' : null,
+    price_amount: null,
+    price_currency: null,
+    segments: null,
+    attempts: 0,
+    agent_id: input.agentId ?? null,
+    dispatch_id: input.dispatchId ?? null,
+    created_at: now,
+    updated_at: now
+  })
+  if (!blocked) await insertOutbox(trx, { kind: 'send', messageId: id, runAt: now }, now)
+  await touchTicket(trx, input.ticketId, now, preview(input.body), 'outbound')
+  return { messageId: id, status }
+}

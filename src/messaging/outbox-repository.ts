@@ -1,0 +1,70 @@
+import type { Executor } from '../db/database.js'
+import type { OutboxKind, OutboxRow } from '../db/schema.js'
+
+export interface NewOutboxItem {
+  kind: OutboxKind
+  messageId?: string | null
+  dispatchId?: string | null
+  payload?: unknown
+  runAt: string
+}
+
+export async function insertOutbox (db: Executor, item: NewOutboxItem, now: string): Promise<void> {
+  await db.insertInto('outbox').values({
+    kind: item.kind,
+    message_id: item.messageId ?? null,
+    dispatch_id: item.dispatchId ?? null,
+    payload: item.payload === undefined ? null : JSON.stringify(item.payload),
+    run_at: item.runAt,
+    created_at: now
+  }).execute()
+}
+
+/**
+ * Claims up to `limit` due rows by setting a lease. A row whose lease has lapsed (its worker
+ * died) is due again; what a second attempt may do is decided from the message's own status.
+ */
+export async function claimDue (db: Executor, now: string, leaseUntil: string, limit: number): Promise<OutboxRow[]> {
+  const due = await db.selectFrom('outbox').selectAll()
+    .where('run_at', '<=', now)
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
+    .orderBy('run_at').orderBy('id')
+    .limit(limit)
+    .execute()
+  const claimed: OutboxRow[] = []
+  for (const row of due) {
+    const res = await db.updateTable('outbox').set({ locked_until: leaseUntil })
+      .where('id', '=', row.id)
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
+      .executeTakeFirst()
+    if (res.numUpdatedRows > 0n) claimed.push({ ...row, locked_until: leaseUntil })
+  }
+  return claimed
+}
+
+export async function deleteOutbox (db: Executor, id: number): Promise<void> {
+  await db.deleteFrom('outbox').where('id', '=', id).execute()
+}
+
+export async function rescheduleOutbox (db: Executor, id: number, runAt: string, lastError: string | null): Promise<void> {
+  await db.updateTable('outbox')
+    .set((eb) => ({ run_at: runAt, locked_until: null, last_error: lastError, attempts: eb('attempts', '+', 1) }))
+    .where('id', '=', id).execute()
+}
+
+export async function deleteOutboxFor (db: Executor, kind: OutboxKind, ref: { messageId?: string, dispatchId?: string }): Promise<void> {
+  let q = db.deleteFrom('outbox').where('kind', '=', kind)
+  if (ref.messageId !== undefined) q = q.where('message_id', '=', ref.messageId)
+  if (ref.dispatchId !== undefined) q = q.where('dispatch_id', '=', ref.dispatchId)
+  await q.execute()
+}
+
+export async function nextRunAt (db: Executor): Promise<string | null> {
+  const row = await db.selectFrom('outbox').select((eb) => eb.fn.min('run_at').as('run_at')).executeTakeFirst()
+  return (row?.run_at as string | null | undefined) ?? null
+}
+
+export async function countOutbox (db: Executor): Promise<number> {
+  const row = await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  return Number(row.n)
+}

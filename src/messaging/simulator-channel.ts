@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto'
+import type { Clock } from '../clock.js'
+import type { Channel } from '../db/schema.js'
+import type { ChannelAdapter, OutboundRequest, SendOutcome, StatusReport } from './channel.js'
+
+export type SimulatedMode = 'normal' | 'unreachable' | 'failing'
+
+/**
+ * The built-in channel for laptops and end-to-end tests. It accepts every message, then reports
+ * its status through the same entry point as a MessageBird delivery report. A number can be made
+ * `unreachable` (stays `sent`, never delivered) or `failing` (rejected at once) to exercise failover.
+ */
+export class SimulatorChannel implements ChannelAdapter {
+  readonly provider = 'simulator'
+  private readonly modes = new Map<string, SimulatedMode>()
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private report: ((r: StatusReport) => Promise<unknown>) | null = null
+
+  constructor (private readonly opts: { deliveryDelayMs: number, clock: Clock, onError?: (err: unknown) => void }) {}
+
+  /** Wired by the app once the status service exists (the two depend on each other). */
+  onReport (fn: (r: StatusReport) => Promise<unknown>): void {
+    this.report = fn
+  }
+
+  supports (channel: Channel): boolean {
+    return channel === 'sms' || channel === 'whatsapp'
+  }
+
+  setMode (address: string, mode: SimulatedMode): void {
+    if (mode === 'normal') this.modes.delete(address)
+    else this.modes.set(address, mode)
+  }
+
+  getMode (address: string): SimulatedMode {
+    return this.modes.get(address) ?? 'normal'
+  }
+
+  async send (req: OutboundRequest): Promise<SendOutcome> {
+    const mode = this.getMode(req.to)
+    if (mode === 'failing') {
+      return { ok: false, failure: 'permanent', reason: 'The simulated number rejected the message', code: 'SIMULATED_REJECTION' }
+    }
+    const providerMessageId = 'sim-' + randomUUID()
+    if (mode === 'normal') {
+      this.later(() => this.emit(req, providerMessageId, 'delivered'))
+      if (req.channel === 'whatsapp') this.later(() => this.emit(req, providerMessageId, 'read'), 2)
+    }
+    return { ok: true, providerMessageId }
+  }
+
+  private later (fn: () => Promise<void>, factor = 1): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      fn().catch((err) => this.opts.onError?.(err))
+    }, this.opts.deliveryDelayMs * factor)
+    this.timers.add(t)
+  }
+
+  private async emit (req: OutboundRequest, providerMessageId: string, status: string): Promise<void> {
+    if (this.report === null) return
+    await this.report({
+      provider: this.provider,
+      reference: req.messageId,
+      providerMessageId,
+      rawStatus: status,
+      statusAt: this.opts.clock.now().toISOString(),
+      reason: status === 'delivered' ? 'successfully delivered' : null,
+      errorCode: null,
+      priceAmount: req.channel === 'sms' ? '0.0710' : null,
+      priceCurrency: req.channel === 'sms' ? 'EUR' : null,
+      segments: null,
+      raw: { simulated: true, status }
+    })
+  }
+
+  close (): void {
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+  }
+}

@@ -1,0 +1,43 @@
+import 'dotenv/config'
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { createDatabase } from './db/database.js'
+import { migrateToLatest } from './db/migrate.js'
+
+// Process entry: configuration, schema, app, worker, listen; and a graceful stop on SIGINT/SIGTERM.
+let config: Config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message)
+    process.exit(78)
+  }
+  throw err
+}
+
+const db = createDatabase(config)
+// Startup applies pending migrations so `npm start` works on a fresh machine; `npm run init-db`
+// does the same explicitly and reports what it did.
+await migrateToLatest(db)
+const app = await buildApp({ config, db })
+app.log.info({ channel: config.smsChannel, chosen: config.smsChannelAutoSelected ? 'automatically (MESSAGEBIRD_API_KEY ' + (config.messagebird.apiKey === null ? 'not set' : 'set') + ')' : 'by SMS_CHANNEL', database: config.database.path }, 'SMS channel: %s', config.smsChannel)
+if (config.smsChannel === 'messagebird' && config.messagebird.signingKey === null) {
+  app.log.warn('MESSAGEBIRD_SIGNING_KEY is not set: webhooks are NOT authenticated and anyone who can reach them can post fake SMS')
+}
+if (config.smsChannel === 'messagebird' && config.publicUrl === null) {
+  app.log.warn('PUBLIC_URL is not set: messages are sent without a reportUrl, so delivery reports only arrive if an account-level status URL is configured')
+}
+
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
+  else app.log.info({ signal }, 'shutting down')
+  await app.close()
+})
+
+await app.listen({ port: config.port, host: config.host })
+app.services.worker.start()
+if (config.smsChannel === 'simulator') {
+  app.log.info(`Simulator phone: http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}/simulator`)
+}

@@ -1,0 +1,202 @@
+import type { Executor } from '../db/database.js'
+import type { Channel, Direction, Message, MessageStatus, NewMessage, Ticket } from '../db/schema.js'
+
+// All SQL for contacts, tickets and messages. Every function takes the database or a transaction
+// first; the service decides where transactions begin and end.
+
+export function findMessageByProviderId (db: Executor, provider: string, providerMessageId: string) {
+  return db.selectFrom('messages').select(['id', 'ticket_id'])
+    .where('provider', '=', provider).where('provider_message_id', '=', providerMessageId)
+    .executeTakeFirst()
+}
+
+export async function upsertContact (db: Executor, phone: string, now: string) {
+  return await db.insertInto('contacts')
+    .values({ phone, created_at: now, updated_at: now })
+    .onConflict((oc) => oc.column('phone').doUpdateSet({ updated_at: now }))
+    .returning(['id', 'phone', 'name', 'opted_out_at'])
+    .executeTakeFirstOrThrow()
+}
+
+export function findContactByPhone (db: Executor, phone: string) {
+  return db.selectFrom('contacts').selectAll().where('phone', '=', phone).executeTakeFirst()
+}
+
+export function findContactById (db: Executor, id: number) {
+  return db.selectFrom('contacts').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+export async function setContactOptOut (db: Executor, contactId: number, optedOutAt: string | null, now: string): Promise<void> {
+  await db.updateTable('contacts').set({ opted_out_at: optedOutAt, updated_at: now }).where('id', '=', contactId).execute()
+}
+
+export function findOpenTicketForContact (db: Executor, contactId: number) {
+  return db.selectFrom('tickets').select(['id'])
+    .where('contact_id', '=', contactId).where('status', '<>', 'closed')
+    .executeTakeFirst()
+}
+
+export async function insertTicket (db: Executor, contactId: number, now: string, first: { preview: string, direction: Direction }): Promise<number> {
+  const row = await db.insertInto('tickets').values({
+    contact_id: contactId,
+    status: 'open',
+    created_at: now,
+    updated_at: now,
+    last_message_at: now,
+    last_message_preview: first.preview,
+    last_message_direction: first.direction,
+    message_count: 0
+  }).returning('id').executeTakeFirstOrThrow()
+  return row.id
+}
+
+export async function insertMessage (db: Executor, message: NewMessage): Promise<void> {
+  await db.insertInto('messages').values(message).execute()
+}
+
+/** Keeps the ticket's denormalised list columns in step with its newest message. */
+export async function touchTicket (db: Executor, ticketId: number, at: string, preview: string, direction: Direction): Promise<void> {
+  await db.updateTable('tickets')
+    .set((eb) => ({
+      last_message_at: at,
+      last_message_preview: preview,
+      last_message_direction: direction,
+      message_count: eb('message_count', '+', 1),
+      updated_at: at
+    }))
+    .where('id', '=', ticketId)
+    .execute()
+}
+
+export function findTicket (db: Executor, id: number) {
+  return db.selectFrom('tickets')
+    .innerJoin('contacts', 'contacts.id', 'tickets.contact_id')
+    .selectAll('tickets')
+    .select(['contacts.phone', 'contacts.name as contact_name', 'contacts.opted_out_at'])
+    .where('tickets.id', '=', id)
+    .executeTakeFirst()
+}
+
+export type TicketWithContact = NonNullable<Awaited<ReturnType<typeof findTicket>>>
+
+export async function closeTicket (db: Executor, id: number, agentId: number | null, now: string): Promise<boolean> {
+  const res = await db.updateTable('tickets')
+    .set({ status: 'closed', closed_at: now, closed_by: agentId, updated_at: now })
+    .where('id', '=', id).where('status', '<>', 'closed')
+    .executeTakeFirst()
+  return res.numUpdatedRows > 0n
+}
+
+export interface OpenTicketCursor { at: string, id: number }
+
+/** One page of open tickets, newest activity first, by keyset so page 1,000 costs what page 1 does. */
+export function listOpenTickets (db: Executor, limit: number, before: OpenTicketCursor | null) {
+  let q = db.selectFrom('tickets')
+    .innerJoin('contacts', 'contacts.id', 'tickets.contact_id')
+    .select([
+      'tickets.id', 'tickets.status', 'tickets.created_at', 'tickets.last_message_at',
+      'tickets.last_message_preview', 'tickets.last_message_direction', 'tickets.message_count',
+      'contacts.phone', 'contacts.name as contact_name', 'contacts.opted_out_at'
+    ])
+    .where('tickets.status', '<>', 'closed')
+  if (before !== null) {
+    q = q.where((eb) => eb(eb.refTuple('tickets.last_message_at', 'tickets.id'), '<', eb.tuple(before.at, before.id)))
+  }
+  return q.orderBy('tickets.last_message_at', 'desc').orderBy('tickets.id', 'desc').limit(limit).execute()
+}
+
+export async function countOpenTickets (db: Executor): Promise<number> {
+  const row = await db.selectFrom('tickets').select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('status', '<>', 'closed').executeTakeFirstOrThrow()
+  return Number(row.n)
+}
+
+export function listTicketMessages (db: Executor, ticketId: number) {
+  return db.selectFrom('messages')
+    .leftJoin('agents', 'agents.id', 'messages.agent_id')
+    .selectAll('messages')
+    .select(['agents.name as agent_name'])
+    .where('messages.ticket_id', '=', ticketId)
+    .orderBy('messages.created_at').orderBy('messages.id')
+    .execute()
+}
+
+export function listTicketsForContact (db: Executor, contactId: number, limit: number) {
+  return db.selectFrom('tickets').select(['id', 'status', 'created_at', 'closed_at'])
+    .where('contact_id', '=', contactId).orderBy('created_at', 'desc').limit(limit).execute()
+}
+
+export function findMessage (db: Executor, id: string): Promise<Message | undefined> {
+  return db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+export function findMessageByProviderMessageId (db: Executor, providerMessageId: string): Promise<Message | undefined> {
+  return db.selectFrom('messages').selectAll().where('provider_message_id', '=', providerMessageId)
+    .where('direction', '=', 'outbound').executeTakeFirst()
+}
+
+export interface StatusUpdate {
+  status: MessageStatus
+  statusAt: string
+  reason?: string | null
+  errorCode?: string | null
+  priceAmount?: string | null
+  priceCurrency?: string | null
+  segments?: number | null
+  provider?: string | null
+  providerMessageId?: string | null
+}
+
+/** Writes a status that the caller has already checked may advance (see messaging/status.ts). */
+export async function updateMessageStatus (db: Executor, id: string, u: StatusUpdate, now: string): Promise<void> {
+  await db.updateTable('messages').set({
+    status: u.status,
+    status_at: u.statusAt,
+    updated_at: now,
+    ...(u.reason !== undefined ? { status_reason: u.reason } : {}),
+    ...(u.errorCode !== undefined ? { error_code: u.errorCode } : {}),
+    ...(u.priceAmount != null ? { price_amount: u.priceAmount } : {}),
+    ...(u.priceCurrency != null ? { price_currency: u.priceCurrency } : {}),
+    ...(u.segments != null ? { segments: u.segments } : {}),
+    ...(u.provider != null ? { provider: u.provider } : {}),
+    ...(u.providerMessageId != null ? { provider_message_id: u.providerMessageId } : {})
+  }).where('id', '=', id).execute()
+}
+
+/** Price and part count may arrive on any report, including one whose status changes nothing. */
+export async function updateMessageBilling (db: Executor, id: string, u: Pick<StatusUpdate, 'priceAmount' | 'priceCurrency' | 'segments'>, now: string): Promise<void> {
+  const set = {
+    ...(u.priceAmount != null ? { price_amount: u.priceAmount } : {}),
+    ...(u.priceCurrency != null ? { price_currency: u.priceCurrency } : {}),
+    ...(u.segments != null ? { segments: u.segments } : {})
+  }
+  if (Object.keys(set).length === 0) return
+  await db.updateTable('messages').set({ ...set, updated_at: now }).where('id', '=', id).execute()
+}
+
+export async function incrementMessageAttempts (db: Executor, id: string, now: string): Promise<void> {
+  await db.updateTable('messages').set((eb) => ({ attempts: eb('attempts', '+', 1), updated_at: now })).where('id', '=', id).execute()
+}
+
+export async function insertMessageEvent (db: Executor, e: { messageId: string, status: string, occurredAt: string, receivedAt: string, source: string, raw: unknown }): Promise<void> {
+  await db.insertInto('message_events').values({
+    message_id: e.messageId,
+    status: e.status,
+    occurred_at: e.occurredAt,
+    received_at: e.receivedAt,
+    source: e.source,
+    raw: e.raw === null || e.raw === undefined ? null : JSON.stringify(e.raw)
+  }).execute()
+}
+
+/** What the simulator phone shows: messages to and from one number, newest last. */
+export function listMessagesForAddress (db: Executor, address: string, limit: number) {
+  return db.selectFrom('messages')
+    .select(['id', 'direction', 'body', 'status', 'status_reason', 'created_at', 'ticket_id', 'channel'])
+    .where((eb) => eb.or([eb('to_address', '=', address), eb('from_address', '=', address)]))
+    .orderBy('created_at', 'desc').orderBy('id', 'desc')
+    .limit(limit)
+    .execute()
+}
+
+export type { Ticket, Channel }

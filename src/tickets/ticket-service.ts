@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { Config } from '../config.js'
+import { isUniqueViolation, type Db, type Executor } from '../db/database.js'
+import type { Channel, MessageStatus } from '../db/schema.js'
+import { invalid, conflict, notFound } from '../errors.js'
+import { preview, queueOutbound } from '../messaging/outbound.js'
+import { statusLabel } from '../messaging/status.js'
+import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, OPTED_OUT_REASON } from './keywords.js'
+import { maskPhone } from './phone.js'
+import * as repo from './ticket-repository.js'
+
+export interface InboundSms {
+  provider: string
+  /** The provider's id for this inbound message; the idempotency key for webhook retries. */
+  providerMessageId: string | null
+  /** E.164 */
+  from: string
+  to: string | null
+  text: string
+  channel: Channel
+}
+
+export interface InboundResult {
+  duplicate: boolean
+  ticketId: number
+  messageId: string
+  newTicket: boolean
+}
+
+export const MAX_REPLY_LENGTH = 1600
+
+export function ticketRef (id: number): string {
+  return String(id)
+}
+
+/**
+ * Ticket rules and transaction boundaries. Every method that queues outbound work does so in the
+ * same transaction as the state change that caused it, then wakes the outbox worker after commit.
+ */
+export class TicketService {
+  private wakeOutbox: () => void = () => {}
+
+  constructor (private readonly deps: { db: Db, clock: Clock, config: Pick<Config, 'confirmationTemplate' | 'helpText' | 'inbox' | 'unconfirmedAfterSeconds'>, log: FastifyBaseLogger }) {}
+
+  onOutboxWork (fn: () => void): void {
+    this.wakeOutbox = fn
+  }
+
+  confirmationText (ticketId: number): string {
+    return this.deps.config.confirmationTemplate.replaceAll('{ref}', ticketRef(ticketId))
+  }
+
+  /**
+   * Stores an inbound SMS on the customer's open ticket (or a new one) and queues what it causes.
+   * Returns only after commit, so the webhook may acknowledge. A redelivery of the same provider
+   * message id changes nothing and queues nothing.
+   */
+  async receiveInbound (sms: InboundSms): Promise<InboundResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.deps.db.transaction().execute(async (trx) => await this.ingest(trx, sms))
+        if (!result.duplicate) this.wakeOutbox()
+        this.deps.log.info({ ticketId: result.ticketId, messageId: result.messageId, from: maskPhone(sms.from), duplicate: result.duplicate, newTicket: result.newTicket }, 'inbound message')
+        return result
+      } catch (err) {
+        // Two concurrent first messages on a multi-writer database: the loser hits the unique
+        // index (one open ticket per contact, or one row per provider id) and simply runs again.
+        if (!isUniqueViolation(err) || attempt >= 3) throw err
+      }
+    }
+  }
+
+  private async ingest (trx: Executor, sms: InboundSms): Promise<InboundResult> {
+    const now = this.deps.clock.now().toISOString()
+    if (sms.providerMessageId !== null) {
+      const existing = await repo.findMessageByProviderId(trx, sms.provider, sms.providerMessageId)
+      if (existing !== undefined) return { duplicate: true, ticketId: existing.ticket_id, messageId: existing.id, newTicket: false }
+    }
+    const contact = await repo.upsertContact(trx, sms.from, now)
+    const open = await repo.findOpenTicketForContact(trx, contact.id)
+    const ticketId = open?.id ?? await repo.insertTicket(trx, contact.id, now, { preview: preview(sms.text), direction: 'inbound' })
+    const messageId = randomUUID()
+    await repo.insertMessage(trx, {
+      id: messageId,
+      ticket_id: ticketId,
+      direction: 'inbound',
+      kind: 'customer',
+      channel: sms.channel,
+      from_address: sms.from,
+      to_address: sms.to ?? '',
+      body: sms.text,
+      provider: sms.provider,
+      provider_message_id: sms.providerMessageId,
+      status: 'received',
+      status_at: now,
+      status_reason: null,
+      error_code: null,
+      price_amount: null,
+      price_currency: null,
+      segments: null,
+      attempts: 0,
+      agent_id: null,
+      dispatch_id: null,
+      created_at: now,
+      updated_at: now
+    })
+    await repo.touchTicket(trx, ticketId, now, preview(sms.text), 'inbound')
+
+    const newTicket = open === undefined
+    const keyword = detectKeyword(sms.text)
+    const base = { ticketId, channel: sms.channel, to: sms.from }
+    if (keyword === 'opt_out') {
+      if (contact.opted_out_at === null) {
+        await repo.setContactOptOut(trx, contact.id, now, now)
+        // The one message an opted-out number still gets: the confirmation of the opt-out.
+        await queueOutbound(trx, { ...base, kind: 'opt_out', body: OPT_OUT_CONFIRMATION }, now)
+      }
+    } else if (keyword === 'opt_in') {
+      if (contact.opted_out_at !== null) await repo.setContactOptOut(trx, contact.id, null, now)
+      await queueOutbound(trx, { ...base, kind: 'opt_in', body: OPT_IN_CONFIRMATION }, now)
+    } else if (keyword === 'help') {
+      await queueOutbound(trx, { ...base, kind: 'help', body: this.deps.config.helpText, blockedReason: contact.opted_out_at !== null ? OPTED_OUT_REASON : null }, now)
+    } else if (newTicket) {
+      await queueOutbound(trx, { ...base, kind: 'confirmation', body: this.confirmationText(ticketId), blockedReason: contact.opted_out_at !== null ? OPTED_OUT_REASON : null }, now)
+    }
+    return { duplicate: false, ticketId, messageId, newTicket }
+  }
+
+  /** An agent's reply: validated, queued in one transaction with the ticket's activity update. */
+  async reply (ticketId: number, body: string, agentId: number | null): Promise<{ messageId: string, status: MessageStatus }> {
+    const text = body.replace(/\r\n/g, '\n').trim()
+    if (text === '') throw invalid('The reply is empty. Write a message before sending.', [{ field: 'body', message: 'must not be empty' }])
+    if (text.length > MAX_REPLY_LENGTH) throw invalid(`The reply is ${text.length} characters long; the limit is ${MAX_REPLY_LENGTH} (about 10 SMS).`, [{ field: 'body', message: `at most ${MAX_REPLY_LENGTH} characters` }])
+    const result = await this.deps.db.transaction().execute(async (trx) => {
+      const ticket = await repo.findTicket(trx, ticketId)
+      if (ticket === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
+      if (ticket.status === 'closed') throw conflict(`Ticket ${ticketRef(ticketId)} is closed; a reply cannot be sent on a closed ticket.`)
+      const now = this.deps.clock.now().toISOString()
+      return await queueOutbound(trx, {
+        ticketId,
+        kind: 'reply',
+        channel: 'sms',
+        to: ticket.phone,
+        body: text,
+        agentId,
+        blockedReason: ticket.opted_out_at !== null ? OPTED_OUT_REASON : null
+      }, now)
+    })
+    this.wakeOutbox()
+    return result
+  }
+
+  async close (ticketId: number, agentId: number | null): Promise<void> {
+    const ticket = await repo.findTicket(this.deps.db, ticketId)
+    if (ticket === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
+    await repo.closeTicket(this.deps.db, ticketId, agentId, this.deps.clock.now().toISOString())
+  }
+
+  async listOpen (cursor: string | null) {
+    const before = parseCursor(cursor)
+    const limit = this.deps.config.inbox.pageSize
+    const [rows, total] = await Promise.all([
+      repo.listOpenTickets(this.deps.db, limit + 1, before),
+      repo.countOpenTickets(this.deps.db)
+    ])
+    const page = rows.slice(0, limit)
+    const last = page[page.length - 1]
+    return {
+      tickets: page.map((t) => ({ ...t, ref: ticketRef(t.id) })),
+      total,
+      nextCursor: rows.length > limit && last !== undefined ? `${last.last_message_at}_${last.id}` : null
+    }
+  }
+
+  async getTicket (id: number) {
+    const ticket = await repo.findTicket(this.deps.db, id)
+    if (ticket === undefined) throw notFound(`Ticket ${ticketRef(id)}`)
+    const messages = await repo.listTicketMessages(this.deps.db, id)
+    const unconfirmedBefore = this.deps.clock.now().getTime() - this.deps.config.unconfirmedAfterSeconds * 1000
+    return {
+      ticket: { ...ticket, ref: ticketRef(ticket.id) },
+      messages: messages.map((m) => ({
+        ...m,
+        statusLabel: statusLabel(m.status),
+        unconfirmed: m.direction === 'outbound' && (m.status === 'sent' || m.status === 'buffered') && Date.parse(m.status_at) < unconfirmedBefore
+      }))
+    }
+  }
+
+  async conversationWith (address: string, limit = 50) {
+    const rows = await repo.listMessagesForAddress(this.deps.db, address, limit)
+    return rows.reverse().map((m) => ({ ...m, statusLabel: statusLabel(m.status) }))
+  }
+}
+
+function parseCursor (cursor: string | null): repo.OpenTicketCursor | null {
+  if (cursor === null || cursor === '') return null
+  const m = /^(\d{4}-\d{2}-\d{2}T[\d:.]+Z)_(\d+)$/.exec(cursor)
+  if (m === null) throw invalid('The page link is malformed; go back to the first page of the inbox.')
+  return { at: m[1], id: Number(m[2]) }
+}

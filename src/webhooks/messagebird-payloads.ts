@@ -1,0 +1,136 @@
+import type { StatusReport } from '../messaging/channel.js'
+import { InvalidPhoneNumber, toE164 } from '../tickets/phone.js'
+import type { InboundSms } from '../tickets/ticket-service.js'
+import { UserError } from '../errors.js'
+
+// Parsing of MessageBird webhook payloads into our vocabulary. Field names and aliases follow
+// MessageBird's Flow Builder "Forward to URL" step (form or JSON), its SMS delivery reports
+// (GET query) and the Conversations API webhooks (JSON). Unknown fields are ignored.
+
+type Fields = Record<string, unknown>
+
+function text (f: Fields, ...names: string[]): string | undefined {
+  for (const n of names) {
+    const v = f[n]
+    if (typeof v === 'string') return v
+    if (typeof v === 'number' && Number.isFinite(v)) return String(v)
+  }
+  return undefined
+}
+
+export function parseInboundSms (f: Fields): InboundSms {
+  const originator = text(f, 'originator', 'sender', 'from')
+  const body = text(f, 'payload', 'body', 'message', 'text')
+  const missing: string[] = []
+  if (originator === undefined || originator.trim() === '') missing.push('originator (the sender\'s number)')
+  if (body === undefined) missing.push('payload or body (the message text)')
+  if (missing.length > 0) throw new UserError(400, `Missing ${missing.join(' and ')}`, 'MISSING_FIELD')
+  let from: string
+  try {
+    from = toE164(originator as string)
+  } catch (err) {
+    if (err instanceof InvalidPhoneNumber) throw new UserError(400, `originator: ${err.message}`, 'INVALID_PHONE')
+    throw err
+  }
+  const receiver = text(f, 'receiver', 'recipient', 'to')
+  const id = text(f, 'id', 'message_id')
+  return {
+    provider: 'messagebird',
+    providerMessageId: id !== undefined && id.trim() !== '' ? id.trim() : null,
+    from,
+    to: receiver !== undefined && /^\+?\d+$/.test(receiver) ? '+' + receiver.replace(/^\+/, '') : (receiver ?? null),
+    text: body as string,
+    channel: 'sms'
+  }
+}
+
+/** An SMS delivery report (GET with query parameters). */
+export function parseSmsReport (q: Fields): StatusReport {
+  const id = text(q, 'id')
+  const status = text(q, 'status')
+  if (id === undefined || status === undefined || id === '' || status === '') {
+    throw new UserError(400, 'A delivery report needs id and status', 'MISSING_FIELD')
+  }
+  const reference = text(q, 'reference')
+  const parts = text(q, 'messagePartCount')
+  return {
+    provider: 'messagebird',
+    reference: reference !== undefined && reference !== '' ? reference : null,
+    providerMessageId: id,
+    rawStatus: status,
+    statusAt: parseTime(text(q, 'statusDatetime')),
+    reason: text(q, 'statusReason') ?? null,
+    errorCode: nonEmpty(text(q, 'statusErrorCode')),
+    // Fastify does not expand bracket keys: these arrive as the flat keys "price[amount]".
+    priceAmount: nonEmpty(text(q, 'price[amount]')),
+    priceCurrency: nonEmpty(text(q, 'price[currency]')),
+    segments: parts !== undefined && /^\d+$/.test(parts) ? Number(parts) : null,
+    raw: q
+  }
+}
+
+export type ConversationEvent =
+  | { kind: 'inbound', sms: InboundSms }
+  | { kind: 'status', report: StatusReport }
+  | { kind: 'ignored', reason: string }
+
+/** A Conversations API webhook: `message.created` / `message.updated` (WhatsApp, SMS channel, …). */
+export function parseConversationEvent (body: unknown): ConversationEvent {
+  if (body === null || typeof body !== 'object') throw new UserError(400, 'Expected a JSON object', 'INVALID_BODY')
+  const b = body as Fields
+  const type = text(b, 'type')
+  const message = b.message as Fields | undefined
+  if (type === undefined || message === undefined || typeof message !== 'object') {
+    throw new UserError(400, 'A Conversations webhook needs type and message', 'MISSING_FIELD')
+  }
+  if (type !== 'message.created' && type !== 'message.updated') return { kind: 'ignored', reason: `event ${type}` }
+  const id = text(message, 'id')
+  const status = text(message, 'status')
+  if (id === undefined || status === undefined) throw new UserError(400, 'message.id and message.status are required', 'MISSING_FIELD')
+  const platform = text(message, 'platform') ?? 'sms'
+  if (text(message, 'direction') === 'received') {
+    const content = message.content as Fields | undefined
+    const from = text(message, 'from')
+    const body = content !== undefined ? text(content, 'text') : undefined
+    if (from === undefined || body === undefined) return { kind: 'ignored', reason: 'received message without text' }
+    let e164: string
+    try {
+      e164 = toE164(from)
+    } catch {
+      return { kind: 'ignored', reason: 'sender is not a phone number' }
+    }
+    return {
+      kind: 'inbound',
+      sms: { provider: 'messagebird', providerMessageId: id, from: e164, to: text(message, 'to') ?? null, text: body, channel: platform === 'whatsapp' ? 'whatsapp' : 'sms' }
+    }
+  }
+  const error = message.error as Fields | undefined
+  return {
+    kind: 'status',
+    report: {
+      provider: 'messagebird',
+      reference: null,
+      providerMessageId: id,
+      rawStatus: status,
+      statusAt: parseTime(text(message, 'updatedDatetime') ?? text(message, 'createdDatetime')),
+      reason: error !== undefined ? (text(error, 'description') ?? null) : null,
+      errorCode: error !== undefined ? (text(error, 'code') ?? null) : null,
+      priceAmount: null,
+      priceCurrency: null,
+      segments: null,
+      raw: body
+    }
+  }
+}
+
+function nonEmpty (v: string | undefined): string | null {
+  return v === undefined || v.trim() === '' ? null : v.trim()
+}
+
+/** RFC 3339 from MessageBird; a raw `+` in the offset may arrive decoded as a space. */
+function parseTime (v: string | undefined): string {
+  if (v === undefined || v === '') return new Date().toISOString()
+  const fixed = v.replace(/ (\d{2}:?\d{2})$/, '+$1')
+  const t = Date.parse(fixed)
+  return Number.isNaN(t) ? new Date().toISOString() : new Date(t).toISOString()
+}

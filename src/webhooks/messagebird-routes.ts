@@ -1,0 +1,94 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { StatusService } from '../messaging/status-service.js'
+import type { TicketService } from '../tickets/ticket-service.js'
+import { UserError } from '../errors.js'
+import { parseConversationEvent, parseInboundSms, parseSmsReport } from './messagebird-payloads.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The exact bytes of the body, kept for signature verification. */
+    rawBody?: Buffer
+  }
+}
+
+export interface WebhookDeps {
+  tickets: TicketService
+  status: StatusService
+  /** Runs before any webhook handler: signature verification when a signing key is configured. */
+  verify?: preHandlerAsyncHookHandler
+}
+
+const okSchema = {
+  200: {
+    type: 'object',
+    properties: {
+      ok: { type: 'boolean' },
+      ticket_id: { type: 'integer' },
+      duplicate: { type: 'boolean' },
+      matched: { type: 'boolean' },
+      ignored: { type: 'string' }
+    }
+  }
+}
+
+/**
+ * MessageBird webhooks. An own scope: it parses bodies itself (keeping the raw bytes for the
+ * signature), and it acknowledges only after the ticket service has committed (invariant 2).
+ */
+export async function messagebirdWebhooks (app: FastifyInstance, deps: WebhookDeps): Promise<void> {
+  app.removeContentTypeParser(['application/json', 'application/x-www-form-urlencoded'])
+  app.addContentTypeParser(['application/json', 'application/x-www-form-urlencoded'], { parseAs: 'buffer' }, (req, body, done) => {
+    const raw = body as Buffer
+    req.rawBody = raw
+    const type = (req.headers['content-type'] ?? '').toLowerCase()
+    if (type.startsWith('application/json')) {
+      if (raw.length === 0) return done(null, {})
+      try {
+        done(null, JSON.parse(raw.toString('utf8')))
+      } catch {
+        done(new UserError(400, 'The body is not valid JSON', 'INVALID_JSON'), undefined)
+      }
+      return
+    }
+    done(null, Object.fromEntries(new URLSearchParams(raw.toString('utf8'))))
+  })
+  if (deps.verify !== undefined) app.addHook('preHandler', deps.verify)
+
+  const inbound = async (req: FastifyRequest, reply: FastifyReply, fields: unknown): Promise<unknown> => {
+    if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) {
+      throw new UserError(400, 'Expected form fields, a JSON object or query parameters', 'INVALID_BODY')
+    }
+    const sms = parseInboundSms(fields as Record<string, unknown>)
+    const result = await deps.tickets.receiveInbound(sms)
+    return await reply.code(200).send({ ok: true, ticket_id: result.ticketId, duplicate: result.duplicate })
+  }
+
+  // Flow Builder "Forward to URL": POST with a form or JSON body, or GET with query parameters.
+  app.post('/webhooks/messagebird', { schema: { response: okSchema } }, async (req, reply) => await inbound(req, reply, req.body))
+  app.get('/webhooks/messagebird', { schema: { response: okSchema } }, async (req, reply) => await inbound(req, reply, req.query))
+
+  // SMS delivery reports arrive as GET; Conversations API status webhooks as JSON POST.
+  app.get('/webhooks/messagebird/status', { schema: { response: okSchema } }, async (req, reply) => {
+    const report = parseSmsReport(req.query as Record<string, unknown>)
+    const result = await deps.status.applyReport(report)
+    if (!result.matched) {
+      // Answer 200: a report for a message we do not know will not become known by retrying.
+      req.log.warn({ providerMessageId: report.providerMessageId, reference: report.reference }, 'status report for unknown message')
+    }
+    return await reply.send({ ok: true, matched: result.matched })
+  })
+
+  const conversations = async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    const event = parseConversationEvent(req.body)
+    if (event.kind === 'ignored') return await reply.send({ ok: true, ignored: event.reason })
+    if (event.kind === 'inbound') {
+      const result = await deps.tickets.receiveInbound(event.sms)
+      return await reply.send({ ok: true, ticket_id: result.ticketId, duplicate: result.duplicate })
+    }
+    const result = await deps.status.applyReport(event.report)
+    if (!result.matched) req.log.warn({ providerMessageId: event.report.providerMessageId }, 'conversation status for unknown message')
+    return await reply.send({ ok: true, matched: result.matched })
+  }
+  app.post('/webhooks/messagebird/status', { schema: { response: okSchema } }, conversations)
+  app.post('/webhooks/messagebird/conversations', { schema: { response: okSchema } }, conversations)
+}
