@@ -36,7 +36,8 @@ const okSchema = {
  * signature), and it acknowledges only after the ticket service has committed (invariant 2).
  */
 export async function messagebirdWebhooks (app: FastifyInstance, deps: WebhookDeps): Promise<void> {
-  app.removeContentTypeParser(['application/json', 'application/x-www-form-urlencoded'])
+  // Only the two body types MessageBird sends; anything else (text/plain included) is a 415.
+  app.removeAllContentTypeParsers()
   app.addContentTypeParser(['application/json', 'application/x-www-form-urlencoded'], { parseAs: 'buffer' }, (req, body, done) => {
     const raw = body as Buffer
     req.rawBody = raw
