@@ -17,6 +17,7 @@ export interface OutboundInput {
 }
 
 export const PREVIEW_LENGTH = 140
+const AUTOMATIC_KINDS: ReadonlySet<MessageKind> = new Set(['confirmation', 'help', 'opt_out', 'opt_in'])
 
 export function preview (text: string): string {
   const oneLine = text.replace(/\s+/g, ' ').trim()
@@ -57,6 +58,7 @@ export async function queueOutbound (trx: Executor, input: OutboundInput, now: s
     updated_at: now
   })
   if (!blocked) await insertOutbox(trx, { kind: 'send', messageId: id, runAt: now }, now)
-  await touchTicket(trx, input.ticketId, now, preview(input.body), 'outbound')
+  const automatic = AUTOMATIC_KINDS.has(input.kind)
+  await touchTicket(trx, input.ticketId, now, automatic ? null : { preview: preview(input.body), direction: 'outbound' })
   return { messageId: id, status }
 }

@@ -54,13 +54,14 @@ export async function insertMessage (db: Executor, message: NewMessage): Promise
   await db.insertInto('messages').values(message).execute()
 }
 
-/** Keeps the ticket's denormalised list columns in step with its newest message. */
-export async function touchTicket (db: Executor, ticketId: number, at: string, preview: string, direction: Direction): Promise<void> {
+/**
+ * Keeps the ticket's denormalised list columns in step with its messages. Automatic messages
+ * (confirmations, keyword answers) count, but do not replace the preview an agent scans for.
+ */
+export async function touchTicket (db: Executor, ticketId: number, at: string, last: { preview: string, direction: Direction } | null): Promise<void> {
   await db.updateTable('tickets')
     .set((eb) => ({
-      last_message_at: at,
-      last_message_preview: preview,
-      last_message_direction: direction,
+      ...(last !== null ? { last_message_at: at, last_message_preview: last.preview, last_message_direction: last.direction } : {}),
       message_count: eb('message_count', '+', 1),
       updated_at: at
     }))

@@ -106,7 +106,7 @@ export class TicketService {
       created_at: now,
       updated_at: now
     })
-    await repo.touchTicket(trx, ticketId, now, preview(sms.text), 'inbound')
+    await repo.touchTicket(trx, ticketId, now, { preview: preview(sms.text), direction: 'inbound' })
 
     const newTicket = open === undefined
     const keyword = detectKeyword(sms.text)

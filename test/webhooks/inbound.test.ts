@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { InjectOptions } from 'fastify'
 import { buildTestApp, form } from '../helper.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
@@ -99,7 +100,7 @@ t.test('the confirmation template is configurable', async (t) => {
 
 t.test('bad input gets a clear error and stores nothing', async (t) => {
   const { app, db } = await buildTestApp(t, { env: { BODY_LIMIT_BYTES: '2048' } })
-  const cases: Array<{ name: string, req: Parameters<typeof app.inject>[0], status: number, message: RegExp }> = [
+  const cases: Array<{ name: string, req: InjectOptions, status: number, message: RegExp }> = [
     { name: 'missing sender', req: { method: 'POST', url: '/webhooks/messagebird', headers: FORM, payload: form({ payload: 'hi' }) }, status: 400, message: /originator/ },
     { name: 'missing text', req: { method: 'POST', url: '/webhooks/messagebird', headers: FORM, payload: form({ originator: '31612345678' }) }, status: 400, message: /payload or body/ },
     { name: 'malformed number', req: { method: 'POST', url: '/webhooks/messagebird', headers: FORM, payload: form({ originator: '12ab', payload: 'hi' }) }, status: 400, message: /not a valid phone number/ },
