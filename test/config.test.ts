@@ -1,0 +1,46 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+t.test('defaults: simulator channel, SQLite under ./data, port 3000 on loopback', async (t) => {
+  const c = loadConfig({})
+  t.equal(c.smsChannel, 'simulator')
+  t.equal(c.smsChannelAutoSelected, true)
+  t.equal(c.database.path, './data/textdesk.sqlite')
+  t.equal(c.port, 3000)
+  t.equal(c.host, '127.0.0.1')
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.messagebird), 'frozen')
+})
+
+t.test('a MessageBird key selects the messagebird channel automatically', async (t) => {
+  const c = loadConfig({ MESSAGEBIRD_API_KEY: 'live_x', MESSAGEBIRD_ORIGINATOR: '+3197010260000' })
+  t.equal(c.smsChannel, 'messagebird')
+  t.equal(c.messagebird.originator, '3197010260000', 'stored without +, as the API takes it')
+})
+
+function problems (env: Record<string, string>): string {
+  try {
+    loadConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message
+    throw err
+  }
+  return ''
+}
+
+t.test('invalid settings are refused with a message naming the variable and the rule', async (t) => {
+  t.match(problems({ PORT: 'eighty' }), /PORT must be a whole number between 0 and 65535 \(got "eighty"\)/)
+  t.match(problems({ PORT: '70000' }), /PORT must be between 0 and 65535/)
+  t.match(problems({ MESSAGEBIRD_API_KEY: 'k', MESSAGEBIRD_ORIGINATOR: 'ACME Support Desk' }), /MESSAGEBIRD_ORIGINATOR must be .* up to 11 letters and digits/)
+  t.match(problems({ SMS_CHANNEL: 'messagebird' }), /MESSAGEBIRD_API_KEY is required when SMS_CHANNEL=messagebird/)
+  t.match(problems({ SMS_CHANNEL: 'carrier-pigeon' }), /SMS_CHANNEL must be one of simulator, messagebird/)
+  t.match(problems({ PUBLIC_URL: 'ftp://x' }), /PUBLIC_URL must be an http\(s\) URL/)
+  t.match(problems({ DATABASE_URL: 'mysql://x' }), /DATABASE_URL must start with sqlite:/)
+  t.match(problems({ DATABASE_URL: 'postgres://u@h/db' }), /Postgres is not supported yet/)
+  t.match(problems({ CONFIRMATION_TEMPLATE: 'Thanks!' }), /CONFIRMATION_TEMPLATE must contain \{ref\}/)
+  t.match(problems({ LOG_LEVEL: 'loud' }), /LOG_LEVEL must be one of/)
+  t.match(problems({ NODE_ENV: 'production', MESSAGEBIRD_API_KEY: 'k', MESSAGEBIRD_ORIGINATOR: '3197010260000' }), /MESSAGEBIRD_SIGNING_KEY is required in production/)
+  t.equal(problems({ NODE_ENV: 'production', MESSAGEBIRD_API_KEY: 'k', MESSAGEBIRD_ORIGINATOR: '3197010260000', ALLOW_UNSIGNED_WEBHOOKS: 'true' }), '')
+  const several = problems({ PORT: 'x', LOG_LEVEL: 'y' })
+  t.match(several, /PORT/)
+  t.match(several, /LOG_LEVEL/, 'every problem is reported at once')
+})
