@@ -2,9 +2,15 @@ import formbody from '@fastify/formbody'
 import view from '@fastify/view'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { systemClock, type Clock } from './clock.js'
+import { AgentService } from './auth/agent-service.js'
+import { agentAuth } from './auth/auth-routes.js'
+import { LoginThrottle } from './auth/login-throttle.js'
+import { SessionService } from './auth/session-service.js'
+import { WebhookReplayGuard } from './auth/webhook-replay-guard.js'
 import type { Config } from './config.js'
 import { createDatabase, type Db } from './db/database.js'
 import { errorBody } from './errors.js'
+import { limitBodies, limitRate, notFound, securityHeaders } from './http/security.js'
 import { inboxRoutes } from './inbox/inbox-routes.js'
 import { staticAssets } from './inbox/assets.js'
 import { createViewEngine } from './inbox/view-engine.js'
@@ -17,6 +23,7 @@ import { VIEWS_DIR } from './paths.js'
 import { simulatorRoutes } from './simulator/simulator-routes.js'
 import { TicketService } from './tickets/ticket-service.js'
 import { messagebirdWebhooks } from './webhooks/messagebird-routes.js'
+import { messagebirdSignature } from './webhooks/signature.js'
 
 export interface AppDeps {
   config: Config
@@ -37,7 +44,14 @@ export interface Services {
   tickets: TicketService
   status: StatusService
   worker: OutboxWorker
+  agents: AgentService
+  sessions: SessionService
+  loginThrottle: LoginThrottle
+  webhookReplay: WebhookReplayGuard
 }
+
+// Agent pages post replies of at most 1,600 characters; nothing in that scope needs more.
+const HTML_BODY_LIMIT = 32 * 1024
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -61,6 +75,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? loggerOptions(config),
     bodyLimit: config.bodyLimitBytes,
+    // A hop count becomes the equivalent function (Fastify's types only take the other forms).
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     // Cookie and form parsing are per scope; ids in URLs are plain integers.
     routerOptions: { ignoreTrailingSlash: true }
   })
@@ -91,7 +107,12 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   tickets.onOutboxWork(() => worker.wake())
   simulator?.onReport(async (report) => await status.applyReport(report))
 
-  const services: Services = { config, db, clock, channel, simulator, tickets, status, worker }
+  const agents = new AgentService({ db, clock, passwordHashLogN: config.passwordHashLogN })
+  const sessions = new SessionService({ db, clock, config })
+  const loginThrottle = new LoginThrottle({ db, clock, config })
+  const webhookReplay = new WebhookReplayGuard({ db, clock })
+
+  const services: Services = { config, db, clock, channel, simulator, tickets, status, worker, agents, sessions, loginThrottle, webhookReplay }
   app.decorate('services', services)
   app.addHook('onClose', async () => {
     await worker.stop()
@@ -100,13 +121,19 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
 
   app.setErrorHandler(rootErrorHandler)
-  app.setNotFoundHandler(async (req, reply) => {
-    return await reply.code(404).send({ statusCode: 404, error: 'NOT_FOUND', message: 'There is nothing at this address.' })
-  })
-
-  await app.register(async (scope) => { await messagebirdWebhooks(scope, { tickets, status }) })
+  app.setNotFoundHandler(notFound)
+  await securityHeaders(app, config)
 
   await app.register(async (scope) => {
+    await limitRate(scope, { perMinute: config.rateLimit.webhooksPerMinute })
+    const signingKey = config.messagebird.signingKey
+    const signature = signingKey === null ? null : messagebirdSignature({ signingKey, publicUrl: config.publicUrl, clock, replay: webhookReplay })
+    if (signature !== null) scope.addHook('onResponse', signature.release)
+    await messagebirdWebhooks(scope, { tickets, status, verify: signature?.verify })
+  })
+
+  await app.register(async (scope) => {
+    limitBodies(scope, HTML_BODY_LIMIT)
     await scope.register(formbody)
     await scope.register(view, {
       engine: { handlebars: createViewEngine() },
@@ -115,12 +142,17 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       production: config.nodeEnv === 'production',
       options: { partials: { ticketList: 'partials/ticket-list.hbs', conversation: 'partials/conversation.hbs', phoneMessages: 'partials/phone-messages.hbs' } }
     })
+    await agentAuth(scope, { agents, sessions, throttle: loginThrottle, config })
     await scope.register(staticAssets)
     await scope.register(inboxRoutes, { tickets, config })
     if (simulator !== null) await scope.register(simulatorRoutes, { tickets, simulator })
   })
 
   return app
+}
+
+function trustHops (hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops
 }
 
 /** One root handler: 4xx messages pass through, 5xx are logged and answered generically. */

@@ -39,6 +39,18 @@ export interface Config {
   simulator: { deliveryDelayMs: number }
   inbox: { pageSize: number, refreshSeconds: number }
   session: { ttlHours: number, secureCookies: boolean }
+  /**
+   * Failed sign-ins per account and per client address: from half the limit on, each failure
+   * makes the next attempt wait (1 s, 2 s, 4 s … up to a minute); at the limit, sign-in is refused
+   * for `lockoutMinutes`. Failures older than `lockoutMinutes` are forgotten.
+   */
+  login: { maxFailures: number, maxFailuresPerIp: number, lockoutMinutes: number }
+  /** scrypt cost as log2(N) for new password hashes (r=8, p=3). */
+  passwordHashLogN: number
+  /** Requests per minute per client address. */
+  rateLimit: { webhooksPerMinute: number, apiPerMinute: number }
+  /** Fastify `trustProxy`: false, true, a hop count, or a comma-separated list of proxy addresses. */
+  trustProxy: boolean | number | string
   /** Where signed status callbacks for API messages and dispatches go (optional). */
   statusCallbackUrl: string | null
   statusCallbackSecret: string | null
@@ -93,6 +105,21 @@ export function loadConfig (env: Env = process.env): Config {
   }
 
   const nodeEnv = oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development')
+  // Cheaper hashes only make a test suite fast; anywhere else they would weaken stored passwords.
+  const passwordHashLogN = (env: string): number => {
+    const n = int('PASSWORD_SCRYPT_LOG_N', 15, 10, 20)
+    if (n < 15 && env !== 'test') problems.push(`PASSWORD_SCRYPT_LOG_N below 15 is only allowed with NODE_ENV=test (got ${n})`)
+    return n
+  }
+  const trustProxy = (): boolean | number | string => {
+    const raw = str('TRUST_PROXY')
+    if (raw === null || /^(0|false|no|off)$/i.test(raw)) return false
+    if (/^(true|yes|on)$/i.test(raw)) return true
+    if (/^\d+$/.test(raw)) return Number(raw)
+    if (/^[0-9a-fA-F:.\/]+(\s*,\s*[0-9a-fA-F:.\/]+)*$/.test(raw)) return raw
+    problems.push(`TRUST_PROXY must be true, false, a number of proxy hops, or a comma-separated list of proxy addresses (got "${raw}")`)
+    return false
+  }
   const port = int('PORT', 3000, 0, 65535)
   const host = str('HOST') ?? '127.0.0.1'
 
@@ -202,6 +229,17 @@ export function loadConfig (env: Env = process.env): Config {
     },
     statusCallbackUrl,
     statusCallbackSecret,
+    login: {
+      maxFailures: int('LOGIN_MAX_FAILURES', 10, 2, 1000),
+      maxFailuresPerIp: int('LOGIN_MAX_FAILURES_PER_IP', 50, 2, 100_000),
+      lockoutMinutes: int('LOGIN_LOCKOUT_MINUTES', 15, 1, 24 * 60)
+    },
+    passwordHashLogN: passwordHashLogN(nodeEnv),
+    rateLimit: {
+      webhooksPerMinute: int('WEBHOOK_RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
+      apiPerMinute: int('API_RATE_LIMIT_PER_MINUTE', 300, 1, 1_000_000)
+    },
+    trustProxy: trustProxy(),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024)
   }
   if (problems.length > 0) throw new ConfigError(problems)

@@ -1,0 +1,38 @@
+import type { Executor } from '../db/database.js'
+import type { Agent } from '../db/schema.js'
+
+// All SQL for agent accounts. Emails are stored lower-cased; callers normalise before calling.
+
+export async function insertAgent (db: Executor, agent: { email: string, name: string, role: Agent['role'], passwordHash: string }, now: string): Promise<number> {
+  const row = await db.insertInto('agents').values({
+    email: agent.email,
+    name: agent.name,
+    role: agent.role,
+    password_hash: agent.passwordHash,
+    disabled_at: null,
+    created_at: now,
+    updated_at: now
+  }).returning('id').executeTakeFirstOrThrow()
+  return row.id
+}
+
+export function findAgentByEmail (db: Executor, email: string): Promise<Agent | undefined> {
+  return db.selectFrom('agents').selectAll().where('email', '=', email).executeTakeFirst()
+}
+
+export function listAgents (db: Executor) {
+  return db.selectFrom('agents').select(['id', 'email', 'name', 'role', 'disabled_at', 'created_at']).orderBy('id').execute()
+}
+
+export async function anyActiveAgent (db: Executor): Promise<boolean> {
+  const row = await db.selectFrom('agents').select('id').where('disabled_at', 'is', null).limit(1).executeTakeFirst()
+  return row !== undefined
+}
+
+export async function setAgentDisabled (db: Executor, id: number, disabledAt: string | null, now: string): Promise<void> {
+  await db.updateTable('agents').set({ disabled_at: disabledAt, updated_at: now }).where('id', '=', id).execute()
+}
+
+export async function setAgentPassword (db: Executor, id: number, passwordHash: string, now: string): Promise<void> {
+  await db.updateTable('agents').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', id).execute()
+}

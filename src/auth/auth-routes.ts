@@ -1,0 +1,209 @@
+import cookie from '@fastify/cookie'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Config } from '../config.js'
+import { wantsHtml } from '../http/security.js'
+import { renderPage } from '../inbox/render.js'
+import { FIRST_AGENT_COMMAND, type AgentService } from './agent-service.js'
+import { csrfTokenFor, csrfTokenMatches, newSecret } from './csrf.js'
+import { accountThrottleKey, addressThrottleKey, type LoginThrottle, type ThrottleVerdict } from './login-throttle.js'
+import type { ActiveSession, SessionService } from './session-service.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Reachable without a session (the sign-in page and static assets). */
+    public?: boolean
+    /** Which CSRF token a state-changing route expects; default `session`. */
+    csrf?: 'session' | 'login'
+  }
+  interface FastifyRequest {
+    agentSession?: ActiveSession
+  }
+}
+
+export interface AgentAuthDeps {
+  agents: AgentService
+  sessions: SessionService
+  throttle: LoginThrottle
+  config: Pick<Config, 'session'>
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+const LOGIN_COOKIE_MAX_AGE = 2 * 3600
+const LOGIN_BODY_LIMIT = 8 * 1024
+
+const loginQuery = { type: 'object', properties: { next: { type: 'string', maxLength: 2048 } } } as const
+const loginBody = {
+  type: 'object',
+  properties: {
+    email: { type: 'string', maxLength: 320 },
+    password: { type: 'string', maxLength: 4096 },
+    next: { type: 'string', maxLength: 2048 },
+    _csrf: { type: 'string', maxLength: 200 }
+  }
+} as const
+
+/** Where to go after signing in: only a path on this site, so a crafted link cannot send an agent elsewhere. */
+export function safeNextPath (next: unknown): string {
+  const fallback = '/inbox'
+  if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') || next.includes('\\')) return fallback
+  if (/[\u0000-\u001f\u007f]/.test(next)) return fallback
+  let url: URL
+  try {
+    url = new URL(next, 'http://textdesk.invalid')
+  } catch {
+    return fallback
+  }
+  if (url.origin !== 'http://textdesk.invalid' || url.pathname === '/login' || url.pathname === '/logout') return fallback
+  return url.pathname + url.search + url.hash
+}
+
+function throttleMessage (verdict: ThrottleVerdict): string | null {
+  if (verdict.allowed) return null
+  const s = verdict.retryAfterSeconds
+  if (verdict.lockedOut) {
+    const m = Math.ceil(s / 60)
+    return `Too many failed sign-in attempts. Sign-in is blocked for ${m} minute${m === 1 ? '' : 's'}; try again later, or ask an admin to reset your password.`
+  }
+  return `Too many failed sign-in attempts. Wait ${s} second${s === 1 ? '' : 's'} before trying again.`
+}
+
+/**
+ * Agent authentication for an HTML scope: call it with the scope before registering the pages.
+ * Every route registered in that scope afterwards needs a signed-in agent (unless its config says
+ * `public: true`), and every state-changing request needs the CSRF token of its session.
+ */
+export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Promise<void> {
+  const { agents, sessions, throttle, config } = deps
+  const secure = config.session.secureCookies
+  // `__Host-` cookies are refused by browsers unless Secure, host-only and Path=/: they cannot be
+  // planted by a sibling subdomain.
+  const sessionCookie = secure ? '__Host-textdesk_session' : 'textdesk_session'
+  const loginCookie = secure ? '__Host-textdesk_login' : 'textdesk_login'
+  const cookieOptions = { path: '/', httpOnly: true, sameSite: 'lax' as const, secure }
+
+  await app.register(cookie)
+
+  const setupHint = async (): Promise<string | null> => await agents.hasActiveAgents()
+    ? null
+    : `No agent account exists yet. Create the first one on the server with: ${FIRST_AGENT_COMMAND}`
+
+  const errorPage = async (req: FastifyRequest, reply: FastifyReply, statusCode: number, error: string, message: string): Promise<FastifyReply> => {
+    reply.code(statusCode).header('cache-control', 'no-store')
+    if (!wantsHtml(req)) return await reply.send({ statusCode, error, message })
+    return await renderPage(reply, 'error', { title: 'Error', statusCode, message, setupHint: await setupHint() })
+  }
+
+  app.addHook('onRequest', async (req, reply) => {
+    const token = req.cookies[sessionCookie]
+    const session = await sessions.resolve(token)
+    if (session !== null) {
+      req.agentSession = session
+      req.agent = session.agent
+      req.csrfToken = session.csrfToken
+      return
+    }
+    if (token !== undefined) reply.clearCookie(sessionCookie, cookieOptions)
+    if (req.routeOptions.config.public === true) return
+    if ((req.method === 'GET' || req.method === 'HEAD') && wantsHtml(req)) {
+      return await reply.header('cache-control', 'no-store').redirect(`/login?next=${encodeURIComponent(req.url)}`, 303)
+    }
+    return await errorPage(req, reply, 401, 'UNAUTHENTICATED', 'You are not signed in, or your session has ended. Nothing was changed: sign in and try again.')
+  })
+
+  const loginSecret = (req: FastifyRequest): string | undefined => {
+    const value = req.cookies[loginCookie]
+    return value !== undefined && /^[A-Za-z0-9_-]{43}$/.test(value) ? value : undefined
+  }
+
+  const renderLogin = async (req: FastifyRequest, reply: FastifyReply, form: { next?: string, email?: string, error?: string | null }): Promise<FastifyReply> => {
+    let secret = loginSecret(req)
+    if (secret === undefined) {
+      secret = newSecret()
+      reply.setCookie(loginCookie, secret, { ...cookieOptions, maxAge: LOGIN_COOKIE_MAX_AGE })
+    }
+    reply.header('cache-control', 'no-store')
+    return await renderPage(reply, 'login', {
+      title: 'Sign in',
+      loginCsrf: csrfTokenFor(secret, 'login'),
+      next: safeNextPath(form.next),
+      email: form.email ?? '',
+      error: form.error ?? null,
+      setupHint: await setupHint()
+    })
+  }
+
+  app.addHook('preValidation', async (req, reply) => {
+    if (SAFE_METHODS.has(req.method)) return
+    const body = req.body as Record<string, unknown> | undefined
+    const presented = (typeof body === 'object' && body !== null ? body._csrf : undefined) ?? req.headers['x-csrf-token']
+    if (req.routeOptions.config.csrf === 'login') {
+      const secret = loginSecret(req)
+      if (secret !== undefined && csrfTokenMatches(secret, 'login', presented)) return
+      req.log.warn({ reason: secret === undefined ? 'no login cookie' : 'token mismatch' }, 'sign-in form refused: CSRF check failed')
+      reply.code(403)
+      return await renderLogin(req, reply, {
+        next: typeof body?.next === 'string' ? body.next : undefined,
+        email: typeof body?.email === 'string' ? body.email : undefined,
+        error: 'The sign-in form had expired or did not come from this site. Please sign in again.'
+      })
+    }
+    const session = req.agentSession
+    if (session !== undefined && sessions.csrfValid(session, presented)) return
+    req.log.warn({ agentId: session?.agent.id, route: req.routeOptions.url }, 'request refused: CSRF token missing or invalid')
+    return await errorPage(req, reply, 403, 'CSRF_TOKEN_INVALID', 'This form has expired or did not come from Textdesk, so nothing was changed. Go back, reload the page and try again.')
+  })
+
+  app.get<{ Querystring: { next?: string } }>('/login', { config: { public: true }, schema: { querystring: loginQuery } }, async (req, reply) => {
+    if (req.agent !== undefined) return await reply.redirect(safeNextPath(req.query.next), 303)
+    return await renderLogin(req, reply, { next: req.query.next })
+  })
+
+  app.post<{ Body: { email?: string, password?: string, next?: string } }>('/login', {
+    config: { public: true, csrf: 'login' },
+    bodyLimit: LOGIN_BODY_LIMIT,
+    schema: { body: loginBody }
+  }, async (req, reply) => {
+    const email = (req.body?.email ?? '').trim()
+    const password = req.body?.password ?? ''
+    const next = req.body?.next
+    if (email === '' || password === '') {
+      reply.code(400)
+      return await renderLogin(req, reply, { next, email, error: 'Enter your email address and password.' })
+    }
+    const keys = [accountThrottleKey(email), addressThrottleKey(req.ip)]
+    const verdict = await throttle.check(keys)
+    if (!verdict.allowed) {
+      req.log.warn({ ip: req.ip, lockedOut: verdict.lockedOut }, 'sign-in refused: throttled')
+      reply.code(429).header('retry-after', String(verdict.retryAfterSeconds))
+      return await renderLogin(req, reply, { next, email, error: throttleMessage(verdict) })
+    }
+    const result = await agents.authenticate(email, password)
+    if (!result.ok) {
+      if (result.reason === 'disabled') {
+        req.log.warn({ ip: req.ip }, 'sign-in refused: account disabled')
+        reply.code(403)
+        return await renderLogin(req, reply, { next, email, error: 'This account is disabled. Ask an admin to enable it.' })
+      }
+      const after = await throttle.recordFailure(keys)
+      req.log.warn({ ip: req.ip }, 'sign-in failed')
+      reply.code(401)
+      const wait = throttleMessage(after)
+      return await renderLogin(req, reply, { next, email, error: `The email address or password is not right.${wait === null ? '' : ' ' + wait}` })
+    }
+    await throttle.recordSuccess(keys[0])
+    // A fresh session on every sign-in: a token planted before sign-in never becomes a live session.
+    await sessions.end(req.cookies[sessionCookie])
+    const { token } = await sessions.create(result.agent.id)
+    req.log.info({ agentId: result.agent.id }, 'agent signed in')
+    reply.setCookie(sessionCookie, token, { ...cookieOptions, maxAge: sessions.ttlSeconds })
+    reply.clearCookie(loginCookie, cookieOptions)
+    return await reply.redirect(safeNextPath(next), 303)
+  })
+
+  app.post('/logout', { bodyLimit: LOGIN_BODY_LIMIT }, async (req, reply) => {
+    await sessions.end(req.cookies[sessionCookie])
+    req.log.info({ agentId: req.agent?.id }, 'agent signed out')
+    reply.clearCookie(sessionCookie, cookieOptions)
+    return await reply.redirect('/login', 303)
+  })
+}
