@@ -12,7 +12,8 @@ const FILES: Record<string, string> = {
 
 export async function staticAssets (app: FastifyInstance): Promise<void> {
   const cache = new Map(Object.keys(FILES).map((name) => [name, readFileSync(join(PUBLIC_DIR, name))]))
-  app.get<{ Params: { name: string } }>('/assets/:name', async (req, reply) => {
+  // Public: the sign-in page needs the stylesheet before anyone is signed in.
+  app.get<{ Params: { name: string } }>('/assets/:name', { config: { public: true } }, async (req, reply) => {
     const body = cache.get(req.params.name)
     if (body === undefined) return await reply.callNotFound()
     return await reply.type(FILES[req.params.name]).header('cache-control', 'public, max-age=300').send(body)

@@ -1,0 +1,39 @@
+import type { FastifyInstance } from 'fastify'
+import { sql } from 'kysely'
+import type { Db } from '../../src/db/database.js'
+
+export interface RouteEntry { method: string, url: string }
+
+/**
+ * Every route the app has, read from Fastify's own route tree, so a route added later is
+ * enumerated without anyone remembering to list it here.
+ */
+export function appRoutes (app: FastifyInstance): RouteEntry[] {
+  const routes: RouteEntry[] = []
+  const paths: string[] = []
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const m = /^((?:[│ ] {3})*)[├└]── (\S+)(?: \(([A-Z, ]+)\))?/.exec(line)
+    if (m === null) continue
+    const depth = m[1].length / 4
+    paths.length = depth
+    const path = (paths[depth - 1] ?? '') + m[2]
+    paths[depth] = path
+    for (const method of m[3]?.split(', ') ?? []) routes.push({ method, url: path })
+  }
+  return routes
+}
+
+/** A concrete URL for a route pattern: parameters become `1`, wildcards `x`. */
+export function concrete (url: string): string {
+  return url.replace(/:[A-Za-z_]+/g, '1').replace(/\*/g, 'x')
+}
+
+/** Every row of every table, to prove a refused request changed nothing. */
+export async function snapshot (db: Db): Promise<Record<string, unknown[]>> {
+  const tables = await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name`.execute(db)
+  const out: Record<string, unknown[]> = {}
+  for (const { name } of tables.rows) {
+    out[name] = (await sql`select * from ${sql.table(name)} order by rowid`.execute(db)).rows
+  }
+  return out
+}
