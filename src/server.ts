@@ -36,8 +36,10 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   await app.close()
 })
 
-await app.listen({ port: config.port, host: config.host })
+const address = await app.listen({ port: config.port, host: config.host })
 app.services.worker.start()
+// When started by a parent process (the benchmark), tell it we are ready to take traffic.
+process.send?.({ ready: address })
 if (config.smsChannel === 'simulator') {
   app.log.info(`Simulator phone: http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}/simulator`)
 }

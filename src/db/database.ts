@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, SqliteDialect, type Transaction } from 'kysely'
+import { Kysely, SqliteDialect, type SqliteDatabase, type Transaction } from 'kysely'
 import type { Config } from '../config.js'
 import type { Database } from './schema.js'
 
@@ -24,7 +24,33 @@ export function openSqlite (path: string, synchronous: 'NORMAL' | 'FULL' = 'NORM
 
 export function createDatabase (config: Pick<Config, 'database'>): Db {
   const sqlite = openSqlite(config.database.path, config.database.synchronous)
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
+}
+
+const STATEMENT_CACHE_SIZE = 500
+
+/**
+ * Kysely's SQLite driver prepares every query anew; preparing costs more than running most of
+ * our statements. Kysely compiles a given query shape to the same SQL text every time, so
+ * statements are cached by that text (least recently used out first). Kysely only iterates a
+ * statement when streaming, which this code base does not do, so reuse is safe.
+ */
+function withStatementCache (sqlite: SQLite.Database): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>()
+  return {
+    close: () => sqlite.close(),
+    prepare: (sql: string) => {
+      let stmt = cache.get(sql)
+      if (stmt !== undefined) {
+        cache.delete(sql)
+      } else {
+        stmt = sqlite.prepare(sql)
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string)
+      }
+      cache.set(sql, stmt)
+      return stmt as unknown as ReturnType<SqliteDatabase['prepare']>
+    }
+  }
 }
 
 /** True when the error is a unique-constraint violation, on SQLite or Postgres. */

@@ -1,0 +1,63 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import SQLite from 'better-sqlite3'
+import { loadWebhook, peakRssMb, startChild, stopChild } from './bench/load.js'
+import { ROOT } from '../src/paths.js'
+
+// npm run bench: every figure is measured in this one run, and targets are checked as ratios
+// against a bare Fastify route measured moments before on the same machine.
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+const CONNECTIONS = 20
+const SENDERS = 1000
+
+const dist = join(ROOT, 'dist')
+const work = mkdtempSync(join(tmpdir(), 'textdesk-bench-'))
+const rows: Array<[string, string, string]> = []
+let failed = false
+const check = (name: string, value: string, ok: boolean, target: string): void => {
+  rows.push([name, value, `${ok ? 'PASS' : 'FAIL'} (${target})`])
+  if (!ok) failed = true
+}
+
+try {
+  console.log(`Ingestion: ${SECONDS} s, ${CONNECTIONS} connections, ${SENDERS} rotating senders\n`)
+  const bare = await startChild(join(dist, 'scripts/bench/bare-server.js'), { PORT: '0' })
+  const bareLoad = await loadWebhook(`${bare.url}/webhooks/messagebird`, { seconds: SECONDS, connections: CONNECTIONS, senders: SENDERS, tag: 'bare' })
+  await stopChild(bare.child)
+
+  const dbPath = join(work, 'ingest.sqlite')
+  const svc = await startChild(join(dist, 'src/server.js'), {
+    PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'production', LOG_LEVEL: 'warn', SMS_CHANNEL: 'simulator',
+    DATABASE_URL: `sqlite:${dbPath}`, SIMULATOR_DELIVERY_DELAY_MS: '0'
+  })
+  const load = await loadWebhook(`${svc.url}/webhooks/messagebird`, { seconds: SECONDS, connections: CONNECTIONS, senders: SENDERS, tag: 'svc' })
+  const rss = peakRssMb(svc.child.pid as number)
+  await stopChild(svc.child)
+
+  const db = new SQLite(dbPath, { readonly: true })
+  const count = (q: string): number => (db.prepare(q).get() as { n: number }).n
+  const stored = count("select count(*) n from messages where direction = 'inbound'")
+  const tickets = count('select count(*) n from tickets')
+  const confirmations = count("select count(*) n from messages where kind = 'confirmation'")
+  db.close()
+
+  const ratio = load.requestsPerSec / bareLoad.requestsPerSec
+  console.log('| run | req/s | p50 ms | p99 ms | non-2xx |')
+  console.log('|---|---|---|---|---|')
+  console.log(`| bare Fastify route | ${bareLoad.requestsPerSec.toFixed(0)} | ${bareLoad.p50Ms} | ${bareLoad.p99Ms} | ${bareLoad.non2xx} |`)
+  console.log(`| inbound webhook (store + ticket + confirmation) | ${load.requestsPerSec.toFixed(0)} | ${load.p50Ms} | ${load.p99Ms} | ${load.non2xx} |`)
+  console.log()
+  check('ingestion / bare route', `${(ratio * 100).toFixed(1)}%`, ratio >= 0.4, '>= 40%')
+  check('ingestion p99 latency', `${load.p99Ms} ms`, load.p99Ms < 20, '< 20 ms')
+  check('service peak RSS', `${rss} MB`, rss < 200, '< 200 MB')
+  check('acknowledged = stored', `${load.total2xx} acknowledged, ${stored} stored`, stored === load.total2xx, 'equal')
+  check('one ticket and one confirmation per sender', `${tickets} tickets, ${confirmations} confirmations`, tickets === Math.min(SENDERS, stored) && confirmations === tickets, `${SENDERS} each`)
+} finally {
+  rmSync(work, { recursive: true, force: true })
+}
+
+console.log('| check | measured | result |')
+console.log('|---|---|---|')
+for (const r of rows) console.log(`| ${r.join(' | ')} |`)
+process.exitCode = failed ? 1 : 0
