@@ -1,4 +1,5 @@
 import t from 'tap'
+import { FAST_HASH_ENV, signedInAgent } from '../auth/agent-session.js'
 import { buildTestApp, FakeClock, form } from '../helper.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
@@ -11,13 +12,14 @@ async function text (app: App, from: string, body: string, id: string): Promise<
 
 t.test('/inbox lists open tickets, most recent activity first, with number, reference, preview, count and age', async (t) => {
   const clock = new FakeClock()
-  const { app } = await buildTestApp(t, { clock })
+  const { app } = await buildTestApp(t, { clock, env: FAST_HASH_ENV })
+  const agent = await signedInAgent(app)
   await text(app, '31612345678', 'first customer', 'a')
   clock.advance(60_000)
   await text(app, '31687654321', 'second customer', 'b')
   clock.advance(60_000)
   await text(app, '31612345678', 'first customer again', 'c')
-  const res = await app.inject({ method: 'GET', url: '/inbox', headers: { accept: 'text/html' } })
+  const res = await agent.inject({ method: 'GET', url: '/inbox', headers: { accept: 'text/html' } })
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /text\/html/)
   const rows = [...res.body.matchAll(/data-ticket-id="(\d+)"/g)].map((m) => Number(m[1]))
@@ -26,7 +28,7 @@ t.test('/inbox lists open tickets, most recent activity first, with number, refe
   t.match(res.body, /first customer again/)
   t.match(res.body, /href="\/tickets\/1">#1</)
   t.match(res.body, /data-refresh="\/inbox\/list/, 'the list refreshes itself')
-  const fragment = await app.inject({ method: 'GET', url: '/inbox/list' })
+  const fragment = await agent.inject({ method: 'GET', url: '/inbox/list' })
   t.equal(fragment.statusCode, 200)
   t.notMatch(fragment.body, /<html/, 'the refresh fragment has no layout')
   t.match(fragment.body, /first customer again/)
@@ -34,38 +36,41 @@ t.test('/inbox lists open tickets, most recent activity first, with number, refe
 
 t.test('the inbox is paginated by keyset and never shows closed tickets', async (t) => {
   const clock = new FakeClock()
-  const { app, services } = await buildTestApp(t, { clock, env: { INBOX_PAGE_SIZE: '2' } })
+  const { app, services } = await buildTestApp(t, { clock, env: { ...FAST_HASH_ENV, INBOX_PAGE_SIZE: '2' } })
+  const agent = await signedInAgent(app)
   for (let i = 0; i < 5; i++) {
     await text(app, `3161234${String(5670 + i)}`, `customer ${i}`, `p${i}`)
     clock.advance(1000)
   }
   await services.tickets.close(5, null)
-  const page1 = await app.inject({ method: 'GET', url: '/inbox' })
+  const page1 = await agent.inject({ method: 'GET', url: '/inbox' })
   const ids1 = [...page1.body.matchAll(/data-ticket-id="(\d+)"/g)].map((m) => Number(m[1]))
   t.same(ids1, [4, 3])
   const next = /href="\/inbox\?cursor=([^"]+)" rel="next"/.exec(page1.body)?.[1]
   t.ok(next, 'a link to older tickets')
-  const page2 = await app.inject({ method: 'GET', url: `/inbox?cursor=${next}` })
+  const page2 = await agent.inject({ method: 'GET', url: `/inbox?cursor=${next}` })
   t.same([...page2.body.matchAll(/data-ticket-id="(\d+)"/g)].map((m) => Number(m[1])), [2, 1])
   t.notMatch(page2.body, /rel="next"/, 'last page')
-  const bad = await app.inject({ method: 'GET', url: '/inbox?cursor=garbage', headers: { accept: 'text/html' } })
+  const bad = await agent.inject({ method: 'GET', url: '/inbox?cursor=garbage', headers: { accept: 'text/html' } })
   t.equal(bad.statusCode, 422)
   t.match(bad.body, /page link is malformed/)
 })
 
 t.test('/admin (the original guide\'s page) redirects to /inbox', async (t) => {
-  const { app } = await buildTestApp(t)
-  const res = await app.inject({ method: 'GET', url: '/admin' })
+  const { app } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  const agent = await signedInAgent(app)
+  const res = await agent.inject({ method: 'GET', url: '/admin' })
   t.equal(res.statusCode, 302)
   t.equal(res.headers.location, '/inbox')
 })
 
 t.test('a ticket page shows the whole conversation with outbound statuses', async (t) => {
-  const { app, services } = await buildTestApp(t)
+  const { app, services } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  const agent = await signedInAgent(app)
   const id = await text(app, '31612345678', 'Where is my order?', 'x1')
   await services.worker.drain()
   await new Promise((resolve) => setTimeout(resolve, 5))
-  const res = await app.inject({ method: 'GET', url: `/tickets/${id}` })
+  const res = await agent.inject({ method: 'GET', url: `/tickets/${id}` })
   t.equal(res.statusCode, 200)
   t.match(res.body, /Where is my order\?/)
   t.match(res.body, /Your ticket ID is 1\./)
@@ -74,49 +79,53 @@ t.test('a ticket page shows the whole conversation with outbound statuses', asyn
 })
 
 t.test('reply: Post/Redirect/Get, queued on the ticket, shown with its status', async (t) => {
-  const { app, db } = await buildTestApp(t)
+  const { app, db } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  const agent = await signedInAgent(app)
   const id = await text(app, '31612345678', 'hello', 'r1')
-  const res = await app.inject({ method: 'POST', url: `/tickets/${id}/replies`, headers: FORM, payload: form({ body: '  We are on it!  ' }) })
+  const res = await agent.inject({ method: 'POST', url: `/tickets/${id}/replies`, headers: FORM, payload: form({ body: '  We are on it!  ' }) })
   t.equal(res.statusCode, 303)
   t.equal(res.headers.location, `/tickets/${id}`)
   const reply = await db.selectFrom('messages').selectAll().where('kind', '=', 'reply').executeTakeFirstOrThrow()
   t.equal(reply.body, 'We are on it!')
   t.equal(reply.status, 'queued')
   t.equal(reply.to_address, '+31612345678')
-  const page = await app.inject({ method: 'GET', url: `/tickets/${id}` })
+  t.equal(reply.agent_id, agent.id, 'the reply records who sent it')
+  const page = await agent.inject({ method: 'GET', url: `/tickets/${id}` })
   t.match(page.body, /We are on it!/)
 })
 
 t.test('bad replies: empty, too long, closed ticket, unknown ticket — clear errors, nothing stored', async (t) => {
-  const { app, db, services } = await buildTestApp(t)
+  const { app, db, services } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  const agent = await signedInAgent(app)
   const id = await text(app, '31612345678', 'hello', 'b1')
   const before = (await db.selectFrom('messages').selectAll().execute()).length
-  const empty = await app.inject({ method: 'POST', url: `/tickets/${id}/replies`, headers: { ...FORM, accept: 'text/html' }, payload: form({ body: '   ' }) })
+  const empty = await agent.inject({ method: 'POST', url: `/tickets/${id}/replies`, headers: { ...FORM, accept: 'text/html' }, payload: form({ body: '   ' }) })
   t.equal(empty.statusCode, 422)
   t.match(empty.body, /The reply is empty/)
-  const long = await app.inject({ method: 'POST', url: `/tickets/${id}/replies`, headers: { ...FORM, accept: 'text/html' }, payload: form({ body: 'x'.repeat(1601) }) })
+  const long = await agent.inject({ method: 'POST', url: `/tickets/${id}/replies`, headers: { ...FORM, accept: 'text/html' }, payload: form({ body: 'x'.repeat(1601) }) })
   t.equal(long.statusCode, 422)
   t.match(long.body, /limit is 1600/)
   t.match(long.body, /x{1601}<\/textarea>/, 'the draft is kept')
-  const missing = await app.inject({ method: 'POST', url: '/tickets/999/replies', headers: { ...FORM, accept: 'text/html' }, payload: form({ body: 'hi' }) })
+  const missing = await agent.inject({ method: 'POST', url: '/tickets/999/replies', headers: { ...FORM, accept: 'text/html' }, payload: form({ body: 'hi' }) })
   t.equal(missing.statusCode, 404)
   t.match(missing.body, /Ticket 999 was not found/)
-  const notANumber = await app.inject({ method: 'GET', url: '/tickets/abc', headers: { accept: 'text/html' } })
+  const notANumber = await agent.inject({ method: 'GET', url: '/tickets/abc', headers: { accept: 'text/html' } })
   t.equal(notANumber.statusCode, 400)
   await services.tickets.close(id, null)
-  const closed = await app.inject({ method: 'POST', url: `/tickets/${id}/replies`, headers: { ...FORM, accept: 'text/html' }, payload: form({ body: 'hi' }) })
+  const closed = await agent.inject({ method: 'POST', url: `/tickets/${id}/replies`, headers: { ...FORM, accept: 'text/html' }, payload: form({ body: 'hi' }) })
   t.equal(closed.statusCode, 409)
   t.match(closed.body, /is closed/)
   t.equal((await db.selectFrom('messages').selectAll().execute()).length, before)
 })
 
 t.test('closing a ticket: PRG back to the inbox, gone from the list, next SMS opens a new ticket', async (t) => {
-  const { app, db } = await buildTestApp(t)
+  const { app, db } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  const agent = await signedInAgent(app)
   const id = await text(app, '31612345678', 'hello', 'cl1')
-  const res = await app.inject({ method: 'POST', url: `/tickets/${id}/close`, headers: FORM, payload: '' })
+  const res = await agent.inject({ method: 'POST', url: `/tickets/${id}/close`, headers: FORM, payload: '' })
   t.equal(res.statusCode, 303)
   t.equal(res.headers.location, `/inbox?closed=${id}`)
-  const inbox = await app.inject({ method: 'GET', url: `/inbox?closed=${id}` })
+  const inbox = await agent.inject({ method: 'GET', url: `/inbox?closed=${id}` })
   t.match(inbox.body, /was closed/)
   t.notMatch(inbox.body, /data-ticket-id/)
   const again = await text(app, '31612345678', 'me again', 'cl2')
@@ -125,10 +134,11 @@ t.test('closing a ticket: PRG back to the inbox, gone from the list, next SMS op
 })
 
 t.test('SMS text is escaped everywhere it is shown', async (t) => {
-  const { app } = await buildTestApp(t)
+  const { app } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  const agent = await signedInAgent(app)
   const id = await text(app, '31612345678', '<script>alert(1)</script><img src=x onerror=alert(2)>', 'xss')
   for (const url of ['/inbox', '/inbox/list', `/tickets/${id}`, `/tickets/${id}/conversation`, '/simulator?number=%2B31612345678']) {
-    const res = await app.inject({ method: 'GET', url })
+    const res = await agent.inject({ method: 'GET', url })
     t.notMatch(res.body, /<script>alert/, `${url}: no live script tag`)
     t.notMatch(res.body, /<img src=x/, `${url}: no live img tag`)
     t.match(res.body, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/, `${url}: shown as text`)
@@ -136,8 +146,9 @@ t.test('SMS text is escaped everywhere it is shown', async (t) => {
 })
 
 t.test('unknown pages get a 404 that reveals nothing', async (t) => {
-  const { app } = await buildTestApp(t)
-  const res = await app.inject({ method: 'GET', url: '/nope/../../etc/passwd' })
+  const { app } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  const agent = await signedInAgent(app)
+  const res = await agent.inject({ method: 'GET', url: '/nope/../../etc/passwd' })
   t.equal(res.statusCode, 404)
   t.notMatch(res.body, /passwd|stack|node_modules/)
 })
