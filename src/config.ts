@@ -246,6 +246,12 @@ export function loadConfig (env: Env = process.env): Config {
   return deepFreeze(config)
 }
 
+/** The password for `npm run agent` (AGENT_PASSWORD), so scripts can create agents without a prompt. */
+export function agentPasswordFromEnv (env: Env = process.env): string | null {
+  const value = env.AGENT_PASSWORD
+  return value === undefined || value === '' ? null : value
+}
+
 function isValidOriginator (value: string): boolean {
   if (/^\+?\d{1,15}$/.test(value)) return true
   return /^[A-Za-z0-9 ]{1,11}$/.test(value) && /[A-Za-z]/.test(value)

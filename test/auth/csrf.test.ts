@@ -1,11 +1,11 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildTestApp, form } from '../helper.js'
 import { createAgent, FAST_HASH_ENV, hiddenCsrf, loginForm, PASSWORD, postLogin, signIn } from './agent-session.js'
 import { appRoutes, concrete, snapshot } from './routes.js'
 
 const FORM = { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' }
 
-async function setup (t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function setup (t: Test) {
   const built = await buildTestApp(t, { env: FAST_HASH_ENV })
   await createAgent(built.services)
   const inbound = await built.services.tickets.receiveInbound({ provider: 'test', providerMessageId: 'seed-1', from: '+31612345678', to: null, text: 'Hello', channel: 'sms' })
