@@ -54,6 +54,8 @@ export interface Config {
   /** Where signed status callbacks for API messages and dispatches go (optional). */
   statusCallbackUrl: string | null
   statusCallbackSecret: string | null
+  /** Delivery of status callbacks: per-request timeout, attempts before giving up, exponential backoff between them. */
+  statusCallback: { timeoutMs: number, maxAttempts: number, backoffBaseMs: number, backoffMaxMs: number }
   bodyLimitBytes: number
 }
 
@@ -186,6 +188,9 @@ export function loadConfig (env: Env = process.env): Config {
   if (statusCallbackUrl !== null && statusCallbackSecret === null) {
     problems.push('STATUS_CALLBACK_SECRET is required when STATUS_CALLBACK_URL is set (it signs every callback)')
   }
+  if (statusCallbackSecret !== null && statusCallbackSecret.length < 16) {
+    problems.push('STATUS_CALLBACK_SECRET must be at least 16 characters (a receiver checks signatures with it; generate one with `openssl rand -hex 32`)')
+  }
 
   const config: Config = {
     nodeEnv,
@@ -229,6 +234,12 @@ export function loadConfig (env: Env = process.env): Config {
     },
     statusCallbackUrl,
     statusCallbackSecret,
+    statusCallback: {
+      timeoutMs: int('STATUS_CALLBACK_TIMEOUT_MS', 5000, 100, 60_000),
+      maxAttempts: int('STATUS_CALLBACK_MAX_ATTEMPTS', 12, 1, 100),
+      backoffBaseMs: int('STATUS_CALLBACK_BACKOFF_BASE_MS', 5000, 1, 3_600_000),
+      backoffMaxMs: int('STATUS_CALLBACK_BACKOFF_MAX_MS', 3_600_000, 1, 86_400_000)
+    },
     login: {
       maxFailures: int('LOGIN_MAX_FAILURES', 10, 2, 1000),
       maxFailuresPerIp: int('LOGIN_MAX_FAILURES_PER_IP', 50, 2, 100_000),

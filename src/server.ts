@@ -1,6 +1,7 @@
 import 'dotenv/config'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
+import { FIRST_AGENT_COMMAND } from './auth/agent-service.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { createDatabase } from './db/database.js'
 import { migrateToLatest } from './db/migrate.js'
@@ -25,6 +26,9 @@ const app = await buildApp({ config, db })
 app.log.info({ channel: config.smsChannel, chosen: config.smsChannelAutoSelected ? 'automatically (MESSAGEBIRD_API_KEY ' + (config.messagebird.apiKey === null ? 'not set' : 'set') + ')' : 'by SMS_CHANNEL', database: config.database.path }, 'SMS channel: %s', config.smsChannel)
 if (config.smsChannel === 'messagebird' && config.messagebird.signingKey === null) {
   app.log.warn('MESSAGEBIRD_SIGNING_KEY is not set: webhooks are NOT authenticated and anyone who can reach them can post fake SMS')
+}
+if (!await app.services.agents.hasActiveAgents()) {
+  app.log.warn(`No agent account exists yet, so nobody can sign in. Create the first one with: ${FIRST_AGENT_COMMAND}`)
 }
 if (config.smsChannel === 'messagebird' && config.publicUrl === null) {
   app.log.warn('PUBLIC_URL is not set: messages are sent without a reportUrl, so delivery reports only arrive if an account-level status URL is configured')

@@ -5,8 +5,13 @@ import type { Config } from '../config.js'
 import { isUniqueViolation, type Db, type Executor } from '../db/database.js'
 import type { Channel, MessageStatus } from '../db/schema.js'
 import { invalid, conflict, notFound } from '../errors.js'
+import { listTicketSteps } from '../messaging/dispatch-repository.js'
+import type { FailoverService } from '../messaging/failover.js'
 import { preview, queueOutbound } from '../messaging/outbound.js'
 import { statusLabel } from '../messaging/status.js'
+import { plainReason } from '../messaging/status-wording.js'
+import { findContactAddress } from './contact-repository.js'
+import { contactAddresses, failoverSteps } from './contact-service.js'
 import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, OPTED_OUT_REASON } from './keywords.js'
 import { maskPhone } from './phone.js'
 import * as repo from './ticket-repository.js'
@@ -42,7 +47,14 @@ export function ticketRef (id: number): string {
 export class TicketService {
   private wakeOutbox: () => void = () => {}
 
-  constructor (private readonly deps: { db: Db, clock: Clock, config: Pick<Config, 'confirmationTemplate' | 'helpText' | 'inbox' | 'unconfirmedAfterSeconds'>, log: FastifyBaseLogger }) {}
+  constructor (private readonly deps: {
+    db: Db
+    clock: Clock
+    config: Pick<Config, 'confirmationTemplate' | 'helpText' | 'inbox' | 'unconfirmedAfterSeconds' | 'failover'>
+    log: FastifyBaseLogger
+    /** Sends with failover across the contact's addresses; without it every send is a single message. */
+    failover?: FailoverService
+  }) {}
 
   onOutboxWork (fn: () => void): void {
     this.wakeOutbox = fn
@@ -78,7 +90,9 @@ export class TicketService {
       const existing = await repo.findMessageByProviderId(trx, sms.provider, sms.providerMessageId)
       if (existing !== undefined) return { duplicate: true, ticketId: existing.ticket_id, messageId: existing.id, newTicket: false }
     }
-    const contact = await repo.upsertContact(trx, sms.from, now)
+    // A text from one of a contact's extra addresses belongs to that contact's conversation.
+    const known = await findContactAddress(trx, sms.channel, sms.from)
+    const contact = (known !== undefined ? await repo.findContactById(trx, known.contact_id) : undefined) ?? await repo.upsertContact(trx, sms.from, now)
     const open = await repo.findOpenTicketForContact(trx, contact.id)
     const ticketId = open?.id ?? await repo.insertTicket(trx, contact.id, now, { preview: preview(sms.text), direction: 'inbound' })
     const messageId = randomUUID()
@@ -123,13 +137,34 @@ export class TicketService {
     } else if (keyword === 'help') {
       await queueOutbound(trx, { ...base, kind: 'help', body: this.deps.config.helpText, blockedReason: contact.opted_out_at !== null ? OPTED_OUT_REASON : null }, now)
     } else if (newTicket) {
-      await queueOutbound(trx, { ...base, kind: 'confirmation', body: this.confirmationText(ticketId), blockedReason: contact.opted_out_at !== null ? OPTED_OUT_REASON : null }, now)
+      const body = this.confirmationText(ticketId)
+      const { failover, config } = this.deps
+      const addresses = contact.opted_out_at === null && config.failover.confirmationWithFailover && failover !== undefined
+        ? await this.failoverOrder(trx, contact.id, { channel: sms.channel, address: sms.from })
+        : []
+      if (failover !== undefined && addresses.length > 1) {
+        await failover.start(trx, { ticketId, kind: 'confirmation', steps: failoverSteps(addresses, body, config.failover.defaultExpirySeconds) }, now)
+      } else {
+        await queueOutbound(trx, { ...base, kind: 'confirmation', body, blockedReason: contact.opted_out_at !== null ? OPTED_OUT_REASON : null }, now)
+      }
     }
     return { duplicate: false, ticketId, messageId, newTicket }
   }
 
-  /** An agent's reply: validated, queued in one transaction with the ticket's activity update. */
-  async reply (ticketId: number, body: string, agentId: number | null): Promise<{ messageId: string, status: MessageStatus }> {
+  /** The contact's addresses for a failover send, starting with `first` (where they wrote from). */
+  private async failoverOrder (trx: Executor, contactId: number, first: { channel: Channel, address: string }) {
+    const all = await contactAddresses(trx, contactId)
+    const head = all.filter((a) => a.channel === first.channel && a.address === first.address)
+    const rest = all.filter((a) => !(a.channel === first.channel && a.address === first.address))
+    return [...(head.length > 0 ? head : [{ id: null, channel: first.channel, address: first.address, primary: false }]), ...rest]
+  }
+
+  /**
+   * An agent's reply: validated, queued in one transaction with the ticket's activity update. With
+   * `failover`, and when the contact has more than one address, it becomes a failover workflow over
+   * them (their phone by SMS first) with the configured expiry per step.
+   */
+  async reply (ticketId: number, body: string, agentId: number | null, opts: { failover?: boolean } = {}): Promise<{ messageId: string, status: MessageStatus, dispatchId?: string }> {
     const text = body.replace(/\r\n/g, '\n').trim()
     if (text === '') throw invalid('The reply is empty. Write a message before sending.', [{ field: 'body', message: 'must not be empty' }])
     if (text.length > MAX_REPLY_LENGTH) throw invalid(`The reply is ${text.length} characters long; the limit is ${MAX_REPLY_LENGTH} (about 10 SMS).`, [{ field: 'body', message: `at most ${MAX_REPLY_LENGTH} characters` }])
@@ -138,6 +173,14 @@ export class TicketService {
       if (ticket === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
       if (ticket.status === 'closed') throw conflict(`Ticket ${ticketRef(ticketId)} is closed; a reply cannot be sent on a closed ticket.`)
       const now = this.deps.clock.now().toISOString()
+      const { failover, config } = this.deps
+      if (opts.failover === true && failover !== undefined && ticket.opted_out_at === null) {
+        const addresses = await contactAddresses(trx, ticket.contact_id)
+        if (addresses.length > 1) {
+          const started = await failover.start(trx, { ticketId, kind: 'reply', agentId, steps: failoverSteps(addresses, text, config.failover.defaultExpirySeconds) }, now)
+          return { messageId: started.messageId, status: 'queued' as const, dispatchId: started.dispatchId }
+        }
+      }
       return await queueOutbound(trx, {
         ticketId,
         kind: 'reply',
@@ -177,13 +220,23 @@ export class TicketService {
   async getTicket (id: number) {
     const ticket = await repo.findTicket(this.deps.db, id)
     if (ticket === undefined) throw notFound(`Ticket ${ticketRef(id)}`)
-    const messages = await repo.listTicketMessages(this.deps.db, id)
+    const [messages, steps, addresses] = await Promise.all([
+      repo.listTicketMessages(this.deps.db, id),
+      listTicketSteps(this.deps.db, id),
+      contactAddresses(this.deps.db, ticket.contact_id)
+    ])
+    const stepOf = new Map(steps.map((s) => [s.message_id, s]))
     const unconfirmedBefore = this.deps.clock.now().getTime() - this.deps.config.unconfirmedAfterSeconds * 1000
     return {
       ticket: { ...ticket, ref: ticketRef(ticket.id) },
+      addresses,
+      unconfirmedAfterMinutes: Math.max(1, Math.round(this.deps.config.unconfirmedAfterSeconds / 60)),
       messages: messages.map((m) => ({
         ...m,
         statusLabel: statusLabel(m.status),
+        reasonText: plainReason(m),
+        recipient: m.direction === 'outbound' && (m.channel !== 'sms' || m.to_address !== ticket.phone) ? `${m.channel === 'whatsapp' ? 'WhatsApp' : 'SMS'} ${m.to_address}` : null,
+        failover: stepView(stepOf.get(m.id)),
         unconfirmed: m.direction === 'outbound' && (m.status === 'sent' || m.status === 'buffered') && Date.parse(m.status_at) < unconfirmedBefore
       }))
     }
@@ -193,6 +246,24 @@ export class TicketService {
     const rows = await repo.listMessagesForAddress(this.deps.db, address, limit)
     return rows.reverse().map((m) => ({ ...m, statusLabel: statusLabel(m.status) }))
   }
+}
+
+const STEP_WORDS: Record<string, string> = {
+  waiting: 'waiting',
+  active: 'waiting for delivery',
+  met: 'delivered in time; no further step',
+  failed: 'failed; handed over to the next address',
+  expired: 'not delivered in time; handed over to the next address'
+}
+
+function stepView (s: Awaited<ReturnType<typeof listTicketSteps>>[number] | undefined) {
+  if (s === undefined) return null
+  const count = Number(s.step_count)
+  const last = s.position === count - 1
+  let words = STEP_WORDS[s.status] ?? s.status
+  if (last && (s.status === 'failed' || s.status === 'expired')) words = 'last address failed too'
+  if (s.status === 'active' && s.condition_status === 'read') words = 'waiting until read'
+  return { step: s.position + 1, of: count, words, deadlineAt: s.status === 'active' ? s.deadline_at : null, dispatchStatus: s.dispatch_status }
 }
 
 function parseCursor (cursor: string | null): repo.OpenTicketCursor | null {
