@@ -1,6 +1,10 @@
 import formbody from '@fastify/formbody'
 import view from '@fastify/view'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { ApiKeyService } from './api/api-keys.js'
+import { apiRoutes } from './api/api-routes.js'
+import { NotificationService } from './api/notification-service.js'
+import { StatusCallbacks } from './api/status-callbacks.js'
 import { systemClock, type Clock } from './clock.js'
 import { AgentService } from './auth/agent-service.js'
 import { agentAuth } from './auth/auth-routes.js'
@@ -15,12 +19,14 @@ import { inboxRoutes } from './inbox/inbox-routes.js'
 import { staticAssets } from './inbox/assets.js'
 import { createViewEngine } from './inbox/view-engine.js'
 import type { ChannelAdapter } from './messaging/channel.js'
+import { FailoverService } from './messaging/failover.js'
 import { MessageBirdChannel } from './messaging/messagebird-channel.js'
 import { OutboxWorker } from './messaging/outbox-worker.js'
 import { SimulatorChannel } from './messaging/simulator-channel.js'
 import { StatusService } from './messaging/status-service.js'
 import { VIEWS_DIR } from './paths.js'
 import { simulatorRoutes } from './simulator/simulator-routes.js'
+import { ContactService } from './tickets/contact-service.js'
 import { TicketService } from './tickets/ticket-service.js'
 import { messagebirdWebhooks } from './webhooks/messagebird-routes.js'
 import { messagebirdSignature } from './webhooks/signature.js'
@@ -42,6 +48,11 @@ export interface Services {
   channel: ChannelAdapter
   simulator: SimulatorChannel | null
   tickets: TicketService
+  contacts: ContactService
+  failover: FailoverService
+  apiKeys: ApiKeyService
+  notifications: NotificationService
+  callbacks: StatusCallbacks
   status: StatusService
   worker: OutboxWorker
   agents: AgentService
@@ -102,9 +113,16 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   }
 
   const status = new StatusService({ db, clock, log: log.child({ module: 'status' }) })
-  const tickets = new TicketService({ db, clock, config, log: log.child({ module: 'tickets' }) })
+  const failover = new FailoverService({ db, clock, status, log: log.child({ module: 'failover' }) })
+  const tickets = new TicketService({ db, clock, config, failover, log: log.child({ module: 'tickets' }) })
   const worker = new OutboxWorker({ db, channel, status, clock, config, log: log.child({ module: 'outbox' }) })
   tickets.onOutboxWork(() => worker.wake())
+  failover.attach(worker)
+  const callbacks = new StatusCallbacks({ db, clock, config, log: log.child({ module: 'callbacks' }) })
+  callbacks.attach({ status, failover, worker })
+  const contacts = new ContactService({ db, clock })
+  const apiKeys = new ApiKeyService({ db, clock })
+  const notifications = new NotificationService({ db, clock, config, failover, log: log.child({ module: 'api' }), wake: () => worker.wake() })
   simulator?.onReport(async (report) => await status.applyReport(report))
 
   const agents = new AgentService({ db, clock, passwordHashLogN: config.passwordHashLogN })
@@ -112,7 +130,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const loginThrottle = new LoginThrottle({ db, clock, config })
   const webhookReplay = new WebhookReplayGuard({ db, clock })
 
-  const services: Services = { config, db, clock, channel, simulator, tickets, status, worker, agents, sessions, loginThrottle, webhookReplay }
+  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, webhookReplay }
   app.decorate('services', services)
   app.addHook('onClose', async () => {
     await worker.stop()
@@ -133,6 +151,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
 
   await app.register(async (scope) => {
+    await limitRate(scope, { perMinute: config.rateLimit.apiPerMinute })
+    await apiRoutes(scope, { apiKeys, notifications, config, supports: (c) => channel.supports(c) })
+  })
+
+  await app.register(async (scope) => {
     limitBodies(scope, HTML_BODY_LIMIT)
     await scope.register(formbody)
     await scope.register(view, {
@@ -144,7 +167,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     })
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, config })
     await scope.register(staticAssets)
-    await scope.register(inboxRoutes, { tickets, config })
+    await scope.register(inboxRoutes, { tickets, contacts, config })
     if (simulator !== null) await scope.register(simulatorRoutes, { tickets, simulator })
   })
 

@@ -3,9 +3,11 @@ import type { Config } from '../config.js'
 import { errorBody, UserError } from '../errors.js'
 import { renderFragment, renderPage } from './render.js'
 import { MAX_REPLY_LENGTH, type TicketService } from '../tickets/ticket-service.js'
+import type { ContactService } from '../tickets/contact-service.js'
 
 export interface InboxDeps {
   tickets: TicketService
+  contacts: ContactService
   config: Config
 }
 
@@ -20,14 +22,23 @@ const cursorQuery = {
 } as const
 const replyBody = {
   type: 'object',
-  properties: { body: { type: 'string' } }
+  properties: { body: { type: 'string' }, failover: { type: 'string', maxLength: 8 } }
+} as const
+const addressBody = {
+  type: 'object',
+  properties: { channel: { type: 'string', maxLength: 16 }, address: { type: 'string', maxLength: 40 } }
+} as const
+const addressParams = {
+  type: 'object',
+  required: ['id', 'addressId'],
+  properties: { id: { type: 'integer', minimum: 1 }, addressId: { type: 'integer', minimum: 1 } }
 } as const
 
 type IdReq = FastifyRequest<{ Params: { id: number } }>
 
 /** Agent pages. Server-rendered; a small script refreshes the lists and conversation in place. */
 export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promise<void> {
-  const { tickets, config } = deps
+  const { tickets, contacts, config } = deps
   const page = async (reply: FastifyReply, name: string, data: Record<string, unknown>) =>
     await renderPage(reply, name, { refreshSeconds: config.inbox.refreshSeconds, ...data })
 
@@ -56,9 +67,18 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
     return await renderFragment(reply, 'partials/ticket-list', await listData(req.query.cursor))
   })
 
-  const ticketPage = async (req: IdReq, reply: FastifyReply, form: { error?: string, draft?: string } = {}) => {
+  const ticketPage = async (req: IdReq, reply: FastifyReply, form: { error?: string, draft?: string } = {}, addressForm: { error?: string, channel?: string, address?: string } = {}) => {
     const data = await tickets.getTicket(req.params.id)
-    return await page(reply, 'ticket', { title: `Ticket ${data.ticket.ref}`, ...data, form, maxReply: MAX_REPLY_LENGTH, isOpen: data.ticket.status !== 'closed' })
+    return await page(reply, 'ticket', {
+      title: `Ticket ${data.ticket.ref}`,
+      ...data,
+      form,
+      addressForm,
+      maxReply: MAX_REPLY_LENGTH,
+      isOpen: data.ticket.status !== 'closed',
+      canFailover: data.addresses.length > 1,
+      failoverExpiryMinutes: Math.round(config.failover.defaultExpirySeconds / 6) / 10
+    })
   }
 
   app.get('/tickets/:id', { schema: { params: idParams } }, async (req: IdReq, reply) => {
@@ -69,9 +89,9 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
     return await renderFragment(reply, 'partials/conversation', data)
   })
 
-  app.post<{ Params: { id: number }, Body: { body?: string } }>('/tickets/:id/replies', { schema: { params: idParams, body: replyBody } }, async (req, reply) => {
+  app.post<{ Params: { id: number }, Body: { body?: string, failover?: string } }>('/tickets/:id/replies', { schema: { params: idParams, body: replyBody } }, async (req, reply) => {
     try {
-      await tickets.reply(req.params.id, req.body?.body ?? '', req.agent?.id ?? null)
+      await tickets.reply(req.params.id, req.body?.body ?? '', req.agent?.id ?? null, { failover: (req.body?.failover ?? '') !== '' })
     } catch (err) {
       // A bad reply re-renders the form with the agent's text kept and the reason shown.
       if (err instanceof UserError && err.statusCode === 422) {
@@ -81,6 +101,24 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
       throw err
     }
     return await reply.redirect(`/tickets/${req.params.id}`, 303)
+  })
+
+  // A contact's extra addresses, used in order by "send with failover".
+  app.post<{ Params: { id: number }, Body: { channel?: string, address?: string } }>('/tickets/:id/addresses', { schema: { params: idParams, body: addressBody } }, async (req, reply) => {
+    try {
+      await contacts.add(req.params.id, req.body?.channel ?? '', req.body?.address ?? '')
+    } catch (err) {
+      if (err instanceof UserError && (err.statusCode === 422 || err.statusCode === 409)) {
+        reply.code(err.statusCode)
+        return await ticketPage(req, reply, {}, { error: err.message, channel: req.body?.channel, address: req.body?.address })
+      }
+      throw err
+    }
+    return await reply.redirect(`/tickets/${req.params.id}#addresses`, 303)
+  })
+  app.post<{ Params: { id: number, addressId: number } }>('/tickets/:id/addresses/:addressId/delete', { schema: { params: addressParams } }, async (req, reply) => {
+    await contacts.remove(req.params.id, req.params.addressId)
+    return await reply.redirect(`/tickets/${req.params.id}#addresses`, 303)
   })
 
   app.post('/tickets/:id/close', { schema: { params: idParams } }, async (req: IdReq, reply) => {

@@ -1,0 +1,241 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { Db, Executor } from '../db/database.js'
+import type { Channel, Dispatch, DispatchStatus, DispatchStep, Message, MessageKind, MessageStatus, OutboxRow } from '../db/schema.js'
+import { invalid } from '../errors.js'
+import { OPTED_OUT_REASON } from '../tickets/keywords.js'
+import { findMessage, findTicket } from '../tickets/ticket-repository.js'
+import * as repo from './dispatch-repository.js'
+import { queueOutbound } from './outbound.js'
+import { deleteOutbox, deleteOutboxFor, insertOutbox } from './outbox-repository.js'
+import type { OutboxWorker } from './outbox-worker.js'
+import { isFailure, meetsCondition } from './status.js'
+import type { StatusService } from './status-service.js'
+
+// The limits of Nexmo's Dispatch API `failover` template, which this engine reproduces.
+export const MIN_EXPIRY_SECONDS = 15
+export const MAX_EXPIRY_SECONDS = 86_400
+export const MAX_STEPS = 10
+
+export type Condition = 'delivered' | 'read'
+
+/** What each channel can report back: SMS delivery reports stop at `delivered`; WhatsApp also reports `read`. */
+export const CONDITIONS_BY_CHANNEL: Record<Channel, readonly Condition[]> = {
+  sms: ['delivered'],
+  whatsapp: ['delivered', 'read']
+}
+
+export interface StepSpec {
+  channel: Channel
+  to: string
+  /** The sender the caller asked for; recorded, while sends use the configured originator or channel id. */
+  from?: string | null
+  body: string
+  /** Required on every step but the last. On the last step it bounds how long the dispatch waits. */
+  failover?: { condition: Condition, expirySeconds: number } | null
+}
+
+export interface DispatchInput {
+  ticketId: number
+  kind: MessageKind
+  agentId?: number | null
+  apiKeyId?: number | null
+  steps: StepSpec[]
+}
+
+export interface Problem { field: string, message: string }
+
+/** Called in the transaction that ended a dispatch, so a status callback commits with it. */
+export type DispatchListener = (trx: Executor, dispatch: Dispatch, status: DispatchStatus, now: string) => Promise<void>
+
+/** Workflow rules for one step, on input that may be incomplete; field names follow the Dispatch request. */
+export function stepProblems (step: { channel?: Channel, failover?: { condition?: unknown, expirySeconds?: unknown } | null }, index: number, isLast: boolean): Problem[] {
+  const at = `workflow[${index}].failover`
+  const problems: Problem[] = []
+  const f = step.failover
+  if (f === undefined || f === null) {
+    if (!isLast) problems.push({ field: at, message: 'is required on every step but the last: give condition_status and expiry_time, or the next step could never start' })
+    return problems
+  }
+  if (f.condition !== 'delivered' && f.condition !== 'read') {
+    problems.push({ field: `${at}.condition_status`, message: 'must be "delivered" or "read"' })
+  } else if (step.channel !== undefined && !CONDITIONS_BY_CHANNEL[step.channel].includes(f.condition)) {
+    problems.push({ field: `${at}.condition_status`, message: `"${f.condition}" cannot be used with ${step.channel}: it only reports ${CONDITIONS_BY_CHANNEL[step.channel].join(' and ')}` })
+  }
+  const e = f.expirySeconds
+  if (typeof e !== 'number' || !Number.isInteger(e) || e < MIN_EXPIRY_SECONDS || e > MAX_EXPIRY_SECONDS) {
+    problems.push({ field: `${at}.expiry_time`, message: `must be a whole number of seconds from ${MIN_EXPIRY_SECONDS} to ${MAX_EXPIRY_SECONDS}${typeof e === 'number' ? ` (got ${e})` : ''}` })
+  }
+  return problems
+}
+
+export function workflowProblems (steps: StepSpec[]): Problem[] {
+  if (steps.length === 0) return [{ field: 'workflow', message: 'must have at least one step' }]
+  if (steps.length > MAX_STEPS) return [{ field: 'workflow', message: `may have at most ${MAX_STEPS} steps` }]
+  return steps.flatMap((s, i) => stepProblems({ channel: s.channel, failover: s.failover === undefined || s.failover === null ? null : { condition: s.failover.condition, expirySeconds: s.failover.expirySeconds } }, i, i === steps.length - 1))
+}
+
+/**
+ * Failover workflows on the transactional outbox. A step is a queued message plus, once the
+ * provider has accepted it, a `failover_deadline` outbox row. All state is in the database, so a
+ * restart resumes where it stopped and a deadline that passed while the service was down fires at
+ * the worker's first poll. Every decision happens inside the transaction that caused it: the status
+ * change of a step's message, or the deadline row.
+ */
+export class FailoverService {
+  private readonly listeners: DispatchListener[] = []
+  private wake: () => void = () => {}
+
+  constructor (private readonly deps: { db: Db, clock: Clock, status: StatusService, log: FastifyBaseLogger }) {
+    deps.status.addListener(async (trx, message, status, now) => await this.onMessageStatus(trx, message, status, now))
+  }
+
+  /** Deadlines are outbox rows; new steps are sends the worker should pick up right away. */
+  attach (worker: OutboxWorker): void {
+    worker.register('failover_deadline', async (row) => await this.handleDeadline(row))
+    this.wake = () => worker.wake()
+  }
+
+  onDispatchStatus (fn: DispatchListener): void {
+    this.listeners.push(fn)
+  }
+
+  /** Creates the dispatch and queues its first step in `trx`; the caller wakes the worker after commit. */
+  async start (trx: Executor, input: DispatchInput, now: string): Promise<{ dispatchId: string, messageId: string, status: DispatchStatus }> {
+    const problems = workflowProblems(input.steps)
+    if (problems.length > 0) throw invalid('The workflow is not valid', problems)
+    const id = randomUUID()
+    await repo.insertDispatch(trx, { id, template: 'failover', ticketId: input.ticketId, apiKeyId: input.apiKeyId ?? null, now }, input.steps.map((s) => ({
+      channel: s.channel,
+      to: s.to,
+      from: s.from ?? null,
+      body: s.body,
+      condition: s.failover?.condition ?? null,
+      expirySeconds: s.failover?.expirySeconds ?? null
+    })))
+    const dispatch = await repo.findDispatch(trx, id) as Dispatch
+    const started = await this.startStep(trx, dispatch, 0, { kind: input.kind, agentId: input.agentId ?? null }, now)
+    return { dispatchId: id, messageId: started.messageId, status: started.dispatchStatus }
+  }
+
+  /** A dispatch with its steps and the current state of each step's message. */
+  async find (id: string) {
+    const dispatch = await repo.findDispatch(this.deps.db, id)
+    if (dispatch === undefined) return undefined
+    const [steps, messages] = await Promise.all([repo.listSteps(this.deps.db, id), repo.listDispatchMessages(this.deps.db, id)])
+    return { dispatch, steps, messages }
+  }
+
+  private async onMessageStatus (trx: Executor, message: Message, status: MessageStatus, now: string): Promise<void> {
+    if (message.dispatch_id === null) return
+    const step = await repo.findStepByMessage(trx, message.id)
+    // A report for a step that already handed over (or already met its condition) is recorded by
+    // the status service and changes nothing here.
+    if (step === undefined || step.status !== 'active') return
+    const dispatch = await repo.findDispatch(trx, step.dispatch_id)
+    if (dispatch === undefined || dispatch.status !== 'pending') return
+
+    // The last step without a failover object simply waits for delivery, as in Dispatch.
+    const condition = step.condition_status ?? 'delivered'
+    if (meetsCondition(status, condition)) {
+      await repo.updateStep(trx, dispatch.id, step.position, { status: 'met', ended_at: now })
+      await deleteOutboxFor(trx, 'failover_deadline', { dispatchId: dispatch.id })
+      await this.finish(trx, dispatch, 'completed', now)
+      return
+    }
+    if (isFailure(status)) {
+      await repo.updateStep(trx, dispatch.id, step.position, { status: 'failed', ended_at: now })
+      await deleteOutboxFor(trx, 'failover_deadline', { dispatchId: dispatch.id })
+      await this.startStep(trx, dispatch, step.position + 1, await this.origin(trx, dispatch), now)
+      this.wakeAfterCommit()
+      return
+    }
+    // The expiry counts from the provider's acceptance of the message, whatever status reports it
+    // first (a fast `delivered` can overtake `sent` when the condition is `read`).
+    if (step.deadline_at === null && step.expiry_seconds !== null && status !== 'queued' && status !== 'sending') {
+      const deadline = new Date(Date.parse(now) + step.expiry_seconds * 1000).toISOString()
+      await repo.updateStep(trx, dispatch.id, step.position, { deadline_at: deadline })
+      await insertOutbox(trx, { kind: 'failover_deadline', dispatchId: dispatch.id, payload: { position: step.position }, runAt: deadline }, now)
+    }
+  }
+
+  private async handleDeadline (row: OutboxRow): Promise<void> {
+    const { db, clock, log } = this.deps
+    let handedOver = false
+    await db.transaction().execute(async (trx) => {
+      await deleteOutbox(trx, row.id)
+      const position = (JSON.parse(row.payload ?? '{}') as { position?: number }).position
+      if (row.dispatch_id === null || typeof position !== 'number') return
+      const dispatch = await repo.findDispatch(trx, row.dispatch_id)
+      const step = await repo.findStep(trx, row.dispatch_id, position)
+      if (dispatch === undefined || step === undefined || dispatch.status !== 'pending' || step.status !== 'active') return
+      const now = clock.now().toISOString()
+      const message = step.message_id === null ? undefined : await findMessage(trx, step.message_id)
+      if (message !== undefined && meetsCondition(message.status, step.condition_status ?? 'delivered')) {
+        await repo.updateStep(trx, dispatch.id, step.position, { status: 'met', ended_at: now })
+        await this.finish(trx, dispatch, 'completed', now)
+        return
+      }
+      await repo.updateStep(trx, dispatch.id, step.position, { status: 'expired', ended_at: now })
+      await this.startStep(trx, dispatch, step.position + 1, await this.origin(trx, dispatch), now)
+      handedOver = true
+      log.info({ dispatchId: dispatch.id, step: step.position, lateMs: Date.parse(now) - Date.parse(step.deadline_at ?? now) }, 'failover step expired')
+    })
+    if (handedOver) this.wake()
+  }
+
+  /**
+   * Queues the step at `position`, or ends the dispatch as failed when there is none. An opted-out
+   * customer ends it at once: STOP covers every channel, so trying the next address would be wrong.
+   */
+  private async startStep (trx: Executor, dispatch: Dispatch, position: number, origin: { kind: MessageKind, agentId: number | null }, now: string): Promise<{ messageId: string, dispatchStatus: DispatchStatus }> {
+    const step = await repo.findStep(trx, dispatch.id, position)
+    if (step === undefined) {
+      await this.finish(trx, dispatch, 'failed', now)
+      return { messageId: '', dispatchStatus: 'failed' }
+    }
+    const ticket = await findTicket(trx, dispatch.ticket_id)
+    const optedOut = ticket?.opted_out_at != null
+    const queued = await queueOutbound(trx, {
+      ticketId: dispatch.ticket_id,
+      kind: origin.kind,
+      channel: step.channel,
+      to: step.to_address,
+      body: step.body,
+      agentId: origin.agentId,
+      dispatchId: dispatch.id,
+      blockedReason: optedOut ? OPTED_OUT_REASON : null
+    }, now)
+    if (queued.status === 'blocked') {
+      await repo.updateStep(trx, dispatch.id, position, { status: 'failed', message_id: queued.messageId, started_at: now, ended_at: now })
+      await this.finish(trx, { ...dispatch, current_step: position }, 'failed', now)
+      return { messageId: queued.messageId, dispatchStatus: 'failed' }
+    }
+    await repo.updateStep(trx, dispatch.id, position, { status: 'active', message_id: queued.messageId, started_at: now })
+    if (position !== dispatch.current_step) await repo.updateDispatch(trx, dispatch.id, { current_step: position }, now)
+    return { messageId: queued.messageId, dispatchStatus: 'pending' }
+  }
+
+  private async finish (trx: Executor, dispatch: Dispatch, status: 'completed' | 'failed', now: string): Promise<void> {
+    await repo.updateDispatch(trx, dispatch.id, { status, ended_at: now }, now)
+    const ended: Dispatch = { ...dispatch, status, ended_at: now, updated_at: now }
+    for (const fn of this.listeners) await fn(trx, ended, status, now)
+    this.deps.log.info({ dispatchId: dispatch.id, status }, 'dispatch ended')
+  }
+
+  /** Later steps are sent as the same kind of message, by the same agent, as the first one. */
+  private async origin (trx: Executor, dispatch: Dispatch): Promise<{ kind: MessageKind, agentId: number | null }> {
+    const first = await repo.findStep(trx, dispatch.id, 0)
+    const message = first?.message_id == null ? undefined : await findMessage(trx, first.message_id)
+    return { kind: message?.kind ?? 'notification', agentId: message?.agent_id ?? null }
+  }
+
+  /** Listeners run inside the status transaction; the worker should look for the new send once it commits. */
+  private wakeAfterCommit (): void {
+    setImmediate(() => this.wake())
+  }
+}
+
+export type DispatchView = NonNullable<Awaited<ReturnType<FailoverService['find']>>>
+export type { DispatchStep }
