@@ -109,7 +109,9 @@ export function schemaProblems (errors: FastifySchemaValidationError[] | undefin
   if (errors === undefined) return []
   const problems: Problem[] = []
   for (const e of errors) {
-    const base = fieldName(e.instancePath)
+    const name = fieldName(e.instancePath)
+    // Header names are case-insensitive and arrive lower-cased; report them as documented.
+    const base = context === 'headers' ? name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase()) : name
     const p = e.params as Record<string, unknown>
     const at = (name: string): string => base === '' ? name : `${base}.${name}`
     switch (e.keyword) {
