@@ -13,6 +13,7 @@ import { plainReason } from '../messaging/status-wording.js'
 import { findContactAddress } from './contact-repository.js'
 import { contactAddresses, failoverSteps } from './contact-service.js'
 import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, OPTED_OUT_REASON } from './keywords.js'
+import { blockQueuedOutbound } from './opt-out-repository.js'
 import { maskPhone } from './phone.js'
 import * as repo from './ticket-repository.js'
 
@@ -128,6 +129,9 @@ export class TicketService {
     if (keyword === 'opt_out') {
       if (contact.opted_out_at === null) {
         await repo.setContactOptOut(trx, contact.id, now, now)
+        // Replies still waiting in the outbox (say, backing off after a provider outage) would
+        // otherwise go out after the STOP.
+        await blockQueuedOutbound(trx, contact.id, OPTED_OUT_REASON, now)
         // The one message an opted-out number still gets: the confirmation of the opt-out.
         await queueOutbound(trx, { ...base, kind: 'opt_out', body: OPT_OUT_CONFIRMATION }, now)
       }
