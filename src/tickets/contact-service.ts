@@ -54,7 +54,8 @@ export class ContactService {
     if (channel === undefined) throw invalid(`Choose SMS or WhatsApp for the new address (got "${channelInput.slice(0, 20)}").`, [{ field: 'channel', message: 'must be sms or whatsapp' }])
     let address: string
     try {
-      address = toE164(addressInput)
+      // Agents type numbers as they are written down, international prefix 00 included.
+      address = toE164(addressInput.trim().replace(/^00/, '+'))
     } catch (err) {
       if (err instanceof InvalidPhoneNumber) throw invalid(err.message, [{ field: 'address', message: 'must be a phone number in international format' }])
       throw err
