@@ -1,0 +1,100 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { VIEWS_DIR } from '../../src/paths.js'
+import { buildTestApp, form, settle } from '../helper.js'
+import { createAgent, FAST_HASH_ENV, signedInAgent } from './agent-session.js'
+
+const HTML = { accept: 'text/html' }
+const FORM = { ...HTML, 'content-type': 'application/x-www-form-urlencoded' }
+
+function directives (csp: string | undefined): Record<string, string> {
+  return Object.fromEntries((csp ?? '').split(';').map((d) => d.trim()).filter(Boolean).map((d) => {
+    const [name, ...values] = d.split(/\s+/)
+    return [name, values.join(' ')]
+  }))
+}
+
+t.test('pages carry a strict Content-Security-Policy and the usual security headers', async (t) => {
+  const { app, services } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  await createAgent(services)
+  const agent = await signedInAgent(app, { email: 'grace@example.com' })
+  for (const res of [await app.inject({ method: 'GET', url: '/login', headers: HTML }), await agent.inject({ method: 'GET', url: '/inbox', headers: HTML })]) {
+    const csp = directives(res.headers['content-security-policy'] as string)
+    t.same(csp, {
+      'default-src': "'none'",
+      'script-src': "'self'",
+      'style-src': "'self'",
+      'img-src': "'self' data:",
+      'connect-src': "'self'",
+      'font-src': "'self'",
+      'manifest-src': "'self'",
+      'form-action': "'self'",
+      'frame-ancestors': "'none'",
+      'base-uri': "'none'",
+      'object-src': "'none'"
+    })
+    t.notMatch(res.headers['content-security-policy'], /unsafe-inline|unsafe-eval/)
+    t.equal(res.headers['x-content-type-options'], 'nosniff')
+    t.equal(res.headers['x-frame-options'], 'SAMEORIGIN')
+    t.equal(res.headers['referrer-policy'], 'same-origin')
+    t.equal(res.headers['strict-transport-security'], undefined, 'no HSTS over plain http')
+    t.equal(res.headers['x-powered-by'], undefined)
+  }
+})
+
+t.test('over https (PUBLIC_URL https://…) HSTS and upgrade-insecure-requests are added', async (t) => {
+  const { app } = await buildTestApp(t, { env: { ...FAST_HASH_ENV, PUBLIC_URL: 'https://support.example.com' } })
+  const res = await app.inject({ method: 'GET', url: '/login', headers: HTML })
+  t.match(res.headers['strict-transport-security'], /^max-age=15552000$/)
+  t.match(res.headers['content-security-policy'], /upgrade-insecure-requests/)
+})
+
+t.test('no view has inline script, inline style or event-handler attributes (the CSP would block them)', async (t) => {
+  const files = (function walk (dir: string): string[] {
+    return readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.hbs') ? [join(dir, e.name)] : [])
+  })(VIEWS_DIR)
+  t.ok(files.length >= 8, `${files.length} views`)
+  for (const file of files) {
+    const html = readFileSync(file, 'utf8')
+    t.notMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/i, `${file}: no inline <script>`)
+    t.notMatch(html, /<style/i, `${file}: no <style>`)
+    t.notMatch(html, /\sstyle=/i, `${file}: no style attribute`)
+    t.notMatch(html, /\son[a-z]+=/i, `${file}: no event-handler attribute`)
+    t.notMatch(html, /javascript:/i, `${file}: no javascript: URL`)
+  }
+})
+
+t.test('bodies are limited per scope: agent forms, sign-in and webhooks', async (t) => {
+  const { app, services, db } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  const inbound = await services.tickets.receiveInbound({ provider: 'test', providerMessageId: 'x', from: '+31612345678', to: null, text: 'Hi', channel: 'sms' })
+  const agent = await signedInAgent(app)
+  const big = await agent.inject({ method: 'POST', url: `/tickets/${inbound.ticketId}/replies`, headers: FORM, payload: form({ body: 'x'.repeat(40 * 1024) }) })
+  t.equal(big.statusCode, 413, 'a 40 KB reply form is refused')
+  t.equal((await db.selectFrom('messages').select('id').where('kind', '=', 'reply').execute()).length, 0)
+
+  const login = await app.inject({ method: 'POST', url: '/login', headers: FORM, payload: form({ email: 'a@example.com', password: 'x'.repeat(9 * 1024) }) })
+  t.equal(login.statusCode, 413, 'a 9 KB sign-in form is refused')
+
+  const hook = await app.inject({ method: 'POST', url: '/webhooks/messagebird', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ originator: '31612345678', payload: 'x'.repeat(70 * 1024), id: 'big' }) })
+  t.equal(hook.statusCode, 413, 'a webhook over BODY_LIMIT_BYTES (64 KB) is refused')
+  t.equal(hook.json().message, 'The request body is too large')
+})
+
+t.test('a reply records the agent who sent it, and the ticket page names them next to its status', async (t) => {
+  const { app, services, db } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  const inbound = await services.tickets.receiveInbound({ provider: 'test', providerMessageId: 'x', from: '+31612345678', to: null, text: 'Hi', channel: 'sms' })
+  const ada = await signedInAgent(app, { email: 'ada@example.com', name: 'Ada Lovelace' })
+  const grace = await signedInAgent(app, { email: 'grace@example.com', name: 'Grace Hopper' })
+  await ada.inject({ method: 'POST', url: `/tickets/${inbound.ticketId}/replies`, headers: FORM, payload: form({ body: 'From Ada' }) })
+  await grace.inject({ method: 'POST', url: `/tickets/${inbound.ticketId}/replies`, headers: FORM, payload: form({ body: 'From Grace' }) })
+  await services.worker.drain()
+  await settle()
+  const replies = await db.selectFrom('messages').select(['body', 'agent_id', 'status']).where('kind', '=', 'reply').orderBy('body').execute()
+  t.same(replies, [{ body: 'From Ada', agent_id: ada.id, status: 'delivered' }, { body: 'From Grace', agent_id: grace.id, status: 'delivered' }])
+  const page = await ada.inject({ method: 'GET', url: `/tickets/${inbound.ticketId}`, headers: HTML })
+  for (const [body, name] of [['From Ada', 'Ada Lovelace'], ['From Grace', 'Grace Hopper']]) {
+    const item = new RegExp(`<div class="bubble">${body}</div>\\s*<div class="msg-meta">\\s*${name}[\\s\\S]*?class="status delivered"`)
+    t.match(page.body, item, `${body} shows ${name} and its delivered status`)
+  }
+})
