@@ -131,7 +131,8 @@ export class TicketService {
         await repo.setContactOptOut(trx, contact.id, now, now)
         // Replies still waiting in the outbox (say, backing off after a provider outage) would
         // otherwise go out after the STOP.
-        await blockQueuedOutbound(trx, contact.id, OPTED_OUT_REASON, now)
+        const blocked = await blockQueuedOutbound(trx, contact.id, OPTED_OUT_REASON, now)
+        await this.deps.failover?.messagesBlocked(trx, blocked, now)
         // The one message an opted-out number still gets: the confirmation of the opt-out.
         await queueOutbound(trx, { ...base, kind: 'opt_out', body: OPT_OUT_CONFIRMATION }, now)
       }

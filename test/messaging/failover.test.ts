@@ -251,3 +251,16 @@ t.test('workflow rules: names each bad field in the Dispatch request\'s notation
   t.match(problems[1].message, /from 15 to 86400 \(got 14\)/)
   t.same(workflowProblems([{ channel: 'whatsapp', to: CUSTOMER, body: 'x', failover: { condition: 'read', expirySeconds: 15 } }, { channel: 'sms', to: CUSTOMER, body: 'y' }]), [])
 })
+
+t.test('a STOP that blocks a step still waiting in the outbox ends the dispatch', async (t) => {
+  const { services } = await buildTestApp(t)
+  const ticketId = await ticketFor(services, CUSTOMER)
+  await runDue(services)
+  const d = await startDispatch(services, ticketId, [sms(CUSTOMER, 'first', 60), sms(SECOND, 'second')])
+  await services.tickets.receiveInbound({ provider: 'test', providerMessageId: 'stop-early', from: CUSTOMER, to: null, text: 'STOP', channel: 'sms' })
+  await runDue(services)
+  const s = await dispatchState(services, d.dispatchId)
+  t.same(s.messages, ['blocked', 'blocked'], 'the next step is recorded as not sent, for the agent to see why')
+  t.same(s.steps, ['failed', 'failed'])
+  t.equal(s.status, 'failed')
+})
