@@ -98,3 +98,44 @@ t.test('a reply records the agent who sent it, and the ticket page names them ne
     t.match(page.body, item, `${body} shows ${name} and its delivered status`)
   }
 })
+
+t.test('the simulator is not mounted with the messagebird channel', async (t) => {
+  const { app } = await buildTestApp(t, { env: { ...FAST_HASH_ENV, SMS_CHANNEL: 'messagebird', MESSAGEBIRD_API_KEY: 'test_key', MESSAGEBIRD_ORIGINATOR: '3197010260000' } })
+  const agent = await signedInAgent(app)
+  for (const url of ['/simulator', '/simulator/conversation']) {
+    t.equal((await agent.inject({ method: 'GET', url, headers: HTML })).statusCode, 404, url)
+  }
+  t.equal((await agent.inject({ method: 'POST', url: '/simulator/messages', headers: FORM, payload: form({ number: '+31612345678', text: 'fake' }) })).statusCode, 404)
+})
+
+t.test('hardening settings are validated with clear messages', async (t) => {
+  const { loadConfig } = await import('../../src/config.js')
+  t.throws(() => loadConfig({ LOGIN_MAX_FAILURES: '1' }), /LOGIN_MAX_FAILURES must be between 2 and 1000 \(got 1\)/)
+  t.throws(() => loadConfig({ LOGIN_LOCKOUT_MINUTES: 'soon' }), /LOGIN_LOCKOUT_MINUTES must be a whole number/)
+  t.throws(() => loadConfig({ WEBHOOK_RATE_LIMIT_PER_MINUTE: '0' }), /WEBHOOK_RATE_LIMIT_PER_MINUTE must be between 1 and/)
+  t.throws(() => loadConfig({ TRUST_PROXY: 'the load balancer' }), /TRUST_PROXY must be true, false, a number of proxy hops, or a comma-separated list of proxy addresses/)
+  t.equal(loadConfig({ TRUST_PROXY: '1' }).trustProxy, 1)
+  t.equal(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy, '10.0.0.0/8, 127.0.0.1')
+  t.equal(loadConfig({}).trustProxy, false)
+  const defaults = loadConfig({})
+  t.same(defaults.login, { maxFailures: 10, maxFailuresPerIp: 50, lockoutMinutes: 15 })
+  t.same(defaults.rateLimit, { webhooksPerMinute: 1200, apiPerMinute: 300 })
+  t.equal(loadConfig({ PUBLIC_URL: 'https://support.example.com' }).session.secureCookies, true, 'https implies Secure cookies')
+})
+
+t.test('with TRUST_PROXY the client address comes from X-Forwarded-For, so throttling hits the real client', async (t) => {
+  const { app, db } = await buildTestApp(t, { env: { ...FAST_HASH_ENV, TRUST_PROXY: '127.0.0.1' } })
+  const { loginForm } = await import('./agent-session.js')
+  const f = await loginForm(app)
+  const attempt = async (remoteAddress: string, forwardedFor: string) => await app.inject({
+    method: 'POST',
+    url: '/login',
+    remoteAddress,
+    headers: { ...FORM, cookie: f.cookie, 'x-forwarded-for': forwardedFor },
+    payload: form({ email: 'a@example.com', password: 'wrong password!', _csrf: f.csrf })
+  })
+  t.equal((await attempt('127.0.0.1', '203.0.113.50')).statusCode, 401)
+  t.equal((await attempt('198.51.100.2', '192.0.2.99')).statusCode, 401)
+  const keys = (await db.selectFrom('login_throttle').select('key').where('key', 'like', 'ip:%').orderBy('key').execute()).map((r) => r.key)
+  t.same(keys, ['ip:198.51.100.2', 'ip:203.0.113.50'], 'the forwarded address behind the trusted proxy; an untrusted sender cannot spoof it')
+})

@@ -39,11 +39,8 @@ t.test('an agent signs in, answers a ticket and signs out, with the CSP active a
   page.on('console', (msg) => { if (msg.type() === 'error' || /Content Security Policy/i.test(msg.text())) problems.push(`console ${msg.type()}: ${msg.text()} (${msg.location().url})`) })
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`))
   await page.exposeFunction('reportCspViolation', (v: string) => problems.push(`CSP violation: ${v}`))
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      (window as unknown as { reportCspViolation: (v: string) => void }).reportCspViolation(`${e.violatedDirective} ${e.blockedURI}`)
-    })
-  })
+  // Runs in the page (injected by the browser's debugging protocol, so the CSP does not apply to it).
+  await page.addInitScript({ content: "document.addEventListener('securitypolicyviolation', (e) => window.reportCspViolation(e.violatedDirective + ' ' + e.blockedURI))" })
 
   const first = await page.goto(`${base}/inbox`)
   t.match(page.url(), /\/login\?next=%2Finbox$/, 'an anonymous visit lands on the sign-in page')
