@@ -3,7 +3,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import { isUniqueViolation, type Db, type Executor } from '../db/database.js'
-import type { Channel, MessageStatus } from '../db/schema.js'
+import { GroupCommitter } from '../db/group-commit.js'
+import type { Channel, Database, MessageStatus } from '../db/schema.js'
 import { invalid, conflict, notFound } from '../errors.js'
 import { listTicketSteps } from '../messaging/dispatch-repository.js'
 import type { FailoverService } from '../messaging/failover.js'
@@ -36,6 +37,8 @@ export interface InboundResult {
 }
 
 export const MAX_REPLY_LENGTH = 1600
+/** The inbox counts open tickets exactly up to this many. */
+export const OPEN_COUNT_CAP = 999
 
 export function ticketRef (id: number): string {
   return String(id)
@@ -57,6 +60,13 @@ export class TicketService {
     failover?: FailoverService
   }) {}
 
+  private batcher: GroupCommitter<Database> | null = null
+  /** Inbound webhooks share commits under load (see db/group-commit.ts). */
+  private get ingestBatcher (): GroupCommitter<Database> {
+    this.batcher ??= new GroupCommitter(this.deps.db)
+    return this.batcher
+  }
+
   onOutboxWork (fn: () => void): void {
     this.wakeOutbox = fn
   }
@@ -73,7 +83,7 @@ export class TicketService {
   async receiveInbound (sms: InboundSms): Promise<InboundResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await this.deps.db.transaction().execute(async (trx) => await this.ingest(trx, sms))
+        const result = await this.ingestBatcher.run(async (trx) => await this.ingest(trx, sms))
         if (!result.duplicate) this.wakeOutbox()
         this.deps.log.info({ ticketId: result.ticketId, messageId: result.messageId, from: maskPhone(sms.from), duplicate: result.duplicate, newTicket: result.newTicket }, 'inbound message')
         return result
@@ -211,13 +221,13 @@ export class TicketService {
     const limit = this.deps.config.inbox.pageSize
     const [rows, total] = await Promise.all([
       repo.listOpenTickets(this.deps.db, limit + 1, before),
-      repo.countOpenTickets(this.deps.db)
+      repo.countOpenTickets(this.deps.db, OPEN_COUNT_CAP)
     ])
     const page = rows.slice(0, limit)
     const last = page[page.length - 1]
     return {
       tickets: page.map((t) => ({ ...t, ref: ticketRef(t.id) })),
-      total,
+      total: total > OPEN_COUNT_CAP ? `${OPEN_COUNT_CAP}+` : String(total),
       nextCursor: rows.length > limit && last !== undefined ? `${last.last_message_at}_${last.id}` : null
     }
   }
