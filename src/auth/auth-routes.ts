@@ -200,6 +200,7 @@ export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Pro
     return await reply.redirect(safeNextPath(next), 303)
   })
 
+  // No body schema: a fetch() may sign out with the token in a header and no body at all.
   app.post('/logout', { bodyLimit: LOGIN_BODY_LIMIT }, async (req, reply) => {
     await sessions.end(req.cookies[sessionCookie])
     req.log.info({ agentId: req.agent?.id }, 'agent signed out')

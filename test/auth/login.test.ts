@@ -113,6 +113,15 @@ t.test('signing out deletes the session: the old cookie no longer works', async 
   t.equal(again.headers.location, '/login?next=%2Finbox')
 })
 
+t.test('signing out also works from a script: token in a header, no body', async (t) => {
+  const { app, services, db } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  await createAgent(services)
+  const session = await signIn(app, 'ada@example.com')
+  const out = await session.inject({ method: 'POST', url: '/logout' })
+  t.equal(out.statusCode, 303)
+  t.equal((await db.selectFrom('sessions').selectAll().execute()).length, 0)
+})
+
 t.test('sessions expire on the server after SESSION_TTL_HOURS', async (t) => {
   const clock = new FakeClock()
   const { app, services, db } = await buildTestApp(t, { clock, env: { ...FAST_HASH_ENV, SESSION_TTL_HOURS: '2' } })
