@@ -48,7 +48,7 @@ export interface TestAppOptions {
 }
 
 export function testConfig (env: Record<string, string> = {}): Config {
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', SIMULATOR_DELIVERY_DELAY_MS: '0', ...env })
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', SIMULATOR_DELIVERY_DELAY_MS: '0', PASSWORD_SCRYPT_LOG_N: '10', ...env })
 }
 
 /** Builds the real app on a fresh SQLite file; the outbox worker is not started (tests call drain()). */
