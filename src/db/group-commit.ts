@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely'
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely'
 
 interface Job<T, R> {
   work: (trx: Transaction<T>) => Promise<R>
@@ -7,6 +7,9 @@ interface Job<T, R> {
 }
 
 const MAX_BATCH = 64
+const SAVEPOINT = CompiledQuery.raw('savepoint unit')
+const ROLLBACK_TO = CompiledQuery.raw('rollback to unit')
+const RELEASE = CompiledQuery.raw('release unit')
 
 /**
  * Group commit: units of work that arrive while the event loop is busy are run in one
@@ -43,14 +46,14 @@ export class GroupCommitter<T> {
               outcomes.push({ ok: true, value: await job.work(trx) })
               continue
             }
-            await sql`savepoint unit`.execute(trx)
+            await trx.executeQuery(SAVEPOINT)
             try {
               outcomes.push({ ok: true, value: await job.work(trx) })
             } catch (err) {
-              await sql`rollback to unit`.execute(trx)
+              await trx.executeQuery(ROLLBACK_TO)
               outcomes.push({ ok: false, err })
             }
-            await sql`release unit`.execute(trx)
+            await trx.executeQuery(RELEASE)
           }
         })
       } catch (err) {

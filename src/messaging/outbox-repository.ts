@@ -1,4 +1,5 @@
 import type { Executor } from '../db/database.js'
+import { param, prepared } from '../db/prepared.js'
 import type { OutboxKind, OutboxRow } from '../db/schema.js'
 
 export interface NewOutboxItem {
@@ -9,28 +10,37 @@ export interface NewOutboxItem {
   runAt: string
 }
 
+const qInsertOutbox = prepared<{ kind: OutboxKind, messageId: string | null, dispatchId: string | null, payload: string | null, runAt: string, now: string }, never>((db) =>
+  db.insertInto('outbox').values({
+    kind: param('kind'),
+    message_id: param('messageId'),
+    dispatch_id: param('dispatchId'),
+    payload: param('payload'),
+    run_at: param('runAt'),
+    created_at: param('now')
+  }))
+
 export async function insertOutbox (db: Executor, item: NewOutboxItem, now: string): Promise<void> {
-  await db.insertInto('outbox').values({
+  await qInsertOutbox(db, {
     kind: item.kind,
-    message_id: item.messageId ?? null,
-    dispatch_id: item.dispatchId ?? null,
+    messageId: item.messageId ?? null,
+    dispatchId: item.dispatchId ?? null,
     payload: item.payload === undefined ? null : JSON.stringify(item.payload),
-    run_at: item.runAt,
-    created_at: now
-  }).execute()
+    runAt: item.runAt,
+    now
+  })
 }
 
 /**
  * Claims up to `limit` due rows by setting a lease. A row whose lease has lapsed (its worker
  * died) is due again; what a second attempt may do is decided from the message's own status.
  */
-export async function claimDue (db: Executor, now: string, leaseUntil: string, limit: number): Promise<OutboxRow[]> {
-  const due = await db.selectFrom('outbox').selectAll()
+export async function claimDue (db: Executor, now: string, leaseUntil: string, limit: number, kind?: OutboxKind): Promise<OutboxRow[]> {
+  let q = db.selectFrom('outbox').selectAll()
     .where('run_at', '<=', now)
     .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
-    .orderBy('run_at').orderBy('id')
-    .limit(limit)
-    .execute()
+  if (kind !== undefined) q = q.where('kind', '=', kind)
+  const due = await q.orderBy('run_at').orderBy('id').limit(limit).execute()
   const claimed: OutboxRow[] = []
   for (const row of due) {
     const res = await db.updateTable('outbox').set({ locked_until: leaseUntil })

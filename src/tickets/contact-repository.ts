@@ -1,4 +1,5 @@
 import type { Executor } from '../db/database.js'
+import { param, prepared } from '../db/prepared.js'
 import type { Channel } from '../db/schema.js'
 
 // SQL for a contact's extra addresses (a second phone number, a WhatsApp number), in preferred order.
@@ -10,10 +11,13 @@ export function listContactAddresses (db: Executor, contactId: number) {
     .execute()
 }
 
-export function findContactAddress (db: Executor, channel: Channel, address: string) {
-  return db.selectFrom('contact_addresses').select(['id', 'contact_id', 'channel', 'address', 'position'])
-    .where('channel', '=', channel).where('address', '=', address)
-    .executeTakeFirst()
+// Looked up for every inbound message, so compiled once (see db/prepared.ts).
+const qContactAddress = prepared<{ channel: Channel, address: string }, { id: number, contact_id: number, channel: Channel, address: string, position: number }>((db) =>
+  db.selectFrom('contact_addresses').select(['id', 'contact_id', 'channel', 'address', 'position'])
+    .where('channel', '=', param<Channel>('channel')).where('address', '=', param<string>('address')))
+
+export async function findContactAddress (db: Executor, channel: Channel, address: string) {
+  return (await qContactAddress(db, { channel, address })).rows[0]
 }
 
 export async function insertContactAddress (db: Executor, a: { contactId: number, channel: Channel, address: string }, now: string): Promise<number> {

@@ -1,17 +1,27 @@
 import { sql } from 'kysely'
 import type { Executor } from '../db/database.js'
-import type { Channel, Direction, Message, MessageStatus, NewMessage, Ticket } from '../db/schema.js'
+import { param, prepared } from '../db/prepared.js'
+import type { Channel, Contact, Direction, Message, MessageStatus, NewMessage, Ticket } from '../db/schema.js'
 
 // All SQL for contacts, tickets and messages. Every function takes the database or a transaction
 // first; the service decides where transactions begin and end.
 
-export function findMessageByProviderId (db: Executor, provider: string, providerMessageId: string) {
-  return db.selectFrom('messages').select(['id', 'ticket_id'])
-    .where('provider', '=', provider).where('provider_message_id', '=', providerMessageId)
-    .executeTakeFirst()
+// The queries every inbound SMS runs are compiled once (see db/prepared.ts).
+const qMessageByProviderId = prepared<{ provider: string, pid: string }, { id: string, ticket_id: number }>((db) =>
+  db.selectFrom('messages').select(['id', 'ticket_id'])
+    .where('provider', '=', param<string>('provider')).where('provider_message_id', '=', param<string>('pid')))
+
+export async function findMessageByProviderId (db: Executor, provider: string, providerMessageId: string) {
+  return (await qMessageByProviderId(db, { provider, pid: providerMessageId })).rows[0]
 }
 
+const qContactByPhone = prepared<{ phone: string }, Pick<Contact, 'id' | 'phone' | 'name' | 'opted_out_at'>>((db) =>
+  db.selectFrom('contacts').select(['id', 'phone', 'name', 'opted_out_at']).where('phone', '=', param<string>('phone')))
+
+/** The contact for a number, created on first contact. An existing contact is read, not rewritten. */
 export async function upsertContact (db: Executor, phone: string, now: string) {
+  const existing = (await qContactByPhone(db, { phone })).rows[0]
+  if (existing !== undefined) return existing
   return await db.insertInto('contacts')
     .values({ phone, created_at: now, updated_at: now })
     .onConflict((oc) => oc.column('phone').doUpdateSet({ updated_at: now }))
@@ -31,10 +41,12 @@ export async function setContactOptOut (db: Executor, contactId: number, optedOu
   await db.updateTable('contacts').set({ opted_out_at: optedOutAt, updated_at: now }).where('id', '=', contactId).execute()
 }
 
-export function findOpenTicketForContact (db: Executor, contactId: number) {
-  return db.selectFrom('tickets').select(['id'])
-    .where('contact_id', '=', contactId).where('status', '<>', sql.lit('closed'))
-    .executeTakeFirst()
+const qOpenTicketForContact = prepared<{ contactId: number }, { id: number }>((db) =>
+  db.selectFrom('tickets').select(['id'])
+    .where('contact_id', '=', param<number>('contactId')).where('status', '<>', sql.lit('closed')))
+
+export async function findOpenTicketForContact (db: Executor, contactId: number) {
+  return (await qOpenTicketForContact(db, { contactId })).rows[0]
 }
 
 export async function insertTicket (db: Executor, contactId: number, now: string, first: { preview: string, direction: Direction }): Promise<number> {
@@ -51,8 +63,17 @@ export async function insertTicket (db: Executor, contactId: number, now: string
   return row.id
 }
 
+const MESSAGE_COLUMNS = [
+  'id', 'ticket_id', 'direction', 'kind', 'channel', 'from_address', 'to_address', 'body', 'provider',
+  'provider_message_id', 'status', 'status_at', 'status_reason', 'error_code', 'price_amount', 'price_currency',
+  'segments', 'attempts', 'agent_id', 'dispatch_id', 'created_at', 'updated_at'
+] as const satisfies ReadonlyArray<keyof NewMessage>
+
+const qInsertMessage = prepared<Required<NewMessage>, never>((db) =>
+  db.insertInto('messages').values(Object.fromEntries(MESSAGE_COLUMNS.map((c) => [c, param(c)])) as unknown as NewMessage))
+
 export async function insertMessage (db: Executor, message: NewMessage): Promise<void> {
-  await db.insertInto('messages').values(message).execute()
+  await qInsertMessage(db, message as Required<NewMessage>)
 }
 
 /**
@@ -60,15 +81,25 @@ export async function insertMessage (db: Executor, message: NewMessage): Promise
  * (confirmations, keyword answers) count, but do not replace the preview an agent scans for.
  */
 export async function touchTicket (db: Executor, ticketId: number, at: string, last: { preview: string, direction: Direction } | null): Promise<void> {
-  await db.updateTable('tickets')
-    .set((eb) => ({
-      ...(last !== null ? { last_message_at: at, last_message_preview: last.preview, last_message_direction: last.direction } : {}),
-      message_count: eb('message_count', '+', 1),
-      updated_at: at
-    }))
-    .where('id', '=', ticketId)
-    .execute()
+  if (last === null) await qCountMessage(db, { at, ticketId })
+  else await qTouchTicket(db, { at, ticketId, preview: last.preview, direction: last.direction })
 }
+
+const qTouchTicket = prepared<{ at: string, ticketId: number, preview: string, direction: Direction }, never>((db) =>
+  db.updateTable('tickets')
+    .set((eb) => ({
+      last_message_at: param<string>('at'),
+      last_message_preview: param<string>('preview'),
+      last_message_direction: param<Direction>('direction'),
+      message_count: eb('message_count', '+', 1),
+      updated_at: param<string>('at')
+    }))
+    .where('id', '=', param<number>('ticketId')))
+
+const qCountMessage = prepared<{ at: string, ticketId: number }, never>((db) =>
+  db.updateTable('tickets')
+    .set((eb) => ({ message_count: eb('message_count', '+', 1), updated_at: param<string>('at') }))
+    .where('id', '=', param<number>('ticketId')))
 
 export function findTicket (db: Executor, id: number) {
   return db.selectFrom('tickets')
