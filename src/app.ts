@@ -133,6 +133,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, webhookReplay }
   app.decorate('services', services)
   app.addHook('onClose', async () => {
+    await failover.close()
     await worker.stop()
     channel.close?.()
     await db.destroy()

@@ -64,8 +64,26 @@ export function findStep (db: Executor, dispatchId: string, position: number): P
     .executeTakeFirst()
 }
 
-export function findStepByMessage (db: Executor, messageId: string): Promise<DispatchStep | undefined> {
-  return db.selectFrom('dispatch_steps').selectAll().where('message_id', '=', messageId).executeTakeFirst()
+/** A step with its dispatch, found by the step's message or by position: one query on the hot path of every report. */
+export async function findStepWithDispatch (db: Executor, by: { messageId: string } | { dispatchId: string, position: number }): Promise<{ step: DispatchStep, dispatch: Dispatch } | undefined> {
+  let q = db.selectFrom('dispatch_steps')
+    .innerJoin('dispatches', 'dispatches.id', 'dispatch_steps.dispatch_id')
+    .selectAll('dispatch_steps')
+    .select([
+      'dispatches.status as d_status', 'dispatches.template as d_template', 'dispatches.ticket_id as d_ticket_id',
+      'dispatches.current_step as d_current_step', 'dispatches.api_key_id as d_api_key_id', 'dispatches.created_at as d_created_at',
+      'dispatches.updated_at as d_updated_at', 'dispatches.ended_at as d_ended_at'
+    ])
+  q = 'messageId' in by
+    ? q.where('dispatch_steps.message_id', '=', by.messageId)
+    : q.where('dispatch_steps.dispatch_id', '=', by.dispatchId).where('dispatch_steps.position', '=', by.position)
+  const row = await q.executeTakeFirst()
+  if (row === undefined) return undefined
+  const { d_status: status, d_template: template, d_ticket_id: ticketId, d_current_step: currentStep, d_api_key_id: apiKeyId, d_created_at: createdAt, d_updated_at: updatedAt, d_ended_at: endedAt, ...step } = row
+  return {
+    step,
+    dispatch: { id: step.dispatch_id, status, template, ticket_id: ticketId, current_step: currentStep, api_key_id: apiKeyId, created_at: createdAt, updated_at: updatedAt, ended_at: endedAt }
+  }
 }
 
 export async function countSteps (db: Executor, dispatchId: string): Promise<number> {
@@ -131,6 +149,13 @@ export function listHandovers (db: Executor) {
     .where('prev.status', '=', 'expired')
     .where('next.started_at', 'is not', null)
     .execute()
+}
+
+/** For the benchmark: how many steps at `position` have been accepted by the provider (their deadline runs). */
+export async function countStepsWithDeadline (db: Executor, position: number): Promise<number> {
+  const row = await db.selectFrom('dispatch_steps').select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('position', '=', position).where('deadline_at', 'is not', null).executeTakeFirstOrThrow()
+  return Number(row.n)
 }
 
 export async function countDispatchesByStatus (db: Executor): Promise<Record<DispatchStatus, number>> {

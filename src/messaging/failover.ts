@@ -8,7 +8,7 @@ import { OPTED_OUT_REASON } from '../tickets/keywords.js'
 import { findMessage, findTicket } from '../tickets/ticket-repository.js'
 import * as repo from './dispatch-repository.js'
 import { queueOutbound } from './outbound.js'
-import { deleteOutbox, deleteOutboxFor, insertOutbox } from './outbox-repository.js'
+import { claimDue, deleteOutbox, deleteOutboxFor, insertOutbox } from './outbox-repository.js'
 import type { OutboxWorker } from './outbox-worker.js'
 import { isFailure, meetsCondition } from './status.js'
 import type { StatusService } from './status-service.js'
@@ -17,6 +17,10 @@ import type { StatusService } from './status-service.js'
 export const MIN_EXPIRY_SECONDS = 15
 export const MAX_EXPIRY_SECONDS = 86_400
 export const MAX_STEPS = 10
+// Deadline wake-ups are grouped into buckets this wide, so 1,000 deadlines do not need 1,000 timers.
+const WAKE_BUCKET_MS = 10
+const DEADLINE_BATCH = 100
+const DEADLINE_LEASE_MS = 30_000
 
 export type Condition = 'delivered' | 'read'
 
@@ -85,7 +89,11 @@ export function workflowProblems (steps: StepSpec[]): Problem[] {
  */
 export class FailoverService {
   private readonly listeners: DispatchListener[] = []
+  private readonly wakeTimers = new Map<number, NodeJS.Timeout>()
   private wake: () => void = () => {}
+  private firing: Promise<void> | null = null
+  private fireAgain = false
+  private closed = false
 
   constructor (private readonly deps: { db: Db, clock: Clock, status: StatusService, log: FastifyBaseLogger }) {
     deps.status.addListener(async (trx, message, status, now) => await this.onMessageStatus(trx, message, status, now))
@@ -95,6 +103,14 @@ export class FailoverService {
   attach (worker: OutboxWorker): void {
     worker.register('failover_deadline', async (row) => await this.handleDeadline(row))
     this.wake = () => worker.wake()
+  }
+
+  /** Stops the deadline timers; the deadlines themselves stay in the outbox for the next start. */
+  async close (): Promise<void> {
+    this.closed = true
+    for (const timer of this.wakeTimers.values()) clearTimeout(timer)
+    this.wakeTimers.clear()
+    await this.firing
   }
 
   onDispatchStatus (fn: DispatchListener): void {
@@ -137,12 +153,11 @@ export class FailoverService {
 
   private async onMessageStatus (trx: Executor, message: Message, status: MessageStatus, now: string): Promise<void> {
     if (message.dispatch_id === null) return
-    const step = await repo.findStepByMessage(trx, message.id)
+    const found = await repo.findStepWithDispatch(trx, { messageId: message.id })
     // A report for a step that already handed over (or already met its condition) is recorded by
     // the status service and changes nothing here.
-    if (step === undefined || step.status !== 'active') return
-    const dispatch = await repo.findDispatch(trx, step.dispatch_id)
-    if (dispatch === undefined || dispatch.status !== 'pending') return
+    if (found === undefined || found.step.status !== 'active' || found.dispatch.status !== 'pending') return
+    const { step, dispatch } = found
 
     // The last step without a failover object simply waits for delivery, as in Dispatch.
     const condition = step.condition_status ?? 'delivered'
@@ -155,7 +170,7 @@ export class FailoverService {
     if (isFailure(status)) {
       await repo.updateStep(trx, dispatch.id, step.position, { status: 'failed', ended_at: now })
       await deleteOutboxFor(trx, 'failover_deadline', { dispatchId: dispatch.id })
-      await this.startStep(trx, dispatch, step.position + 1, await this.origin(trx, dispatch), now)
+      await this.startStep(trx, dispatch, step.position + 1, originOf(message), now)
       this.wakeAfterCommit()
       return
     }
@@ -165,33 +180,37 @@ export class FailoverService {
       const deadline = new Date(Date.parse(now) + step.expiry_seconds * 1000).toISOString()
       await repo.updateStep(trx, dispatch.id, step.position, { deadline_at: deadline })
       await insertOutbox(trx, { kind: 'failover_deadline', dispatchId: dispatch.id, payload: { position: step.position }, runAt: deadline }, now)
+      this.wakeAt(deadline)
     }
   }
 
+  /** The worker's handler for a deadline row (after a restart, or when the timer was not first). */
   private async handleDeadline (row: OutboxRow): Promise<void> {
-    const { db, clock, log } = this.deps
-    let handedOver = false
-    await db.transaction().execute(async (trx) => {
-      await deleteOutbox(trx, row.id)
-      const position = (JSON.parse(row.payload ?? '{}') as { position?: number }).position
-      if (row.dispatch_id === null || typeof position !== 'number') return
-      const dispatch = await repo.findDispatch(trx, row.dispatch_id)
-      const step = await repo.findStep(trx, row.dispatch_id, position)
-      if (dispatch === undefined || step === undefined || dispatch.status !== 'pending' || step.status !== 'active') return
-      const now = clock.now().toISOString()
-      const message = step.message_id === null ? undefined : await findMessage(trx, step.message_id)
-      if (message !== undefined && meetsCondition(message.status, step.condition_status ?? 'delivered')) {
-        await repo.updateStep(trx, dispatch.id, step.position, { status: 'met', ended_at: now })
-        await this.finish(trx, dispatch, 'completed', now)
-        return
-      }
-      await repo.updateStep(trx, dispatch.id, step.position, { status: 'expired', ended_at: now })
-      await this.startStep(trx, dispatch, step.position + 1, await this.origin(trx, dispatch), now)
-      handedOver = true
-      log.info({ dispatchId: dispatch.id, step: step.position, lateMs: Date.parse(now) - Date.parse(step.deadline_at ?? now) }, 'failover step expired')
-    })
+    const handedOver = await this.deps.db.transaction().execute(async (trx) => await this.expire(trx, row))
     if (handedOver) this.wake()
   }
+
+  /** Removes a deadline row and, if its step is still waiting for its condition, hands over. */
+  private async expire (trx: Executor, row: OutboxRow): Promise<boolean> {
+    await deleteOutbox(trx, row.id)
+    const position = (JSON.parse(row.payload ?? '{}') as { position?: number }).position
+    if (row.dispatch_id === null || typeof position !== 'number') return false
+    const found = await repo.findStepWithDispatch(trx, { dispatchId: row.dispatch_id, position })
+    if (found === undefined || found.dispatch.status !== 'pending' || found.step.status !== 'active') return false
+    const { step, dispatch } = found
+    const now = this.deps.clock.now().toISOString()
+    const message = step.message_id === null ? undefined : await findMessage(trx, step.message_id)
+    if (message !== undefined && meetsCondition(message.status, step.condition_status ?? 'delivered')) {
+      await repo.updateStep(trx, dispatch.id, step.position, { status: 'met', ended_at: now })
+      await this.finish(trx, dispatch, 'completed', now)
+      return false
+    }
+    await repo.updateStep(trx, dispatch.id, step.position, { status: 'expired', ended_at: now })
+    await this.startStep(trx, dispatch, step.position + 1, originOf(message), now)
+    this.deps.log.info({ dispatchId: dispatch.id, step: step.position, lateMs: Date.parse(now) - Date.parse(step.deadline_at ?? now) }, 'failover step expired')
+    return true
+  }
+
 
   /**
    * Queues the step at `position`, or ends the dispatch as failed when there is none. An opted-out
@@ -232,17 +251,72 @@ export class FailoverService {
     this.deps.log.info({ dispatchId: dispatch.id, status }, 'dispatch ended')
   }
 
-  /** Later steps are sent as the same kind of message, by the same agent, as the first one. */
-  private async origin (trx: Executor, dispatch: Dispatch): Promise<{ kind: MessageKind, agentId: number | null }> {
-    const first = await repo.findStep(trx, dispatch.id, 0)
-    const message = first?.message_id == null ? undefined : await findMessage(trx, first.message_id)
-    return { kind: message?.kind ?? 'notification', agentId: message?.agent_id ?? null }
+  /**
+   * Left to the worker's polling, a handover would wait up to a poll interval and then queue behind
+   * every send and report due at the same moment. A timer at the deadline claims the due deadline
+   * rows itself, with the same lease as the worker, so handovers are on time under load. The row in
+   * the outbox stays the truth: a missed timer (a restart) leaves it to the worker's next poll.
+   */
+  private wakeAt (deadline: string): void {
+    if (this.closed) return
+    const bucket = Math.ceil(Date.parse(deadline) / WAKE_BUCKET_MS)
+    if (this.wakeTimers.has(bucket)) return
+    const delay = Math.max(0, bucket * WAKE_BUCKET_MS - this.deps.clock.now().getTime())
+    const timer = setTimeout(() => {
+      this.wakeTimers.delete(bucket)
+      void this.fireDue()
+    }, delay)
+    timer.unref()
+    this.wakeTimers.set(bucket, timer)
   }
+
+  /** Handles every deadline that is due now; concurrent calls fold into one more pass. */
+  async fireDue (): Promise<void> {
+    if (this.firing !== null) {
+      this.fireAgain = true
+      return await this.firing
+    }
+    this.firing = (async () => {
+      do {
+        this.fireAgain = false
+        await this.fireDueOnce()
+      } while (this.fireAgain && !this.closed)
+    })().catch((err) => this.deps.log.error({ err }, 'failover deadlines failed'))
+      .finally(() => { this.firing = null })
+    return await this.firing
+  }
+
+  /**
+   * All due deadlines in one transaction: a single turn on the database connection, instead of one
+   * turn per deadline queued behind every concurrent send. On an error nothing is changed and the
+   * rows wait for the worker.
+   */
+  private async fireDueOnce (): Promise<void> {
+    const { db, clock } = this.deps
+    for (;;) {
+      if (this.closed) return
+      const { claimed, handedOver } = await db.transaction().execute(async (trx) => {
+        const now = clock.now()
+        const rows = await claimDue(trx, now.toISOString(), new Date(now.getTime() + DEADLINE_LEASE_MS).toISOString(), DEADLINE_BATCH, 'failover_deadline')
+        let n = 0
+        for (const row of rows) if (await this.expire(trx, row)) n++
+        return { claimed: rows.length, handedOver: n }
+      })
+      if (handedOver > 0) this.wake()
+      if (claimed < DEADLINE_BATCH) return
+    }
+  }
+
 
   /** Listeners run inside the status transaction; the worker should look for the new send once it commits. */
   private wakeAfterCommit (): void {
     setImmediate(() => this.wake())
   }
+}
+
+/** Every step goes out as the same kind of message, by the same agent, as the step before it. */
+function originOf (message: Message | undefined): { kind: MessageKind, agentId: number | null } {
+  return { kind: message?.kind ?? 'notification', agentId: message?.agent_id ?? null }
 }
 
 export type DispatchView = NonNullable<Awaited<ReturnType<FailoverService['find']>>>

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { signCallback } from '../../src/api/status-callbacks.js'
 import { buildTestApp, FakeClock } from '../helper.js'
 import { runDue } from '../messaging/failover-helpers.js'
@@ -12,7 +12,7 @@ const SECRET = 'callback-secret-for-tests-0123456789'
 interface Received { headers: IncomingHttpHeaders, body: string }
 
 /** A status-callback receiver on 127.0.0.1 that answers with the next status in `answers` (then 200). */
-async function receiver (t: Parameters<Parameters<typeof t.test>[1]>[0], answers: number[] = []) {
+async function receiver (t: Test, answers: number[] = []) {
   const received: Received[] = []
   const server = createServer((req, res) => {
     let body = ''

@@ -264,3 +264,19 @@ t.test('a STOP that blocks a step still waiting in the outbox ends the dispatch'
   t.same(s.steps, ['failed', 'failed'])
   t.equal(s.status, 'failed')
 })
+
+t.test('the deadline timer path hands over every due deadline in one pass, without the worker', async (t) => {
+  const clock = new FakeClock()
+  const { services } = await buildTestApp(t, { clock })
+  const ticketId = await ticketFor(services, CUSTOMER)
+  services.simulator?.setMode(CUSTOMER, 'unreachable')
+  const ids = []
+  for (let i = 0; i < 3; i++) ids.push((await startDispatch(services, ticketId, [sms(CUSTOMER, `first ${i}`, 15), sms(SECOND, `second ${i}`)])).dispatchId)
+  await runDue(services)
+  await services.failover.fireDue()
+  t.same((await deadlineRows(services)).length, 3, 'nothing is due yet')
+  clock.advance(15_000)
+  await services.failover.fireDue()
+  for (const id of ids) t.same((await dispatchState(services, id)).steps, ['expired', 'active'], 'handed over; the next send is queued')
+  t.same(await deadlineRows(services), [])
+})

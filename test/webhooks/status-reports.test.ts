@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { fromProviderStatus } from '../../src/messaging/status.js'
 import { buildTestApp, FakeClock } from '../helper.js'
 import { ManualChannel, runDue, ticketFor } from '../messaging/failover-helpers.js'
@@ -10,7 +10,7 @@ const conversation = async (app: App, message: Record<string, unknown>, type = '
   await app.inject({ method: 'POST', url: '/webhooks/messagebird/conversations', payload: { type, message: { direction: 'sent', platform: 'whatsapp', ...message } } })
 
 /** An agent reply that the (manual) provider has accepted: status `sent`, provider id known. */
-async function sentReply (t: Parameters<Parameters<typeof t.test>[1]>[0], opts: { clock?: FakeClock } = {}) {
+async function sentReply (t: Test, opts: { clock?: FakeClock } = {}) {
   const channel = new ManualChannel()
   const built = await buildTestApp(t, { clock: opts.clock, channel })
   const ticketId = await ticketFor(built.services, '+31612345678')
