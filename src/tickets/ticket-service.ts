@@ -278,6 +278,8 @@ function stepView (s: Awaited<ReturnType<typeof listTicketSteps>>[number] | unde
   let words = STEP_WORDS[s.status] ?? s.status
   if (last && (s.status === 'failed' || s.status === 'expired')) words = 'last address failed too'
   if (s.status === 'active' && s.condition_status === 'read') words = 'waiting until read'
+  if (s.status === 'met' && s.condition_status === 'read') words = 'read in time; no further step'
+  if (s.status === 'met' && s.condition_status === null) words = 'delivered'
   return { step: s.position + 1, of: count, words, deadlineAt: s.status === 'active' ? s.deadline_at : null, dispatchStatus: s.dispatch_status }
 }
 
