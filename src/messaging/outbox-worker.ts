@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Db, Executor } from '../db/database.js'
-import type { OutboxKind, OutboxRow } from '../db/schema.js'
+import type { Message, OutboxKind, OutboxRow } from '../db/schema.js'
 import { findMessage, incrementMessageAttempts, updateMessageStatus } from '../tickets/ticket-repository.js'
 import type { ChannelAdapter } from './channel.js'
 import { claimDue, deleteOutbox, insertOutbox, rescheduleOutbox } from './outbox-repository.js'
@@ -138,7 +138,7 @@ export class OutboxWorker {
     if (message.status === 'sending') {
       // We marked it `sending` and then lost track (crash or lapsed lease): the provider may have it.
       await db.transaction().execute(async (trx) => {
-        await this.markUnknown(trx, message.id, 'The service stopped while sending; waiting for a delivery report before deciding', now)
+        await this.markUnknown(trx, message, 'The service stopped while sending; waiting for a delivery report before deciding', now)
         await deleteOutbox(trx, row.id)
       })
       log.warn({ messageId: message.id }, 'send interrupted earlier; outcome unknown, not resending')
@@ -186,7 +186,7 @@ export class OutboxWorker {
         return
       }
       if (outcome.failure === 'ambiguous') {
-        await this.markUnknown(trx, current.id, outcome.reason, done)
+        await this.markUnknown(trx, current, outcome.reason, done)
         await deleteOutbox(trx, row.id)
         return
       }
@@ -201,10 +201,15 @@ export class OutboxWorker {
     })
   }
 
-  private async markUnknown (trx: Executor, messageId: string, reason: string, now: string): Promise<void> {
-    await updateMessageStatus(trx, messageId, { status: 'unknown', statusAt: now, reason, errorCode: null }, now)
+  /**
+   * Through the status service, so listeners see it: a failover step's expiry starts here too (the
+   * provider may have the message). A report that already arrived during the send wins.
+   */
+  private async markUnknown (trx: Executor, message: Message, reason: string, now: string): Promise<void> {
+    if (!canAdvance(message.status, 'unknown')) return
+    await this.deps.status.transition(trx, message, { status: 'unknown', statusAt: now, reason, errorCode: null }, now)
     const settleAt = new Date(Date.parse(now) + this.deps.config.outbox.ambiguousGraceMs).toISOString()
-    await insertOutbox(trx, { kind: 'settle_unknown', messageId, runAt: settleAt }, now)
+    await insertOutbox(trx, { kind: 'settle_unknown', messageId: message.id, runAt: settleAt }, now)
   }
 
   /** No report arrived for an ambiguous send: record it as failed, and say why it was not retried. */

@@ -9,6 +9,7 @@ export class ManualChannel implements ChannelAdapter {
   readonly provider = 'manual'
   readonly sent: OutboundRequest[] = []
   private readonly rejecting = new Set<string>()
+  private readonly timingOut = new Set<string>()
   private n = 0
 
   supports (channel: Channel): boolean {
@@ -19,9 +20,15 @@ export class ManualChannel implements ChannelAdapter {
     this.rejecting.add(address)
   }
 
+  /** Sends to `address` time out after the request went out: the provider may or may not have them. */
+  timeOut (address: string): void {
+    this.timingOut.add(address)
+  }
+
   async send (req: OutboundRequest): Promise<SendOutcome> {
     this.sent.push(req)
     if (this.rejecting.has(req.to)) return { ok: false, failure: 'permanent', reason: 'rejected by test', code: 'TEST' }
+    if (this.timingOut.has(req.to)) return { ok: false, failure: 'ambiguous', reason: 'no answer (test)', code: null }
     return { ok: true, providerMessageId: `manual-${++this.n}` }
   }
 }
