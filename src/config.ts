@@ -247,7 +247,9 @@ export function loadConfig (env: Env = process.env): Config {
     },
     passwordHashLogN: passwordHashLogN(nodeEnv),
     rateLimit: {
-      webhooksPerMinute: int('WEBHOOK_RATE_LIMIT_PER_MINUTE', 1200, 1, 1_000_000),
+      // MessageBird posts from a few shared addresses, and its retry after a 429 is not documented:
+      // the webhook limit is a flood guard, set well above any real burst of customer texts.
+      webhooksPerMinute: int('WEBHOOK_RATE_LIMIT_PER_MINUTE', 12_000, 1, 1_000_000),
       apiPerMinute: int('API_RATE_LIMIT_PER_MINUTE', 300, 1, 1_000_000)
     },
     trustProxy: trustProxy(),
