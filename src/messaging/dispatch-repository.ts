@@ -86,12 +86,6 @@ export async function findStepWithDispatch (db: Executor, by: { messageId: strin
   }
 }
 
-export async function countSteps (db: Executor, dispatchId: string): Promise<number> {
-  const row = await db.selectFrom('dispatch_steps').select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('dispatch_id', '=', dispatchId).executeTakeFirstOrThrow()
-  return Number(row.n)
-}
-
 export interface StepUpdate {
   status?: StepStatus
   message_id?: string

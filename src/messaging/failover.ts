@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Db, Executor } from '../db/database.js'
-import type { Channel, Dispatch, DispatchStatus, DispatchStep, Message, MessageKind, MessageStatus, OutboxRow } from '../db/schema.js'
+import type { Channel, Dispatch, DispatchStatus, Message, MessageKind, MessageStatus, OutboxRow } from '../db/schema.js'
 import { invalid } from '../errors.js'
 import { OPTED_OUT_REASON } from '../tickets/keywords.js'
 import { findMessage, findTicket } from '../tickets/ticket-repository.js'
@@ -320,4 +320,3 @@ function originOf (message: Message | undefined): { kind: MessageKind, agentId: 
 }
 
 export type DispatchView = NonNullable<Awaited<ReturnType<FailoverService['find']>>>
-export type { DispatchStep }
