@@ -95,3 +95,16 @@ t.test('PUBLIC_URL makes links absolute', async (t) => {
   const res = await api.post('/api/v1/messages', { to: '31612345671', text: 'hi' })
   t.match(res.json()._links.self.href, /^https:\/\/support\.example\.com\/api\/v1\/messages\//)
 })
+
+t.test('the agent sees the notification on the ticket, marked as coming from the API', async (t) => {
+  const { signedInAgent } = await import('../auth/agent-session.js')
+  const { app, services } = await buildTestApp(t)
+  const agent = await signedInAgent(app)
+  const api = await apiClient(app, services)
+  const res = await api.post('/api/v1/messages', { to: '31612345678', text: CUPCAKES })
+  await runDue(services)
+  const page = await agent.inject({ method: 'GET', url: `/tickets/${res.json().ticket_id as number}`, headers: { accept: 'text/html' } })
+  t.equal(page.statusCode, 200)
+  t.match(page.body, /Your cupcakes are ready for collection<\/div>\s*<div class="msg-meta">\s*Notification \(API\)/)
+  t.match(page.body, /class="status delivered"/)
+})
