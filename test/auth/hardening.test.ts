@@ -119,7 +119,7 @@ t.test('hardening settings are validated with clear messages', async (t) => {
   t.equal(loadConfig({}).trustProxy, false)
   const defaults = loadConfig({})
   t.same(defaults.login, { maxFailures: 10, maxFailuresPerIp: 50, lockoutMinutes: 15 })
-  t.same(defaults.rateLimit, { webhooksPerMinute: 1200, apiPerMinute: 300 })
+  t.same(defaults.rateLimit, { webhooksPerMinute: 12_000, apiPerMinute: 300 })
   t.equal(loadConfig({ PUBLIC_URL: 'https://support.example.com' }).session.secureCookies, true, 'https implies Secure cookies')
 })
 
