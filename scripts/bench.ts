@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import SQLite from 'better-sqlite3'
+import { benchFailover } from './bench/failover.js'
 import { timeInbox } from './bench/inbox.js'
 import { loadWebhook, peakRssMb, startChild, stopChild } from './bench/load.js'
 import { ROOT } from '../src/paths.js'
@@ -69,6 +70,14 @@ try {
   check('/inbox median at 100,000 tickets', `${large.medianMs.toFixed(2)} ms`, large.medianMs < 50, '< 50 ms')
   const growth = large.medianMs / small.medianMs
   check('/inbox 100,000 vs 1,000 tickets', `${growth.toFixed(2)}x`, growth <= 1.5, '<= 1.5x')
+
+  console.log('\nFailover: 1,000 concurrent two-step workflows (simulator, first number unreachable, 15 s expiry)')
+  const fo = await benchFailover()
+  console.log('| workflows | handover lateness p50 | p99 | max | outbox drain | wall |')
+  console.log('|---|---|---|---|---|---|')
+  console.log(`| ${fo.workflows} | ${fo.handoverLatenessMs.p50.toFixed(0)} ms | ${fo.handoverLatenessMs.p99.toFixed(0)} ms | ${fo.handoverLatenessMs.max.toFixed(0)} ms | ${fo.drainRatePerSec.toFixed(0)} sends/s | ${(fo.wallMs / 1000).toFixed(1)} s |`)
+  console.log()
+  check('failover handover lateness p99', `${fo.handoverLatenessMs.p99.toFixed(0)} ms`, fo.handoverLatenessMs.p99 < 1000, '< 1 s')
 } finally {
   rmSync(work, { recursive: true, force: true })
 }
