@@ -87,13 +87,19 @@ t.test('a permanent error fails at once and its text is shown on the ticket', as
   t.equal(messages.find((x) => x.kind === 'confirmation')?.status_reason, 'no (correct) recipients found')
 })
 
-t.test('a timeout is not retried: the message waits for a report, then settles as failed with an explanation', async (t) => {
+/** The confirmation's send times out after the request was written: its outcome is unknown. */
+async function timedOutSend (t: Parameters<typeof buildTestApp>[0]) {
   const clock = new FakeClock()
-  const { app, services, db } = await mbApp(t, { clock, timeoutMs: 50 })
-  await openTicket(app)
+  const built = await mbApp(t, { clock, timeoutMs: 50 })
+  await openTicket(built.app)
   nock(API).post('/messages').delay(500).reply(201, { id: 'late' })
-  await services.worker.drain()
-  const m = await db.selectFrom('messages').selectAll().where('kind', '=', 'confirmation').executeTakeFirstOrThrow()
+  await built.services.worker.drain()
+  const m = await built.db.selectFrom('messages').selectAll().where('kind', '=', 'confirmation').executeTakeFirstOrThrow()
+  return { ...built, clock, m }
+}
+
+t.test('a timeout is not retried: the message waits for a report, then settles as failed with an explanation', async (t) => {
+  const { services, db, clock, m } = await timedOutSend(t)
   t.equal(m.status, 'unknown')
   clock.advance(600_000)
   await services.worker.drain()
@@ -105,12 +111,7 @@ t.test('a timeout is not retried: the message waits for a report, then settles a
 })
 
 t.test('a delivery report settles an ambiguous send as delivered', async (t) => {
-  const clock = new FakeClock()
-  const { app, services, db } = await mbApp(t, { clock, timeoutMs: 50 })
-  await openTicket(app)
-  nock(API).post('/messages').delay(500).reply(201, { id: 'late' })
-  await services.worker.drain()
-  const m = await db.selectFrom('messages').selectAll().where('kind', '=', 'confirmation').executeTakeFirstOrThrow()
+  const { app, db, m } = await timedOutSend(t)
   const dlr = await app.inject({ method: 'GET', url: `/webhooks/messagebird/status?id=mbid-9&reference=${m.id}&recipient=31612345678&status=delivered&statusDatetime=2026-01-01T09%3A00%3A05%2B00%3A00` })
   t.equal(dlr.statusCode, 200)
   const after = await db.selectFrom('messages').selectAll().where('id', '=', m.id).executeTakeFirstOrThrow()
