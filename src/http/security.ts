@@ -1,4 +1,4 @@
-import helmet from '@fastify/helmet'
+import helmet from 'helmet'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
@@ -10,8 +10,10 @@ import { UserError } from '../errors.js'
  * or style, no framing, forms post only to us.
  */
 export async function securityHeaders (app: FastifyInstance, config: Pick<Config, 'publicUrl' | 'session'>): Promise<void> {
+  // `helmet` itself rather than @fastify/helmet: the plugin rebuilds the middleware (and re-parses
+  // the policy) on every request, which showed up in the webhook profile; built once here.
   const https = config.session.secureCookies || (config.publicUrl?.startsWith('https:') ?? false)
-  await app.register(helmet, {
+  const headers = helmet({
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
@@ -33,6 +35,9 @@ export async function securityHeaders (app: FastifyInstance, config: Pick<Config
     strictTransportSecurity: https ? { maxAge: 180 * 24 * 3600, includeSubDomains: false } : false,
     referrerPolicy: { policy: 'same-origin' },
     crossOriginEmbedderPolicy: false
+  })
+  app.addHook('onRequest', (req, reply, done) => {
+    headers(req.raw, reply.raw, (err?: unknown) => { done(err as Error | undefined) })
   })
 }
 

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto'
 import type { Executor } from '../db/database.js'
+import { uuidv7 } from '../db/ids.js'
 import type { Channel, MessageKind, MessageStatus } from '../db/schema.js'
 import { insertMessage, touchTicket } from '../tickets/ticket-repository.js'
 import { insertOutbox } from './outbox-repository.js'
@@ -30,7 +30,7 @@ export function preview (text: string): string {
  * happen even if the process dies a moment later; if it rolls back, nothing is sent.
  */
 export async function queueOutbound (trx: Executor, input: OutboundInput, now: string): Promise<{ messageId: string, status: MessageStatus }> {
-  const id = randomUUID()
+  const id = uuidv7(Date.parse(now))
   const blocked = input.blockedReason != null
   const status: MessageStatus = blocked ? 'blocked' : 'queued'
   await insertMessage(trx, {

@@ -13,7 +13,20 @@ export class InvalidPhoneNumber extends Error {
  * code (31612345678), so digits-only input is read as international. Uses libphonenumber's full
  * metadata so that numbers no country issues are refused.
  */
+// Customers write again and again from the same numbers; parsing with full metadata is not free.
+const CACHE_SIZE = 10_000
+const cache = new Map<string, string>()
+
 export function toE164 (input: string): string {
+  const hit = cache.get(input)
+  if (hit !== undefined) return hit
+  const e164 = parseE164(input)
+  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string)
+  cache.set(input, e164)
+  return e164
+}
+
+function parseE164 (input: string): string {
   const cleaned = input.trim().replace(/[\s().-]/g, '')
   const candidate = /^\d+$/.test(cleaned) ? '+' + cleaned : cleaned.replace(/^00/, '+')
   if (!/^\+\d{6,15}$/.test(candidate)) throw new InvalidPhoneNumber(input)

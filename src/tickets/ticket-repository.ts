@@ -228,12 +228,19 @@ export async function insertMessageEvent (db: Executor, e: { messageId: string, 
   }).execute()
 }
 
-/** What the simulator phone shows: messages to and from one number, newest last. */
+/**
+ * What the simulator phone shows: messages to and from one number, newest last. Read through the
+ * tickets of the contacts that own the number (their phone or an extra address), so `messages`
+ * needs no address index.
+ */
 export function listMessagesForAddress (db: Executor, address: string, limit: number) {
   return db.selectFrom('messages')
-    .select(['id', 'direction', 'body', 'status', 'status_reason', 'created_at', 'ticket_id', 'channel'])
-    .where((eb) => eb.or([eb('to_address', '=', address), eb('from_address', '=', address)]))
-    .orderBy('created_at', 'desc').orderBy('id', 'desc')
+    .innerJoin('tickets', 'tickets.id', 'messages.ticket_id')
+    .select(['messages.id', 'messages.direction', 'messages.body', 'messages.status', 'messages.status_reason', 'messages.created_at', 'messages.ticket_id', 'messages.channel'])
+    .where('tickets.contact_id', 'in', (eb) => eb.selectFrom('contacts').select('contacts.id').where('contacts.phone', '=', address)
+      .union(eb.selectFrom('contact_addresses').select('contact_addresses.contact_id as id').where('contact_addresses.address', '=', address)))
+    .where((eb) => eb.or([eb('messages.to_address', '=', address), eb('messages.from_address', '=', address)]))
+    .orderBy('messages.created_at', 'desc').orderBy('messages.id', 'desc')
     .limit(limit)
     .execute()
 }

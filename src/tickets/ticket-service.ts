@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import { isUniqueViolation, type Db, type Executor } from '../db/database.js'
 import { GroupCommitter } from '../db/group-commit.js'
+import { uuidv7 } from '../db/ids.js'
 import type { Channel, Database, MessageStatus } from '../db/schema.js'
 import { invalid, conflict, notFound } from '../errors.js'
 import { listTicketSteps } from '../messaging/dispatch-repository.js'
@@ -106,7 +106,7 @@ export class TicketService {
     const contact = (known !== undefined ? await repo.findContactById(trx, known.contact_id) : undefined) ?? await repo.upsertContact(trx, sms.from, now)
     const open = await repo.findOpenTicketForContact(trx, contact.id)
     const ticketId = open?.id ?? await repo.insertTicket(trx, contact.id, now, { preview: preview(sms.text), direction: 'inbound' })
-    const messageId = randomUUID()
+    const messageId = uuidv7(Date.parse(now))
     await repo.insertMessage(trx, {
       id: messageId,
       ticket_id: ticketId,
