@@ -1,4 +1,4 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max'
+import { parsePhoneNumberFromString, type PhoneNumber } from 'libphonenumber-js/max'
 
 export class InvalidPhoneNumber extends Error {
   readonly statusCode = 400
@@ -8,30 +8,45 @@ export class InvalidPhoneNumber extends Error {
   }
 }
 
-/**
- * Normalises a phone number to E.164. MessageBird sends MSISDNs as bare digits with the country
- * code (31612345678), so digits-only input is read as international. Uses libphonenumber's full
- * metadata so that numbers no country issues are refused.
- */
 // Customers write again and again from the same numbers; parsing with full metadata is not free.
 const CACHE_SIZE = 10_000
-const cache = new Map<string, string>()
+const strictCache = new Map<string, string>()
+const providerCache = new Map<string, string>()
 
+/**
+ * Normalises a number a person typed (an agent, an API client) to E.164. MessageBird-style bare
+ * digits (31612345678) are read as international. Full metadata, so numbers that no country
+ * issues are refused.
+ */
 export function toE164 (input: string): string {
+  return cached(strictCache, input, (n) => n.isValid())
+}
+
+/**
+ * Normalises a sender number reported by the SMS provider. The provider has just received a text
+ * from it, so it exists even when our numbering metadata does not know its range yet (new ranges
+ * appear faster than library releases): refusing it would lose the customer's message. Only the
+ * shape is checked: a known country code and a possible length.
+ */
+export function senderToE164 (input: string): string {
+  return cached(providerCache, input, (n) => n.isPossible())
+}
+
+function cached (cache: Map<string, string>, input: string, accept: (n: PhoneNumber) => boolean): string {
   const hit = cache.get(input)
   if (hit !== undefined) return hit
-  const e164 = parseE164(input)
+  const e164 = parseE164(input, accept)
   if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string)
   cache.set(input, e164)
   return e164
 }
 
-function parseE164 (input: string): string {
+function parseE164 (input: string, accept: (n: PhoneNumber) => boolean): string {
   const cleaned = input.trim().replace(/[\s().-]/g, '')
   const candidate = /^\d+$/.test(cleaned) ? '+' + cleaned : cleaned.replace(/^00/, '+')
   if (!/^\+\d{6,15}$/.test(candidate)) throw new InvalidPhoneNumber(input)
   const parsed = parsePhoneNumberFromString(candidate)
-  if (parsed === undefined || !parsed.isValid()) throw new InvalidPhoneNumber(input)
+  if (parsed === undefined || !accept(parsed)) throw new InvalidPhoneNumber(input)
   return parsed.number
 }
 

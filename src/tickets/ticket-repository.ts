@@ -150,13 +150,16 @@ export async function countOpenTickets (db: Executor, cap: number): Promise<numb
   return Number(row.n)
 }
 
+// A customer's text and the confirmation it caused share a timestamp; the text comes first.
+const inboundFirst = sql<number>`case when messages.direction = 'inbound' then 0 else 1 end`
+
 export function listTicketMessages (db: Executor, ticketId: number) {
   return db.selectFrom('messages')
     .leftJoin('agents', 'agents.id', 'messages.agent_id')
     .selectAll('messages')
     .select(['agents.name as agent_name'])
     .where('messages.ticket_id', '=', ticketId)
-    .orderBy('messages.created_at').orderBy('messages.id')
+    .orderBy('messages.created_at').orderBy(inboundFirst).orderBy('messages.id')
     .execute()
 }
 
@@ -240,7 +243,7 @@ export function listMessagesForAddress (db: Executor, address: string, limit: nu
     .where('tickets.contact_id', 'in', (eb) => eb.selectFrom('contacts').select('contacts.id').where('contacts.phone', '=', address)
       .union(eb.selectFrom('contact_addresses').select('contact_addresses.contact_id as id').where('contact_addresses.address', '=', address)))
     .where((eb) => eb.or([eb('messages.to_address', '=', address), eb('messages.from_address', '=', address)]))
-    .orderBy('messages.created_at', 'desc').orderBy('messages.id', 'desc')
+    .orderBy('messages.created_at', 'desc').orderBy(inboundFirst, 'desc').orderBy('messages.id', 'desc')
     .limit(limit)
     .execute()
 }

@@ -1,5 +1,5 @@
 import type { StatusReport } from '../messaging/channel.js'
-import { InvalidPhoneNumber, toE164 } from '../tickets/phone.js'
+import { InvalidPhoneNumber, senderToE164 } from '../tickets/phone.js'
 import type { InboundSms } from '../tickets/ticket-service.js'
 import { UserError } from '../errors.js'
 
@@ -27,7 +27,7 @@ export function parseInboundSms (f: Fields): InboundSms {
   if (missing.length > 0) throw new UserError(400, `Missing ${missing.join(' and ')}`, 'MISSING_FIELD')
   let from: string
   try {
-    from = toE164(originator as string)
+    from = senderToE164(originator as string)
   } catch (err) {
     if (err instanceof InvalidPhoneNumber) throw new UserError(400, `originator: ${err.message}`, 'INVALID_PHONE')
     throw err
@@ -95,7 +95,7 @@ export function parseConversationEvent (body: unknown): ConversationEvent {
     if (from === undefined || body === undefined) return { kind: 'ignored', reason: 'received message without text' }
     let e164: string
     try {
-      e164 = toE164(from)
+      e164 = senderToE164(from)
     } catch {
       return { kind: 'ignored', reason: 'sender is not a phone number' }
     }

@@ -75,6 +75,7 @@ t.test('a ticket page shows the whole conversation with outbound statuses', asyn
   t.match(res.body, /Where is my order\?/)
   t.match(res.body, /Your ticket ID is 1\./)
   t.match(res.body, /class="status delivered"/)
+  t.ok(res.body.indexOf('Where is my order?') < res.body.indexOf('Your ticket ID is 1.'), 'the customer\'s text comes before the confirmation it caused')
   t.match(res.body, /name="body"/, 'reply box')
 })
 

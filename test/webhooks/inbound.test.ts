@@ -129,3 +129,12 @@ t.test('the webhook answers only after commit: a failing database means no 200',
   t.notMatch(res.body, /disk on fire/, 'internal details are not exposed')
   t.same(await counts(db), { tickets: 1, messages: 2, outbox: 1, contacts: 1 }, 'nothing partial was stored')
 })
+
+t.test('a sender whose range our numbering metadata does not list is still taken (the provider just received it)', async (t) => {
+  const { app, db } = await buildTestApp(t)
+  // +44 7700 900xxx is a range libphonenumber marks as not assigned; MessageBird saw a real text from it.
+  const res = await app.inject({ method: 'POST', url: '/webhooks/messagebird', headers: FORM, payload: form({ originator: '447700900123', payload: 'hello from the UK', id: 'uk-1' }) })
+  t.equal(res.statusCode, 200)
+  const contact = await db.selectFrom('contacts').select('phone').executeTakeFirstOrThrow()
+  t.equal(contact.phone, '+447700900123')
+})
