@@ -12,7 +12,7 @@ export interface LoadResult {
 }
 
 /** Drives a webhook URL with form-encoded inbound SMS from `senders` rotating numbers. */
-export async function loadWebhook (url: string, opts: { seconds: number, connections: number, senders: number, tag: string }): Promise<LoadResult> {
+export async function loadWebhook (url: string, opts: { seconds: number, connections: number, senders: number, tag: string, firstSender?: number }): Promise<LoadResult> {
   let n = 0
   const result = await autocannon({
     url,
@@ -23,7 +23,7 @@ export async function loadWebhook (url: string, opts: { seconds: number, connect
     requests: [{
       setupRequest: (req) => {
         const i = n++
-        const originator = String(31612000000 + (i % opts.senders))
+        const originator = String(31612000000 + (opts.firstSender ?? 0) + (i % opts.senders))
         return { ...req, body: `originator=${originator}&payload=Is+my+order+ready%3F+${i}&receiver=3197010260000&id=${opts.tag}-${i}` }
       }
     }]

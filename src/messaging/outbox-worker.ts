@@ -238,6 +238,9 @@ async function runWithConcurrency<T> (items: T[], limit: number, fn: (item: T) =
     while (next < items.length) {
       const item = items[next++]
       await fn(item)
+      // Database work resolves in microtasks, which never let the event loop read a socket: give
+      // waiting webhooks a turn between items, so a burst of sends does not hold up their answers.
+      await new Promise((resolve) => setImmediate(resolve))
     }
   })
   await Promise.all(workers)
