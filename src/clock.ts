@@ -4,11 +4,3 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => new Date() }
-
-export function iso (d: Date): string {
-  return d.toISOString()
-}
-
-export function addMs (d: Date, ms: number): Date {
-  return new Date(d.getTime() + ms)
-}

@@ -23,8 +23,9 @@ export function errorBody (err: unknown): { statusCode: number, body: { statusCo
   }
   const statusCode = typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 600 ? fe.statusCode : 500
   if (statusCode >= 500) return { statusCode, body: { statusCode, error: 'INTERNAL', message: 'Something went wrong on our side. Nothing was changed; please try again.' } }
+  const mediaType = /: (.*)$/.exec(fe.message)?.[1]
   const friendly: Record<string, string> = {
-    FST_ERR_CTP_INVALID_MEDIA_TYPE: `Unsupported content type${/: (.*)$/.exec(fe.message)?.[1] !== undefined ? ' "' + /: (.*)$/.exec(fe.message)?.[1] + '"' : ''}: send application/x-www-form-urlencoded or application/json`,
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: `Unsupported content type${mediaType !== undefined ? ` "${mediaType}"` : ''}: send application/x-www-form-urlencoded or application/json`,
     FST_ERR_CTP_BODY_TOO_LARGE: 'The request body is too large',
     FST_ERR_CTP_EMPTY_JSON_BODY: 'The JSON body is empty',
     FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'The Content-Length header does not match the body'

@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js'
 import type { Db, Executor } from '../db/database.js'
 import type { Channel, Dispatch, DispatchStatus, Message, MessageKind, MessageStatus, OutboxRow } from '../db/schema.js'
 import { invalid } from '../errors.js'
-import { OPTED_OUT_REASON } from '../tickets/keywords.js'
+import { optOutBlock } from '../tickets/keywords.js'
 import { findMessage, findTicket } from '../tickets/ticket-repository.js'
 import * as repo from './dispatch-repository.js'
 import { queueOutbound } from './outbound.js'
@@ -223,7 +223,6 @@ export class FailoverService {
       return { messageId: '', dispatchStatus: 'failed' }
     }
     const ticket = await findTicket(trx, dispatch.ticket_id)
-    const optedOut = ticket?.opted_out_at != null
     const queued = await queueOutbound(trx, {
       ticketId: dispatch.ticket_id,
       kind: origin.kind,
@@ -232,7 +231,7 @@ export class FailoverService {
       body: step.body,
       agentId: origin.agentId,
       dispatchId: dispatch.id,
-      blockedReason: optedOut ? OPTED_OUT_REASON : null
+      blockedReason: optOutBlock(ticket?.opted_out_at)
     }, now)
     if (queued.status === 'blocked') {
       await repo.updateStep(trx, dispatch.id, position, { status: 'failed', message_id: queued.messageId, started_at: now, ended_at: now })

@@ -68,13 +68,3 @@ export async function deleteOutboxFor (db: Executor, kind: OutboxKind, ref: { me
   if (ref.dispatchId !== undefined) q = q.where('dispatch_id', '=', ref.dispatchId)
   await q.execute()
 }
-
-export async function nextRunAt (db: Executor): Promise<string | null> {
-  const row = await db.selectFrom('outbox').select((eb) => eb.fn.min('run_at').as('run_at')).executeTakeFirst()
-  return (row?.run_at as string | null | undefined) ?? null
-}
-
-export async function countOutbox (db: Executor): Promise<number> {
-  const row = await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
-  return Number(row.n)
-}

@@ -17,14 +17,9 @@ const RANK: Record<MessageStatus, number> = {
 }
 
 const FAILURES: ReadonlySet<MessageStatus> = new Set(['failed', 'expired', 'blocked'])
-const FINAL: ReadonlySet<MessageStatus> = new Set(['delivered', 'read', 'failed', 'expired', 'blocked'])
 
 export function isFailure (s: MessageStatus): boolean {
   return FAILURES.has(s)
-}
-
-export function isFinal (s: MessageStatus): boolean {
-  return FINAL.has(s)
 }
 
 /** Whether a message in `current` may move to `next`. */

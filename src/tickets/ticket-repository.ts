@@ -163,11 +163,6 @@ export function listTicketMessages (db: Executor, ticketId: number) {
     .execute()
 }
 
-export function listTicketsForContact (db: Executor, contactId: number, limit: number) {
-  return db.selectFrom('tickets').select(['id', 'status', 'created_at', 'closed_at'])
-    .where('contact_id', '=', contactId).orderBy('created_at', 'desc').limit(limit).execute()
-}
-
 export function findMessage (db: Executor, id: string): Promise<Message | undefined> {
   return db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst()
 }

@@ -13,7 +13,7 @@ import { statusLabel } from '../messaging/status.js'
 import { plainReason } from '../messaging/status-wording.js'
 import { findContactAddress } from './contact-repository.js'
 import { contactAddresses, failoverSteps } from './contact-service.js'
-import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, OPTED_OUT_REASON } from './keywords.js'
+import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, OPTED_OUT_REASON, optOutBlock } from './keywords.js'
 import { blockQueuedOutbound } from './opt-out-repository.js'
 import { maskPhone } from './phone.js'
 import * as repo from './ticket-repository.js'
@@ -150,7 +150,7 @@ export class TicketService {
       if (contact.opted_out_at !== null) await repo.setContactOptOut(trx, contact.id, null, now)
       await queueOutbound(trx, { ...base, kind: 'opt_in', body: OPT_IN_CONFIRMATION }, now)
     } else if (keyword === 'help') {
-      await queueOutbound(trx, { ...base, kind: 'help', body: this.deps.config.helpText, blockedReason: contact.opted_out_at !== null ? OPTED_OUT_REASON : null }, now)
+      await queueOutbound(trx, { ...base, kind: 'help', body: this.deps.config.helpText, blockedReason: optOutBlock(contact.opted_out_at) }, now)
     } else if (newTicket) {
       const body = this.confirmationText(ticketId)
       const { failover, config } = this.deps
@@ -160,7 +160,7 @@ export class TicketService {
       if (failover !== undefined && addresses.length > 1) {
         await failover.start(trx, { ticketId, kind: 'confirmation', steps: failoverSteps(addresses, body, config.failover.defaultExpirySeconds) }, now)
       } else {
-        await queueOutbound(trx, { ...base, kind: 'confirmation', body, blockedReason: contact.opted_out_at !== null ? OPTED_OUT_REASON : null }, now)
+        await queueOutbound(trx, { ...base, kind: 'confirmation', body, blockedReason: optOutBlock(contact.opted_out_at) }, now)
       }
     }
     return { duplicate: false, ticketId, messageId, newTicket }
@@ -203,7 +203,7 @@ export class TicketService {
         to: ticket.phone,
         body: text,
         agentId,
-        blockedReason: ticket.opted_out_at !== null ? OPTED_OUT_REASON : null
+        blockedReason: optOutBlock(ticket.opted_out_at)
       }, now)
     })
     this.wakeOutbox()
