@@ -14,7 +14,7 @@ import { WebhookReplayGuard } from './auth/webhook-replay-guard.js'
 import type { Config } from './config.js'
 import { createDatabase, type Db } from './db/database.js'
 import { errorBody } from './errors.js'
-import { limitBodies, limitRate, notFound, securityHeaders } from './http/security.js'
+import { limitBodies, limitRate, machineFacing, notFound, securityHeaders } from './http/security.js'
 import { inboxRoutes } from './inbox/inbox-routes.js'
 import { staticAssets } from './inbox/assets.js'
 import { createViewEngine } from './inbox/view-engine.js'
@@ -144,6 +144,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await securityHeaders(app, config)
 
   await app.register(async (scope) => {
+    machineFacing(scope)
     await limitRate(scope, { perMinute: config.rateLimit.webhooksPerMinute })
     const signingKey = config.messagebird.signingKey
     const signature = signingKey === null ? null : messagebirdSignature({ signingKey, publicUrl: config.publicUrl, clock, replay: webhookReplay })
@@ -152,6 +153,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
 
   await app.register(async (scope) => {
+    machineFacing(scope)
     await limitRate(scope, { perMinute: config.rateLimit.apiPerMinute })
     await apiRoutes(scope, { apiKeys, notifications, config, supports: (c) => channel.supports(c) })
   })

@@ -4,6 +4,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import { UserError } from '../errors.js'
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Set by `machineFacing()`: the route answers servers (webhooks, API), not browsers. */
+    machineFacing?: boolean
+  }
+}
+
 /**
  * Security headers for every response. The inbox loads only /assets/app.js and /assets/app.css
  * and fetches fragments from its own origin, so the policy allows nothing else: no inline script
@@ -36,8 +43,29 @@ export async function securityHeaders (app: FastifyInstance, config: Pick<Config
     referrerPolicy: { policy: 'same-origin' },
     crossOriginEmbedderPolicy: false
   })
+  // Machine-facing routes (webhooks, the JSON API) answer servers, not browsers: helmet's browser
+  // directives do nothing there, and setting a dozen headers cost about 15 µs per webhook. They get
+  // the set OWASP recommends for REST responses instead, written from one precomputed list.
+  const machine: Array<[string, string]> = [
+    ['content-security-policy', "default-src 'none'; frame-ancestors 'none'"],
+    ['x-content-type-options', 'nosniff'],
+    ['x-frame-options', 'DENY'],
+    ...(https ? [['strict-transport-security', `max-age=${180 * 24 * 3600}`] as [string, string]] : [])
+  ]
   app.addHook('onRequest', (req, reply, done) => {
+    if (req.routeOptions.config.machineFacing === true) {
+      for (const [name, value] of machine) reply.raw.setHeader(name, value)
+      done()
+      return
+    }
     headers(req.raw, reply.raw, (err?: unknown) => { done(err as Error | undefined) })
+  })
+}
+
+/** Marks every route registered in `scope` after this call as answering servers, not browsers. */
+export function machineFacing (scope: FastifyInstance): void {
+  scope.addHook('onRoute', (route) => {
+    route.config = { ...route.config, machineFacing: true }
   })
 }
 

@@ -43,6 +43,25 @@ t.test('pages carry a strict Content-Security-Policy and the usual security head
   }
 })
 
+t.test('webhook and API answers carry the headers for machine clients, not the browser set', async (t) => {
+  const { app } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  const hook = await app.inject({ method: 'POST', url: '/webhooks/messagebird', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ originator: '31612345678', payload: 'hi', id: 'h1' }) })
+  const api = await app.inject({ method: 'GET', url: '/api/v1/dispatch/nope' })
+  t.equal(hook.statusCode, 200)
+  t.equal(api.statusCode, 401)
+  for (const res of [hook, api]) {
+    t.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'")
+    t.equal(res.headers['x-content-type-options'], 'nosniff')
+    t.equal(res.headers['x-frame-options'], 'DENY')
+    t.equal(res.headers['cross-origin-opener-policy'], undefined, 'no browser-only directives')
+    t.equal(res.headers['x-powered-by'], undefined)
+  }
+  // An unknown address is answered with the page set, as it may be a person's browser.
+  const missing = await app.inject({ method: 'GET', url: '/webhooks/nothing-here' })
+  t.equal(missing.statusCode, 404)
+  t.match(missing.headers['content-security-policy'], /script-src 'self'/)
+})
+
 t.test('over https (PUBLIC_URL https://…) HSTS and upgrade-insecure-requests are added', async (t) => {
   const { app } = await buildTestApp(t, { env: { ...FAST_HASH_ENV, PUBLIC_URL: 'https://support.example.com' } })
   const res = await app.inject({ method: 'GET', url: '/login', headers: HTML })
