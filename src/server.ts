@@ -18,7 +18,8 @@ try {
   throw err
 }
 
-const db = createDatabase(config)
+// Checkpoints run on a worker thread, not after whichever webhook commits (db/checkpointer.ts).
+const db = createDatabase(config, { backgroundCheckpoints: true, onCheckpointError: (message) => console.error(`background checkpoint failed: ${message}`) })
 // Startup applies pending migrations so `npm start` works on a fresh machine; `npm run init-db`
 // does the same explicitly and reports what it did.
 await migrateToLatest(db)

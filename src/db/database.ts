@@ -3,6 +3,7 @@ import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely, SqliteDialect, type SqliteDatabase, type Transaction } from 'kysely'
 import type { Config } from '../config.js'
+import { startCheckpointer } from './checkpointer.js'
 import type { Database } from './schema.js'
 
 export type Db = Kysely<Database>
@@ -24,9 +25,38 @@ export function openSqlite (path: string, synchronous: 'NORMAL' | 'FULL' = 'NORM
   return sqlite
 }
 
-export function createDatabase (config: Pick<Config, 'database'>): Db {
+/**
+ * The database for a process. `backgroundCheckpoints` (the server sets it) moves WAL checkpoints
+ * to a worker thread, see db/checkpointer.ts; short-lived scripts and most tests do without.
+ */
+export function createDatabase (config: Pick<Config, 'database'>, opts: { backgroundCheckpoints?: boolean, onCheckpointError?: (message: string) => void } = {}): Db {
   const sqlite = openSqlite(config.database.path, config.database.synchronous)
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
+  const checkpointer = opts.backgroundCheckpoints === true && config.database.path !== ':memory:'
+    ? startCheckpointer(sqlite, { onError: opts.onCheckpointError })
+    : null
+  const close = (): void => {
+    void checkpointer?.stop()
+    sqlite.close()
+  }
+  const statements = withStatementCache(sqlite, close)
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) })
+  natives.set(db, { prepare: statements.prepare as NativeConnection['prepare'], inTransaction: () => sqlite.inTransaction })
+  return db
+}
+
+/**
+ * The better-sqlite3 connection under a database, with the same statement cache Kysely uses. Only
+ * for code that holds Kysely's connection (db/group-commit.ts), so nothing else runs in between.
+ */
+export interface NativeConnection {
+  prepare: (sql: string) => SQLite.Statement
+  inTransaction: () => boolean
+}
+
+const natives = new WeakMap<Db, NativeConnection>()
+
+export function nativeConnection (db: Db): NativeConnection | undefined {
+  return natives.get(db)
 }
 
 const STATEMENT_CACHE_SIZE = 500
@@ -37,10 +67,10 @@ const STATEMENT_CACHE_SIZE = 500
  * statements are cached by that text (least recently used out first). Kysely only iterates a
  * statement when streaming, which this code base does not do, so reuse is safe.
  */
-function withStatementCache (sqlite: SQLite.Database): SqliteDatabase {
+function withStatementCache (sqlite: SQLite.Database, close: () => void): SqliteDatabase {
   const cache = new Map<string, SQLite.Statement>()
   return {
-    close: () => sqlite.close(),
+    close,
     prepare: (sql: string) => {
       let stmt = cache.get(sql)
       if (stmt !== undefined) {

@@ -1,0 +1,49 @@
+import { statSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sql } from 'kysely'
+import t from 'tap'
+import { SAFETY_NET_PAGES } from '../../src/db/checkpointer.js'
+import { createDatabase } from '../../src/db/database.js'
+
+async function waitFor (check: () => boolean, ms: number): Promise<boolean> {
+  const until = Date.now() + ms
+  while (Date.now() < until) {
+    if (check()) return true
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  return check()
+}
+
+function fileDb (t: Parameters<Parameters<typeof t.test>[1]>[0], backgroundCheckpoints: boolean) {
+  const dir = mkdtempSync(join(tmpdir(), 'textdesk-ckpt-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'x.sqlite')
+  const errors: string[] = []
+  const db = createDatabase({ database: { kind: 'sqlite', path, synchronous: 'NORMAL' } }, { backgroundCheckpoints, onCheckpointError: (m) => errors.push(m) })
+  return { db, path, errors }
+}
+
+const autocheckpoint = async (db: ReturnType<typeof createDatabase>): Promise<number> =>
+  Number(Object.values((await sql<Record<string, number>>`pragma wal_autocheckpoint`.execute(db)).rows[0])[0])
+
+t.test('with background checkpoints, committed pages reach the database file without a checkpoint on the event loop', async (t) => {
+  const { db, path, errors } = fileDb(t, true)
+  t.equal(await autocheckpoint(db), SAFETY_NET_PAGES, 'the main connection only checkpoints as a safety net')
+  await sql`create table notes (id integer primary key, body text not null)`.execute(db)
+  const before = statSync(path).size
+  for (let i = 0; i < 200; i++) await sql`insert into notes (body) values (${'x'.repeat(2000)})`.execute(db)
+  // 200 rows of 2 kB are about 100 pages: far below the safety net, so only the worker can have
+  // copied them from the WAL into the database file.
+  t.ok(await waitFor(() => statSync(path).size > before + 300_000, 5000), 'the database file grew: the worker checkpointed')
+  const rows = await sql<{ n: number }>`select count(*) as n from notes`.execute(db)
+  t.equal(rows.rows[0].n, 200, 'every committed row is readable')
+  await db.destroy()
+  t.same(errors, [])
+})
+
+t.test('without them (scripts, most tests) SQLite checkpoints as usual', async (t) => {
+  const { db } = fileDb(t, false)
+  t.teardown(async () => await db.destroy())
+  t.equal(await autocheckpoint(db), 1000)
+})
