@@ -1,15 +1,13 @@
-import { CompiledQuery, type Kysely, type Transaction } from 'kysely'
+import { nativeConnection, type Db, type Executor, type NativeConnection } from './database.js'
+import { executeDirectly } from './prepared.js'
 
-interface Job<T, R> {
-  work: (trx: Transaction<T>) => Promise<R>
+interface Job<R> {
+  work: (db: Executor) => Promise<R>
   resolve: (value: R) => void
   reject: (err: unknown) => void
 }
 
 const MAX_BATCH = 64
-const SAVEPOINT = CompiledQuery.raw('savepoint unit')
-const ROLLBACK_TO = CompiledQuery.raw('rollback to unit')
-const RELEASE = CompiledQuery.raw('release unit')
 
 /**
  * Group commit: units of work that arrive while the event loop is busy are run in one
@@ -17,14 +15,18 @@ const RELEASE = CompiledQuery.raw('release unit')
  * its outcome only after the commit that made it durable (so a webhook is acknowledged only
  * after commit), and one unit's failure rolls back that unit alone. Under load this turns one
  * commit (and its WAL write) per webhook into one per batch.
+ *
+ * The batch holds Kysely's connection for its whole run, so no other query can slip in between;
+ * transaction statements and prepared queries go to better-sqlite3 directly (see prepared.ts),
+ * and any other Kysely query the work runs executes on that same connection, inside the batch.
  */
-export class GroupCommitter<T> {
-  private queue: Array<Job<T, any>> = []
+export class GroupCommitter {
+  private queue: Array<Job<any>> = []
   private scheduled = false
 
-  constructor (private readonly db: Kysely<T>) {}
+  constructor (private readonly db: Db, private readonly native: NativeConnection) {}
 
-  async run<R> (work: (trx: Transaction<T>) => Promise<R>): Promise<R> {
+  async run<R> (work: (db: Executor) => Promise<R>): Promise<R> {
     return await new Promise<R>((resolve, reject) => {
       this.queue.push({ work, resolve, reject })
       if (!this.scheduled) {
@@ -35,25 +37,34 @@ export class GroupCommitter<T> {
     })
   }
 
+  private exec (sql: string): void {
+    this.native.prepare(sql).run()
+  }
+
   private async flush (): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH)
       const outcomes: Array<{ ok: true, value: unknown } | { ok: false, err: unknown }> = []
       try {
-        await this.db.transaction().execute(async (trx) => {
-          for (const job of batch) {
-            if (batch.length === 1) {
-              outcomes.push({ ok: true, value: await job.work(trx) })
-              continue
+        await this.db.connection().execute(async (conn) => {
+          const db = conn as unknown as Executor
+          executeDirectly(db, this.native)
+          this.exec('begin immediate')
+          try {
+            for (const job of batch) {
+              this.exec('savepoint unit')
+              try {
+                outcomes.push({ ok: true, value: await job.work(db) })
+              } catch (err) {
+                this.exec('rollback to unit')
+                outcomes.push({ ok: false, err })
+              }
+              this.exec('release unit')
             }
-            await trx.executeQuery(SAVEPOINT)
-            try {
-              outcomes.push({ ok: true, value: await job.work(trx) })
-            } catch (err) {
-              await trx.executeQuery(ROLLBACK_TO)
-              outcomes.push({ ok: false, err })
-            }
-            await trx.executeQuery(RELEASE)
+            this.exec('commit')
+          } catch (err) {
+            if (this.native.inTransaction()) this.exec('rollback')
+            throw err
           }
         })
       } catch (err) {
@@ -68,4 +79,21 @@ export class GroupCommitter<T> {
     }
     this.scheduled = false
   }
+}
+
+const shared = new WeakMap<Db, GroupCommitter>()
+
+/**
+ * The one group committer of a database. Inbound webhooks, outbox sends and delivery reports all
+ * commit through it, so under load they share commits rather than each paying for its own.
+ */
+export function groupCommitter (db: Db): GroupCommitter {
+  let committer = shared.get(db)
+  if (committer === undefined) {
+    const native = nativeConnection(db)
+    if (native === undefined) throw new Error('group commit needs a database made by createDatabase()')
+    committer = new GroupCommitter(db, native)
+    shared.set(db, committer)
+  }
+  return committer
 }

@@ -1,11 +1,23 @@
 import type { Compilable, CompiledQuery, QueryResult } from 'kysely'
-import type { Executor } from './database.js'
+import type { Executor, NativeConnection } from './database.js'
 
 const MARK = '\u0000param:'
 
 /** A named placeholder inside a query built for `prepared()`. */
 export function param<T> (name: string): T {
   return (MARK + name) as unknown as T
+}
+
+const direct = new WeakMap<Executor, NativeConnection>()
+
+/**
+ * While `executor` holds Kysely's only connection (inside `db.connection().execute()`), prepared
+ * queries on it run on better-sqlite3 directly, skipping Kysely's per-query machinery (connection
+ * provider, mutex, plugin pass, result promise); the SQL and the result shape are the ones Kysely's
+ * SQLite driver would produce.
+ */
+export function executeDirectly (executor: Executor, native: NativeConnection): void {
+  direct.set(executor, native)
 }
 
 /**
@@ -25,6 +37,11 @@ export function prepared<P extends Record<string, unknown>, R> (build: (db: Exec
     }
     const c = compiled
     const parameters = names.map((name, i) => name === null ? c.parameters[i] : params[name])
-    return await db.executeQuery<R>({ ...c, parameters })
+    const native = direct.get(db)
+    if (native === undefined) return await db.executeQuery<R>({ ...c, parameters })
+    const stmt = native.prepare(c.sql)
+    if (stmt.reader) return { rows: stmt.all(parameters) as R[] }
+    const { changes, lastInsertRowid } = stmt.run(parameters)
+    return { rows: [], numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid) }
   }
 }

@@ -43,11 +43,13 @@ export async function claimDue (db: Executor, now: string, leaseUntil: string, l
   const due = await q.orderBy('run_at').orderBy('id').limit(limit).execute()
   const claimed: OutboxRow[] = []
   for (const row of due) {
-    const res = await db.updateTable('outbox').set({ locked_until: leaseUntil })
+    // run_at moves to the lease's end too: the row is due again exactly when the lease lapses, and
+    // claimed rows drop out of the due range instead of being scanned past on every claim.
+    const res = await db.updateTable('outbox').set({ locked_until: leaseUntil, run_at: leaseUntil })
       .where('id', '=', row.id)
       .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
       .executeTakeFirst()
-    if (res.numUpdatedRows > 0n) claimed.push({ ...row, locked_until: leaseUntil })
+    if (res.numUpdatedRows > 0n) claimed.push({ ...row, locked_until: leaseUntil, run_at: leaseUntil })
   }
   return claimed
 }

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Db, Executor } from '../db/database.js'
+import { groupCommitter } from '../db/group-commit.js'
 import type { Message, OutboxKind, OutboxRow } from '../db/schema.js'
 import { findMessage, incrementMessageAttempts, updateMessageStatus } from '../tickets/ticket-repository.js'
 import type { ChannelAdapter } from './channel.js'
@@ -152,7 +153,10 @@ export class OutboxWorker {
       return
     }
 
-    await db.transaction().execute(async (trx) => {
+    // Concurrent sends share commits (db/group-commit.ts); each still waits for its own commit, so
+    // `sending` is durable before the request leaves.
+    const commit = groupCommitter(db)
+    await commit.run(async (trx) => {
       await updateMessageStatus(trx, message.id, { status: 'sending', statusAt: now, provider: channel.provider }, now)
       await incrementMessageAttempts(trx, message.id, now)
     })
@@ -165,7 +169,7 @@ export class OutboxWorker {
     })
     const done = clock.now().toISOString()
 
-    await db.transaction().execute(async (trx) => {
+    await commit.run(async (trx) => {
       // Re-read: a delivery report may have arrived while the request was in flight.
       const current = await findMessage(trx, message.id)
       if (current === undefined) return

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Db, Executor } from '../db/database.js'
+import { groupCommitter } from '../db/group-commit.js'
 import type { Message, MessageStatus } from '../db/schema.js'
 import {
   findMessage, findMessageByProviderMessageId, insertMessageEvent, updateMessageBilling, updateMessageStatus,
@@ -32,7 +33,8 @@ export class StatusService {
   /** Applies a provider report. Late, duplicate and out-of-order reports are recorded but never move a status backwards. */
   async applyReport (report: StatusReport): Promise<ReportResult> {
     const now = this.deps.clock.now().toISOString()
-    return await this.deps.db.transaction().execute(async (trx) => {
+    // Reports arrive in bursts (a broadcast, the simulator): they share commits (db/group-commit.ts).
+    return await groupCommitter(this.deps.db).run(async (trx) => {
       let message = report.reference !== null ? await findMessage(trx, report.reference) : undefined
       if (message !== undefined && message.direction !== 'outbound') message = undefined
       if (message === undefined && report.providerMessageId !== null) {

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import { isUniqueViolation, type Db, type Executor } from '../db/database.js'
-import { GroupCommitter } from '../db/group-commit.js'
+import { groupCommitter } from '../db/group-commit.js'
 import { uuidv7 } from '../db/ids.js'
 import type { Channel, Database, MessageStatus } from '../db/schema.js'
 import { invalid, conflict, notFound } from '../errors.js'
@@ -60,13 +60,6 @@ export class TicketService {
     failover?: FailoverService
   }) {}
 
-  private batcher: GroupCommitter<Database> | null = null
-  /** Inbound webhooks share commits under load (see db/group-commit.ts). */
-  private get ingestBatcher (): GroupCommitter<Database> {
-    this.batcher ??= new GroupCommitter(this.deps.db)
-    return this.batcher
-  }
-
   onOutboxWork (fn: () => void): void {
     this.wakeOutbox = fn
   }
@@ -83,7 +76,8 @@ export class TicketService {
   async receiveInbound (sms: InboundSms): Promise<InboundResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await this.ingestBatcher.run(async (trx) => await this.ingest(trx, sms))
+        // Inbound webhooks share commits under load (see db/group-commit.ts).
+        const result = await groupCommitter(this.deps.db).run(async (trx) => await this.ingest(trx, sms))
         if (!result.duplicate) this.wakeOutbox()
         this.deps.log.info({ ticketId: result.ticketId, messageId: result.messageId, from: maskPhone(sms.from), duplicate: result.duplicate, newTicket: result.newTicket }, 'inbound message')
         return result
