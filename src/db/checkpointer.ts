@@ -27,6 +27,8 @@ const { parentPort, workerData } = require('node:worker_threads')
 const Database = require(workerData.driver)
 const db = new Database(workerData.path)
 db.pragma('busy_timeout = 1000')
+// A checkpoint copies pages from the WAL to the file; it needs no page cache of its own.
+db.pragma('cache_size = -256')
 const checkpoint = () => {
   try {
     db.pragma('wal_checkpoint(PASSIVE)')
@@ -47,7 +49,12 @@ export function startCheckpointer (sqlite: SQLite.Database, opts: { intervalMs?:
   const path = sqlite.name
   const driver = createRequire(import.meta.url).resolve('better-sqlite3')
   sqlite.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`)
-  const worker = new Worker(WORKER, { eval: true, workerData: { path, driver, intervalMs: opts.intervalMs ?? 200 } })
+  const worker = new Worker(WORKER, {
+    eval: true,
+    workerData: { path, driver, intervalMs: opts.intervalMs ?? 200 },
+    // It allocates next to nothing; small heap limits keep its share of the process's memory small.
+    resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 }
+  })
   // The process may exit while the worker sleeps; SQLite recovers an unfinished checkpoint.
   worker.unref()
   let stopped = false

@@ -20,8 +20,9 @@ export function openSqlite (path: string, synchronous: 'NORMAL' | 'FULL' = 'NORM
   sqlite.pragma(`synchronous = ${synchronous}`)
   sqlite.pragma('busy_timeout = 5000')
   sqlite.pragma('foreign_keys = ON')
-  // 64 MiB of page cache (the default is 2 MiB): the hot index pages stay in memory as tables grow.
-  sqlite.pragma('cache_size = -65536')
+  // 16 MiB of page cache (the default is 2 MiB): the hot index pages stay in memory as tables grow.
+  // 64 MiB measured no faster for ingestion or for /inbox at 100,000 tickets, and cost RSS.
+  sqlite.pragma('cache_size = -16384')
   return sqlite
 }
 
