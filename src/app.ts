@@ -145,7 +145,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(async (scope) => {
     machineFacing(scope)
-    await limitRate(scope, { perMinute: config.rateLimit.webhooksPerMinute })
+    await limitRate(scope, { perMinute: config.rateLimit.webhooksPerMinute, headers: false })
     const signingKey = config.messagebird.signingKey
     const signature = signingKey === null ? null : messagebirdSignature({ signingKey, publicUrl: config.publicUrl, clock, replay: webhookReplay })
     if (signature !== null) scope.addHook('onResponse', signature.release)

@@ -73,10 +73,13 @@ export function machineFacing (scope: FastifyInstance): void {
  * A per-client-address request limit for every route registered in `scope` after this call.
  * Use it inside an encapsulated scope (webhooks, the JSON API): the plugin does not leak out.
  */
-export async function limitRate (scope: FastifyInstance, options: { perMinute: number }): Promise<void> {
+export async function limitRate (scope: FastifyInstance, options: { perMinute: number, headers?: boolean }): Promise<void> {
+  const headers = options.headers ?? true
   await scope.register(rateLimit, {
     max: options.perMinute,
     timeWindow: 60_000,
+    // The x-ratelimit-* headers help API clients pace themselves; webhook senders ignore them.
+    addHeadersOnExceeding: { 'x-ratelimit-limit': headers, 'x-ratelimit-remaining': headers, 'x-ratelimit-reset': headers },
     errorResponseBuilder: (_req, ctx) => new UserError(429, `Too many requests; retry in ${ctx.after}.`, 'RATE_LIMITED')
   })
 }

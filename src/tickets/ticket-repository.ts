@@ -49,6 +49,25 @@ export async function findOpenTicketForContact (db: Executor, contactId: number)
   return (await qOpenTicketForContact(db, { contactId })).rows[0]
 }
 
+const qInboundConversation = prepared<{ channel: Channel, address: string }, { id: number, opted_out_at: string | null, open_ticket_id: number | null }>((db) =>
+  db.selectFrom('contacts as c')
+    .leftJoin('tickets as t', (join) => join.onRef('t.contact_id', '=', 'c.id').on('t.status', '<>', sql.lit('closed')))
+    .select(['c.id', 'c.opted_out_at', 't.id as open_ticket_id'])
+    .where('c.id', '=', (eb) => eb.fn.coalesce(
+      // One of a contact's extra addresses (a second phone, a WhatsApp number) first, then their phone.
+      eb.selectFrom('contact_addresses').select('contact_id')
+        .where('channel', '=', param<Channel>('channel')).where('address', '=', param<string>('address')),
+      eb.selectFrom('contacts').select('id').where('phone', '=', param<string>('address'))
+    )))
+
+/**
+ * Who an inbound address belongs to and their open ticket, in one statement (every inbound SMS
+ * runs it): the contact that has it as an extra address, else the contact whose phone it is.
+ */
+export async function findInboundConversation (db: Executor, channel: Channel, address: string) {
+  return (await qInboundConversation(db, { channel, address })).rows[0]
+}
+
 export async function insertTicket (db: Executor, contactId: number, now: string, first: { preview: string, direction: Direction }): Promise<number> {
   const row = await db.insertInto('tickets').values({
     contact_id: contactId,
@@ -163,8 +182,11 @@ export function listTicketMessages (db: Executor, ticketId: number) {
     .execute()
 }
 
-export function findMessage (db: Executor, id: string): Promise<Message | undefined> {
-  return db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst()
+// Read three times for every message sent, so compiled once.
+const qMessage = prepared<{ id: string }, Message>((db) => db.selectFrom('messages').selectAll().where('id', '=', param<string>('id')))
+
+export async function findMessage (db: Executor, id: string): Promise<Message | undefined> {
+  return (await qMessage(db, { id })).rows[0]
 }
 
 export function findMessageByProviderMessageId (db: Executor, providerMessageId: string): Promise<Message | undefined> {

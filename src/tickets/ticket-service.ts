@@ -11,7 +11,6 @@ import type { FailoverService } from '../messaging/failover.js'
 import { preview, queueOutbound } from '../messaging/outbound.js'
 import { statusLabel } from '../messaging/status.js'
 import { plainReason } from '../messaging/status-wording.js'
-import { findContactAddress } from './contact-repository.js'
 import { contactAddresses, failoverSteps } from './contact-service.js'
 import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, OPTED_OUT_REASON, optOutBlock } from './keywords.js'
 import { blockQueuedOutbound } from './opt-out-repository.js'
@@ -79,7 +78,10 @@ export class TicketService {
         // Inbound webhooks share commits under load (see db/group-commit.ts).
         const result = await groupCommitter(this.deps.db).run(async (trx) => await this.ingest(trx, sms))
         if (!result.duplicate) this.wakeOutbox()
-        this.deps.log.info({ ticketId: result.ticketId, messageId: result.messageId, from: maskPhone(sms.from), duplicate: result.duplicate, newTicket: result.newTicket }, 'inbound message')
+        // Only build the entry (and mask the number) when it will be written.
+        if ((this.deps.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') !== false) {
+          this.deps.log.info({ ticketId: result.ticketId, messageId: result.messageId, from: maskPhone(sms.from), duplicate: result.duplicate, newTicket: result.newTicket }, 'inbound message')
+        }
         return result
       } catch (err) {
         // Two concurrent first messages on a multi-writer database: the loser hits the unique
@@ -96,9 +98,16 @@ export class TicketService {
       if (existing !== undefined) return { duplicate: true, ticketId: existing.ticket_id, messageId: existing.id, newTicket: false }
     }
     // A text from one of a contact's extra addresses belongs to that contact's conversation.
-    const known = await findContactAddress(trx, sms.channel, sms.from)
-    const contact = (known !== undefined ? await repo.findContactById(trx, known.contact_id) : undefined) ?? await repo.upsertContact(trx, sms.from, now)
-    const open = await repo.findOpenTicketForContact(trx, contact.id)
+    const known = await repo.findInboundConversation(trx, sms.channel, sms.from)
+    let contact: { id: number, opted_out_at: string | null }
+    let open: { id: number } | undefined
+    if (known !== undefined) {
+      contact = known
+      open = known.open_ticket_id === null ? undefined : { id: known.open_ticket_id }
+    } else {
+      contact = await repo.upsertContact(trx, sms.from, now)
+      open = await repo.findOpenTicketForContact(trx, contact.id)
+    }
     const ticketId = open?.id ?? await repo.insertTicket(trx, contact.id, now, { preview: preview(sms.text), direction: 'inbound' })
     const messageId = uuidv7(Date.parse(now))
     await repo.insertMessage(trx, {

@@ -2,7 +2,7 @@ import { statSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'kysely'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { SAFETY_NET_PAGES } from '../../src/db/checkpointer.js'
 import { createDatabase } from '../../src/db/database.js'
 
@@ -15,7 +15,7 @@ async function waitFor (check: () => boolean, ms: number): Promise<boolean> {
   return check()
 }
 
-function fileDb (t: Parameters<Parameters<typeof t.test>[1]>[0], backgroundCheckpoints: boolean) {
+function fileDb (t: Test, backgroundCheckpoints: boolean) {
   const dir = mkdtempSync(join(tmpdir(), 'textdesk-ckpt-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const path = join(dir, 'x.sqlite')
