@@ -77,7 +77,8 @@ export class TicketService {
       try {
         // Inbound webhooks share commits under load (see db/group-commit.ts).
         const result = await groupCommitter(this.deps.db).run(async (trx) => await this.ingest(trx, sms))
-        if (!result.duplicate) this.wakeOutbox()
+        // Most texts add to an open ticket and send nothing: only wake the worker for real work.
+        if (result.queuedOutbound) this.wakeOutbox()
         // Only build the entry (and mask the number) when it will be written.
         if ((this.deps.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') !== false) {
           this.deps.log.info({ ticketId: result.ticketId, messageId: result.messageId, from: maskPhone(sms.from), duplicate: result.duplicate, newTicket: result.newTicket }, 'inbound message')
@@ -91,11 +92,11 @@ export class TicketService {
     }
   }
 
-  private async ingest (trx: Executor, sms: InboundSms): Promise<InboundResult> {
+  private async ingest (trx: Executor, sms: InboundSms): Promise<InboundResult & { queuedOutbound: boolean }> {
     const now = this.deps.clock.now().toISOString()
     if (sms.providerMessageId !== null) {
       const existing = await repo.findMessageByProviderId(trx, sms.provider, sms.providerMessageId)
-      if (existing !== undefined) return { duplicate: true, ticketId: existing.ticket_id, messageId: existing.id, newTicket: false }
+      if (existing !== undefined) return { duplicate: true, ticketId: existing.ticket_id, messageId: existing.id, newTicket: false, queuedOutbound: false }
     }
     // A text from one of a contact's extra addresses belongs to that contact's conversation.
     const known = await repo.findInboundConversation(trx, sms.channel, sms.from)
@@ -166,7 +167,8 @@ export class TicketService {
         await queueOutbound(trx, { ...base, kind: 'confirmation', body, blockedReason: optOutBlock(contact.opted_out_at) }, now)
       }
     }
-    return { duplicate: false, ticketId, messageId, newTicket }
+    // Every branch above that answers (a keyword, a new ticket's confirmation) queued a message.
+    return { duplicate: false, ticketId, messageId, newTicket, queuedOutbound: keyword !== null || newTicket }
   }
 
   /** The contact's addresses for a failover send, starting with `first` (where they wrote from). */
