@@ -1,7 +1,8 @@
 import nock from 'nock'
 import t from 'tap'
 import { MessageBirdChannel } from '../../src/messaging/messagebird-channel.js'
-import { buildTestApp, FakeClock, form, settle } from '../helper.js'
+import { claimDue, insertOutbox } from '../../src/messaging/outbox-repository.js'
+import { buildTestApp, FakeClock, form, freshDatabase, settle } from '../helper.js'
 
 const API = 'https://rest.messagebird.com'
 const MB_ENV = { SMS_CHANNEL: 'messagebird', MESSAGEBIRD_API_KEY: 'test_key', MESSAGEBIRD_ORIGINATOR: '3197010260000', PUBLIC_URL: 'https://support.example.com', OUTBOX_MAX_ATTEMPTS: '3', OUTBOX_BACKOFF_BASE_MS: '1000', OUTBOX_AMBIGUOUS_GRACE_MS: '600000', MESSAGEBIRD_TIMEOUT_MS: '1000' }
@@ -176,4 +177,17 @@ t.test('the simulator channel reports delivery through the status path', async (
   t.equal(m.status, 'delivered')
   const events = await db.selectFrom('message_events').select(['status', 'source']).where('message_id', '=', m.id).execute()
   t.same(events, [{ status: 'delivered', source: 'simulator' }])
+})
+
+t.test('a claimed row leaves the due range for its lease, and is due again when the lease lapses', async (t) => {
+  const { db } = await freshDatabase(t)
+  t.teardown(async () => await db.destroy())
+  const at = (s: number): string => new Date(Date.parse('2026-01-01T09:00:00.000Z') + s * 1000).toISOString()
+  await insertOutbox(db, { kind: 'send', runAt: at(0) }, at(0))
+  await insertOutbox(db, { kind: 'send', runAt: at(5) }, at(0))
+  const first = await claimDue(db, at(10), at(40), 10)
+  t.equal(first.length, 2)
+  t.ok(first.every((r) => r.run_at === at(40) && r.locked_until === at(40)), 'run_at moved to the end of the lease')
+  t.same(await claimDue(db, at(39), at(69), 10), [], 'nobody else can claim them during the lease')
+  t.equal((await claimDue(db, at(40), at(70), 10)).length, 2, 'due again once the lease has lapsed')
 })
