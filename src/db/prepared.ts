@@ -30,6 +30,9 @@ export function executeDirectly (executor: Executor, native: NativeConnection): 
 export function prepared<P extends Record<string, unknown>, R> (build: (db: Executor) => Compilable<R>): (db: Executor, params: P) => Promise<QueryResult<R>> {
   let compiled: CompiledQuery<R> | null = null
   let names: Array<string | null> = []
+  // The statement for the connection this query last ran on directly (one per process in practice).
+  let statementOf: NativeConnection | null = null
+  let statement: ReturnType<NativeConnection['prepare']> | null = null
   return async (db, params) => {
     if (compiled === null) {
       compiled = build(db).compile()
@@ -39,7 +42,11 @@ export function prepared<P extends Record<string, unknown>, R> (build: (db: Exec
     const parameters = names.map((name, i) => name === null ? c.parameters[i] : params[name])
     const native = direct.get(db)
     if (native === undefined) return await db.executeQuery<R>({ ...c, parameters })
-    const stmt = native.prepare(c.sql)
+    if (statementOf !== native || statement === null) {
+      statement = native.prepare(c.sql)
+      statementOf = native
+    }
+    const stmt = statement
     if (stmt.reader) return { rows: stmt.all(parameters) as R[] }
     const { changes, lastInsertRowid } = stmt.run(parameters)
     return { rows: [], numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid) }
