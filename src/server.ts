@@ -19,11 +19,14 @@ try {
 }
 
 // Checkpoints run on a worker thread, not after whichever webhook commits (db/checkpointer.ts).
-const db = createDatabase(config, { backgroundCheckpoints: true, onCheckpointError: (message) => console.error(`background checkpoint failed: ${message}`) })
+// Their errors go to stderr until the app's logger exists, then to the log.
+let checkpointError = (message: string): void => { console.error(`background checkpoint failed: ${message}`) }
+const db = createDatabase(config, { backgroundCheckpoints: true, onCheckpointError: (message) => checkpointError(message) })
 // Startup applies pending migrations so `npm start` works on a fresh machine; `npm run init-db`
 // does the same explicitly and reports what it did.
 await migrateToLatest(db)
 const app = await buildApp({ config, db })
+checkpointError = (message) => app.log.error({ message }, 'background checkpoint failed; SQLite checkpoints after commits again')
 app.log.info({ channel: config.smsChannel, chosen: config.smsChannelAutoSelected ? 'automatically (MESSAGEBIRD_API_KEY ' + (config.messagebird.apiKey === null ? 'not set' : 'set') + ')' : 'by SMS_CHANNEL', database: config.database.path }, 'SMS channel: %s', config.smsChannel)
 if (config.smsChannel === 'messagebird' && config.messagebird.signingKey === null) {
   app.log.warn('MESSAGEBIRD_SIGNING_KEY is not set: webhooks are NOT authenticated and anyone who can reach them can post fake SMS')
