@@ -5,7 +5,7 @@
 
   function localTimes (root) {
     root.querySelectorAll('time[datetime]').forEach(function (el) {
-      var d = new Date(el.getAttribute('datetime'))
+      const d = new Date(el.getAttribute('datetime'))
       if (!isNaN(d.getTime())) {
         el.title = el.getAttribute('datetime')
         el.textContent = d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })
@@ -14,9 +14,9 @@
   }
 
   function refresher (el) {
-    var url = el.getAttribute('data-refresh')
-    var seconds = Number(el.getAttribute('data-refresh-seconds')) || 5
-    var busy = false
+    const url = el.getAttribute('data-refresh')
+    const seconds = Number(el.getAttribute('data-refresh-seconds')) || 5
+    let busy = false
     setInterval(function () {
       if (busy || document.hidden) return
       busy = true
@@ -38,28 +38,28 @@
   }
 
   // GSM 03.38 basic and extension characters; anything else makes the SMS UCS-2 (70 per part).
-  var GSM = '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà'
-  var EXT = '^{}\\[~]|€\f'
+  const GSM = '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà'
+  const EXT = '^{}\\[~]|€\f'
   function smsParts (text) {
-    var gsm = true
-    var units = 0
-    for (var ch of text) {
+    let gsm = true
+    let units = 0
+    for (const ch of text) {
       if (GSM.indexOf(ch) >= 0) units += 1
       else if (EXT.indexOf(ch) >= 0) units += 2
       else { gsm = false; break }
     }
     if (!gsm) units = text.length
-    var single = gsm ? 160 : 70
-    var multi = gsm ? 153 : 67
-    var parts = units === 0 ? 0 : units <= single ? 1 : Math.ceil(units / multi)
-    return { units: units, parts: parts, encoding: gsm ? 'GSM-7' : 'Unicode' }
+    const single = gsm ? 160 : 70
+    const multi = gsm ? 153 : 67
+    const parts = units === 0 ? 0 : units <= single ? 1 : Math.ceil(units / multi)
+    return { units, parts, encoding: gsm ? 'GSM-7' : 'Unicode' }
   }
 
   function counter (area) {
-    var out = document.getElementById(area.getAttribute('data-sms-counter'))
+    const out = document.getElementById(area.getAttribute('data-sms-counter'))
     if (!out) return
-    var update = function () {
-      var p = smsParts(area.value)
+    const update = function () {
+      const p = smsParts(area.value)
       out.textContent = p.units === 0 ? '' : p.units + ' characters · ' + p.parts + ' SMS · ' + p.encoding
     }
     area.addEventListener('input', update)

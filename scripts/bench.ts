@@ -54,10 +54,16 @@ async function benchIngest (): Promise<void> {
 
   const dbPath = join(work, 'ingest.sqlite')
   const svc = await startChild(join(dist, 'src/server.js'), {
-    PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'production', LOG_LEVEL: 'warn', SMS_CHANNEL: 'simulator',
-    DATABASE_URL: `sqlite:${dbPath}`, SIMULATOR_DELIVERY_DELAY_MS: '0',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    SMS_CHANNEL: 'simulator',
+    DATABASE_URL: `sqlite:${dbPath}`,
+    SIMULATOR_DELIVERY_DELAY_MS: '0',
     // The limiter stays in the path (its cost is measured) but must not refuse the load generator.
-    WEBHOOK_RATE_LIMIT_PER_MINUTE: '1000000', ALLOW_UNSIGNED_WEBHOOKS: 'true'
+    WEBHOOK_RATE_LIMIT_PER_MINUTE: '1000000',
+    ALLOW_UNSIGNED_WEBHOOKS: 'true'
   })
   await loadWebhook(`${svc.url}/webhooks/messagebird`, { ...warm, tag: 'svc-warm' })
   const load = await loadWebhook(`${svc.url}/webhooks/messagebird`, { seconds: SECONDS, connections: CONNECTIONS, senders: SENDERS, tag: 'svc' })
@@ -80,8 +86,8 @@ async function benchIngest (): Promise<void> {
   const count = (q: string): number => (db.prepare(q).get() as { n: number }).n
   const measured = "from_address between '+31612000000' and '+31612000999'"
   const stored = count(`select count(*) n from messages where direction = 'inbound' and ${measured}`)
-  const tickets = count(`select count(*) n from tickets join contacts on contacts.id = tickets.contact_id where contacts.phone between '+31612000000' and '+31612000999'`)
-  const confirmations = count(`select count(*) n from messages where kind = 'confirmation' and to_address between '+31612000000' and '+31612000999'`)
+  const tickets = count('select count(*) n from tickets join contacts on contacts.id = tickets.contact_id where contacts.phone between \'+31612000000\' and \'+31612000999\'')
+  const confirmations = count('select count(*) n from messages where kind = \'confirmation\' and to_address between \'+31612000000\' and \'+31612000999\'')
   db.close()
 
   const ratio = load.requestsPerSec / bareRate

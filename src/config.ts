@@ -118,7 +118,7 @@ export function loadConfig (env: Env = process.env): Config {
     if (raw === null || /^(0|false|no|off)$/i.test(raw)) return false
     if (/^(true|yes|on)$/i.test(raw)) return true
     if (/^\d+$/.test(raw)) return Number(raw)
-    if (/^[0-9a-fA-F:.\/]+(\s*,\s*[0-9a-fA-F:.\/]+)*$/.test(raw)) return raw
+    if (/^[0-9a-fA-F:./]+(\s*,\s*[0-9a-fA-F:./]+)*$/.test(raw)) return raw
     problems.push(`TRUST_PROXY must be true, false, a number of proxy hops, or a comma-separated list of proxy addresses (got "${raw}")`)
     return false
   }

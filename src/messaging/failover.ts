@@ -211,7 +211,6 @@ export class FailoverService {
     return true
   }
 
-
   /**
    * Queues the step at `position`, or ends the dispatch as failed when there is none. An opted-out
    * customer ends it at once: STOP covers every channel, so trying the next address would be wrong.
@@ -305,7 +304,6 @@ export class FailoverService {
       if (claimed < DEADLINE_BATCH) return
     }
   }
-
 
   /** Listeners run inside the status transaction; the worker should look for the new send once it commits. */
   private wakeAfterCommit (): void {
