@@ -21,12 +21,14 @@ import { createViewEngine } from './inbox/view-engine.js'
 import type { ChannelAdapter } from './messaging/channel.js'
 import { FailoverService } from './messaging/failover.js'
 import { MessageBirdChannel } from './messaging/messagebird-channel.js'
+import { OutboundQueue } from './messaging/outbound.js'
 import { OutboxWorker } from './messaging/outbox-worker.js'
 import { SimulatorChannel } from './messaging/simulator-channel.js'
 import { StatusService } from './messaging/status-service.js'
 import { VIEWS_DIR } from './paths.js'
 import { simulatorRoutes } from './simulator/simulator-routes.js'
 import { ContactService } from './tickets/contact-service.js'
+import { ticketPort } from './tickets/ticket-port.js'
 import { TicketService } from './tickets/ticket-service.js'
 import { messagebirdWebhooks } from './webhooks/messagebird-routes.js'
 import { messagebirdSignature } from './webhooks/signature.js'
@@ -113,8 +115,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   }
 
   const status = new StatusService({ db, clock, log: log.child({ module: 'status' }) })
-  const failover = new FailoverService({ db, clock, status, log: log.child({ module: 'failover' }) })
-  const tickets = new TicketService({ db, clock, config, failover, log: log.child({ module: 'tickets' }) })
+  const outbound = new OutboundQueue(ticketPort)
+  const failover = new FailoverService({ db, clock, status, outbound, tickets: ticketPort, log: log.child({ module: 'failover' }) })
+  const tickets = new TicketService({ db, clock, config, failover, outbound, log: log.child({ module: 'tickets' }) })
   const worker = new OutboxWorker({ db, channel, status, clock, config, log: log.child({ module: 'outbox' }) })
   tickets.onOutboxWork(() => worker.wake())
   failover.attach(worker)
@@ -122,7 +125,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   callbacks.attach({ status, failover, worker })
   const contacts = new ContactService({ db, clock })
   const apiKeys = new ApiKeyService({ db, clock })
-  const notifications = new NotificationService({ db, clock, config, failover, log: log.child({ module: 'api' }), wake: () => worker.wake() })
+  const notifications = new NotificationService({ db, clock, config, failover, outbound, log: log.child({ module: 'api' }), wake: () => worker.wake() })
   simulator?.onReport(async (report) => await status.applyReport(report))
 
   const agents = new AgentService({ db, clock, passwordHashLogN: config.passwordHashLogN })

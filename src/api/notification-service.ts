@@ -6,7 +6,8 @@ import { isUniqueViolation, type Db, type Executor } from '../db/database.js'
 import type { Channel } from '../db/schema.js'
 import { notFound, UserError } from '../errors.js'
 import type { FailoverService, StepSpec } from '../messaging/failover.js'
-import { preview, queueOutbound } from '../messaging/outbound.js'
+import { findMessage } from '../messaging/message-repository.js'
+import { preview, type OutboundQueue } from '../messaging/outbound.js'
 import { findContactAddress } from '../tickets/contact-repository.js'
 import { maskPhone } from '../tickets/phone.js'
 import * as tickets from '../tickets/ticket-repository.js'
@@ -49,6 +50,7 @@ export class NotificationService {
     clock: Clock
     config: Pick<Config, 'publicUrl'>
     failover: FailoverService
+    outbound: OutboundQueue
     log: FastifyBaseLogger
     wake: () => void
   }) {
@@ -58,7 +60,7 @@ export class NotificationService {
   async sendMessage (apiKeyId: number, input: MessageInput, idem: IdempotencyRequest | null): Promise<ApiAnswer> {
     return await this.once(apiKeyId, idem, async (trx, now) => {
       const { ticketId } = await this.ticketFor(trx, [{ channel: input.channel, address: input.to, field: 'to' }], input.text, now)
-      const queued = await queueOutbound(trx, { ticketId, kind: 'notification', channel: input.channel, to: input.to, body: input.text }, now)
+      const queued = await this.deps.outbound.queue(trx, { ticketId, kind: 'notification', channel: input.channel, to: input.to, body: input.text }, now)
       this.deps.log.info({ messageId: queued.messageId, ticketId, to: maskPhone(input.to), apiKeyId }, 'notification queued')
       return {
         statusCode: 202,
@@ -80,7 +82,7 @@ export class NotificationService {
   }
 
   async getMessage (id: string) {
-    const m = await tickets.findMessage(this.deps.db, id)
+    const m = await findMessage(this.deps.db, id)
     // Only what came in through this API: agents' replies are not the business system's to read.
     if (m === undefined || m.kind !== 'notification') throw notFound(`Message ${id.slice(0, 40)}`)
     return messageView(m, this.link)

@@ -4,13 +4,13 @@ import type { Clock } from '../clock.js'
 import type { Db, Executor } from '../db/database.js'
 import type { Channel, Dispatch, DispatchStatus, Message, MessageKind, MessageStatus, OutboxRow } from '../db/schema.js'
 import { invalid } from '../errors.js'
-import { optOutBlock } from '../tickets/keywords.js'
-import { findMessage, findTicket } from '../tickets/ticket-repository.js'
+import { findMessage } from './message-repository.js'
 import * as repo from './dispatch-repository.js'
-import { queueOutbound } from './outbound.js'
+import { optOutBlock, type OutboundQueue } from './outbound.js'
 import { claimDue, deleteOutbox, deleteOutboxFor, insertOutbox } from './outbox-repository.js'
 import type { OutboxWorker } from './outbox-worker.js'
 import { isFailure, meetsCondition } from './status.js'
+import type { TicketPort } from './ports.js'
 import type { StatusService } from './status-service.js'
 
 // The limits of Nexmo's Dispatch API `failover` template, which this engine reproduces.
@@ -95,7 +95,7 @@ export class FailoverService {
   private fireAgain = false
   private closed = false
 
-  constructor (private readonly deps: { db: Db, clock: Clock, status: StatusService, log: FastifyBaseLogger }) {
+  constructor (private readonly deps: { db: Db, clock: Clock, status: StatusService, outbound: OutboundQueue, tickets: TicketPort, log: FastifyBaseLogger }) {
     deps.status.addListener(async (trx, message, status, now) => await this.onMessageStatus(trx, message, status, now))
   }
 
@@ -221,8 +221,8 @@ export class FailoverService {
       await this.finish(trx, dispatch, 'failed', now)
       return { messageId: '', dispatchStatus: 'failed' }
     }
-    const ticket = await findTicket(trx, dispatch.ticket_id)
-    const queued = await queueOutbound(trx, {
+    const optedOutAt = await this.deps.tickets.optedOutAt(trx, dispatch.ticket_id)
+    const queued = await this.deps.outbound.queue(trx, {
       ticketId: dispatch.ticket_id,
       kind: origin.kind,
       channel: step.channel,
@@ -230,7 +230,7 @@ export class FailoverService {
       body: step.body,
       agentId: origin.agentId,
       dispatchId: dispatch.id,
-      blockedReason: optOutBlock(ticket?.opted_out_at)
+      blockedReason: optOutBlock(optedOutAt)
     }, now)
     if (queued.status === 'blocked') {
       await repo.updateStep(trx, dispatch.id, position, { status: 'failed', message_id: queued.messageId, started_at: now, ended_at: now })

@@ -1,8 +1,9 @@
 import type { Executor } from '../db/database.js'
 import { uuidv7 } from '../db/ids.js'
 import type { Channel, MessageKind, MessageStatus } from '../db/schema.js'
-import { insertMessage, touchTicket } from '../tickets/ticket-repository.js'
+import { insertMessage } from './message-repository.js'
 import { insertOutbox } from './outbox-repository.js'
+import type { TicketPort } from './ports.js'
 
 export interface OutboundInput {
   ticketId: number
@@ -14,6 +15,13 @@ export interface OutboundInput {
   dispatchId?: string | null
   /** When set, the message is recorded as `blocked` with this reason and nothing is sent. */
   blockedReason?: string | null
+}
+
+export const OPTED_OUT_REASON = 'Not sent: the customer opted out by texting STOP. They can opt back in by texting START.'
+
+/** The reason to record instead of sending, when the contact has opted out; null otherwise. */
+export function optOutBlock (optedOutAt: string | null | undefined): string | null {
+  return optedOutAt != null ? OPTED_OUT_REASON : null
 }
 
 export const PREVIEW_LENGTH = 140
@@ -29,36 +37,40 @@ export function preview (text: string): string {
  * caller's transaction (architecture invariant 3): if that transaction commits, the send will
  * happen even if the process dies a moment later; if it rolls back, nothing is sent.
  */
-export async function queueOutbound (trx: Executor, input: OutboundInput, now: string): Promise<{ messageId: string, status: MessageStatus }> {
-  const id = uuidv7(Date.parse(now))
-  const blocked = input.blockedReason != null
-  const status: MessageStatus = blocked ? 'blocked' : 'queued'
-  await insertMessage(trx, {
-    id,
-    ticket_id: input.ticketId,
-    direction: 'outbound',
-    kind: input.kind,
-    channel: input.channel,
-    from_address: null,
-    to_address: input.to,
-    body: input.body,
-    provider: null,
-    provider_message_id: null,
-    status,
-    status_at: now,
-    status_reason: blocked ? input.blockedReason ?? null : null,
-    error_code: blocked ? 'OPTED_OUT' : null,
-    price_amount: null,
-    price_currency: null,
-    segments: null,
-    attempts: 0,
-    agent_id: input.agentId ?? null,
-    dispatch_id: input.dispatchId ?? null,
-    created_at: now,
-    updated_at: now
-  })
-  if (!blocked) await insertOutbox(trx, { kind: 'send', messageId: id, runAt: now }, now)
-  const automatic = AUTOMATIC_KINDS.has(input.kind)
-  await touchTicket(trx, input.ticketId, now, automatic ? null : { preview: preview(input.body), direction: 'outbound' })
-  return { messageId: id, status }
+export class OutboundQueue {
+  constructor (private readonly tickets: TicketPort) {}
+
+  async queue (trx: Executor, input: OutboundInput, now: string): Promise<{ messageId: string, status: MessageStatus }> {
+    const id = uuidv7(Date.parse(now))
+    const blocked = input.blockedReason != null
+    const status: MessageStatus = blocked ? 'blocked' : 'queued'
+    await insertMessage(trx, {
+      id,
+      ticket_id: input.ticketId,
+      direction: 'outbound',
+      kind: input.kind,
+      channel: input.channel,
+      from_address: null,
+      to_address: input.to,
+      body: input.body,
+      provider: null,
+      provider_message_id: null,
+      status,
+      status_at: now,
+      status_reason: blocked ? input.blockedReason ?? null : null,
+      error_code: blocked ? 'OPTED_OUT' : null,
+      price_amount: null,
+      price_currency: null,
+      segments: null,
+      attempts: 0,
+      agent_id: input.agentId ?? null,
+      dispatch_id: input.dispatchId ?? null,
+      created_at: now,
+      updated_at: now
+    })
+    if (!blocked) await insertOutbox(trx, { kind: 'send', messageId: id, runAt: now }, now)
+    const automatic = AUTOMATIC_KINDS.has(input.kind)
+    await this.tickets.touch(trx, input.ticketId, now, automatic ? null : { preview: preview(input.body), direction: 'outbound' })
+    return { messageId: id, status }
+  }
 }

@@ -3,11 +3,11 @@ import type { Clock } from '../clock.js'
 import type { Db, Executor } from '../db/database.js'
 import { groupCommitter } from '../db/group-commit.js'
 import type { Message, MessageStatus } from '../db/schema.js'
+import type { StatusReport } from './channel.js'
 import {
   findMessage, findMessageByProviderMessageId, insertMessageEvent, updateMessageBilling, updateMessageStatus,
   type StatusUpdate
-} from '../tickets/ticket-repository.js'
-import type { StatusReport } from './channel.js'
+} from './message-repository.js'
 import { deleteOutboxFor } from './outbox-repository.js'
 import { canAdvance, fromProviderStatus } from './status.js'
 

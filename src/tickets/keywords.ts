@@ -16,9 +16,3 @@ export function detectKeyword (text: string): Keyword | null {
 
 export const OPT_OUT_CONFIRMATION = 'You are unsubscribed and will get no more messages from us. Reply START to subscribe again.'
 export const OPT_IN_CONFIRMATION = 'You are subscribed again. Reply STOP at any time to stop messages.'
-export const OPTED_OUT_REASON = 'Not sent: the customer opted out by texting STOP. They can opt back in by texting START.'
-
-/** The reason to record instead of sending, when the contact has opted out; null otherwise. */
-export function optOutBlock (optedOutAt: string | null | undefined): string | null {
-  return optedOutAt != null ? OPTED_OUT_REASON : null
-}

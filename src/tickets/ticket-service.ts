@@ -8,12 +8,12 @@ import type { Channel, MessageStatus } from '../db/schema.js'
 import { invalid, conflict, notFound } from '../errors.js'
 import { listTicketSteps } from '../messaging/dispatch-repository.js'
 import type { FailoverService } from '../messaging/failover.js'
-import { preview, queueOutbound } from '../messaging/outbound.js'
+import * as messageRepo from '../messaging/message-repository.js'
+import { OPTED_OUT_REASON, optOutBlock, preview, type OutboundQueue } from '../messaging/outbound.js'
 import { statusLabel } from '../messaging/status.js'
 import { plainReason } from '../messaging/status-wording.js'
 import { contactAddresses, failoverSteps } from './contact-service.js'
-import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, OPTED_OUT_REASON, optOutBlock } from './keywords.js'
-import { blockQueuedOutbound } from './opt-out-repository.js'
+import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION } from './keywords.js'
 import { maskPhone } from './phone.js'
 import * as repo from './ticket-repository.js'
 
@@ -55,6 +55,7 @@ export class TicketService {
     clock: Clock
     config: Pick<Config, 'confirmationTemplate' | 'helpText' | 'inbox' | 'unconfirmedAfterSeconds' | 'failover'>
     log: FastifyBaseLogger
+    outbound: OutboundQueue
     /** Sends with failover across the contact's addresses; without it every send is a single message. */
     failover?: FailoverService
   }) {}
@@ -95,7 +96,7 @@ export class TicketService {
   private async ingest (trx: Executor, sms: InboundSms): Promise<InboundResult & { queuedOutbound: boolean }> {
     const now = this.deps.clock.now().toISOString()
     if (sms.providerMessageId !== null) {
-      const existing = await repo.findMessageByProviderId(trx, sms.provider, sms.providerMessageId)
+      const existing = await messageRepo.findMessageByProviderId(trx, sms.provider, sms.providerMessageId)
       if (existing !== undefined) return { duplicate: true, ticketId: existing.ticket_id, messageId: existing.id, newTicket: false, queuedOutbound: false }
     }
     // A text from one of a contact's extra addresses belongs to that contact's conversation.
@@ -111,7 +112,7 @@ export class TicketService {
     }
     const ticketId = open?.id ?? await repo.insertTicket(trx, contact.id, now, { preview: preview(sms.text), direction: 'inbound' })
     const messageId = uuidv7(Date.parse(now))
-    await repo.insertMessage(trx, {
+    await messageRepo.insertMessage(trx, {
       id: messageId,
       ticket_id: ticketId,
       direction: 'inbound',
@@ -145,16 +146,16 @@ export class TicketService {
         await repo.setContactOptOut(trx, contact.id, now, now)
         // Replies still waiting in the outbox (say, backing off after a provider outage) would
         // otherwise go out after the STOP.
-        const blocked = await blockQueuedOutbound(trx, contact.id, OPTED_OUT_REASON, now)
+        const blocked = await messageRepo.blockQueuedOutbound(trx, contact.id, OPTED_OUT_REASON, now)
         await this.deps.failover?.messagesBlocked(trx, blocked, now)
         // The one message an opted-out number still gets: the confirmation of the opt-out.
-        await queueOutbound(trx, { ...base, kind: 'opt_out', body: OPT_OUT_CONFIRMATION }, now)
+        await this.deps.outbound.queue(trx, { ...base, kind: 'opt_out', body: OPT_OUT_CONFIRMATION }, now)
       }
     } else if (keyword === 'opt_in') {
       if (contact.opted_out_at !== null) await repo.setContactOptOut(trx, contact.id, null, now)
-      await queueOutbound(trx, { ...base, kind: 'opt_in', body: OPT_IN_CONFIRMATION }, now)
+      await this.deps.outbound.queue(trx, { ...base, kind: 'opt_in', body: OPT_IN_CONFIRMATION }, now)
     } else if (keyword === 'help') {
-      await queueOutbound(trx, { ...base, kind: 'help', body: this.deps.config.helpText, blockedReason: optOutBlock(contact.opted_out_at) }, now)
+      await this.deps.outbound.queue(trx, { ...base, kind: 'help', body: this.deps.config.helpText, blockedReason: optOutBlock(contact.opted_out_at) }, now)
     } else if (newTicket) {
       const body = this.confirmationText(ticketId)
       const { failover, config } = this.deps
@@ -164,7 +165,7 @@ export class TicketService {
       if (failover !== undefined && addresses.length > 1) {
         await failover.start(trx, { ticketId, kind: 'confirmation', steps: failoverSteps(addresses, body, config.failover.defaultExpirySeconds) }, now)
       } else {
-        await queueOutbound(trx, { ...base, kind: 'confirmation', body, blockedReason: optOutBlock(contact.opted_out_at) }, now)
+        await this.deps.outbound.queue(trx, { ...base, kind: 'confirmation', body, blockedReason: optOutBlock(contact.opted_out_at) }, now)
       }
     }
     // Every branch above that answers (a keyword, a new ticket's confirmation) queued a message.
@@ -201,7 +202,7 @@ export class TicketService {
           return { messageId: started.messageId, status: 'queued' as const, dispatchId: started.dispatchId }
         }
       }
-      return await queueOutbound(trx, {
+      return await this.deps.outbound.queue(trx, {
         ticketId,
         kind: 'reply',
         channel: 'sms',
@@ -241,7 +242,7 @@ export class TicketService {
     const ticket = await repo.findTicket(this.deps.db, id)
     if (ticket === undefined) throw notFound(`Ticket ${ticketRef(id)}`)
     const [messages, steps, addresses] = await Promise.all([
-      repo.listTicketMessages(this.deps.db, id),
+      messageRepo.listTicketMessages(this.deps.db, id),
       listTicketSteps(this.deps.db, id),
       contactAddresses(this.deps.db, ticket.contact_id)
     ])
@@ -263,7 +264,7 @@ export class TicketService {
   }
 
   async conversationWith (address: string, limit = 50) {
-    const rows = await repo.listMessagesForAddress(this.deps.db, address, limit)
+    const rows = await messageRepo.listMessagesForAddress(this.deps.db, address, limit)
     return rows.reverse().map((m) => ({ ...m, statusLabel: statusLabel(m.status) }))
   }
 }

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import { OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, OPTED_OUT_REASON } from '../../src/tickets/keywords.js'
+import { OPTED_OUT_REASON } from '../../src/messaging/outbound.js'
+import { OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION } from '../../src/tickets/keywords.js'
 import type { OutboundRequest } from '../../src/messaging/channel.js'
 import { SimulatorChannel } from '../../src/messaging/simulator-channel.js'
 import { FAST_HASH_ENV, signedInAgent } from '../auth/agent-session.js'
