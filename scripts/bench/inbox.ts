@@ -12,6 +12,7 @@ function seed (path: string, n: number): void {
   const db = new SQLite(path)
   db.pragma('journal_mode = WAL')
   const contact = db.prepare('insert into contacts (phone, created_at, updated_at) values (?, ?, ?)')
+  const number = db.prepare('insert into contact_numbers (number, contact_id, created_at) values (?, ?, ?)')
   const ticket = db.prepare("insert into tickets (contact_id, status, created_at, updated_at, last_message_at, last_message_preview, last_message_direction, message_count) values (?, 'open', ?, ?, ?, ?, 'inbound', 1)")
   const message = db.prepare("insert into messages (id, ticket_id, direction, kind, channel, from_address, to_address, body, provider, provider_message_id, status, status_at, attempts, created_at, updated_at) values (?, ?, 'inbound', 'customer', 'sms', ?, '+3197010260000', ?, 'messagebird', ?, 'received', ?, 0, ?, ?)")
   const start = Date.parse('2026-01-01T00:00:00Z')
@@ -20,6 +21,7 @@ function seed (path: string, n: number): void {
       const at = new Date(start + i * 1000).toISOString()
       const phone = '+3161' + String(1000000 + i).padStart(7, '0')
       const c = contact.run(phone, at, at).lastInsertRowid
+      number.run(phone, c, at)
       const t = ticket.run(c, at, at, at, `Question number ${i} about my order`).lastInsertRowid
       message.run(`seed-${i}`, t, phone, `Question number ${i} about my order`, `seed-${i}`, at, at, at)
     }

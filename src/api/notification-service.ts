@@ -8,9 +8,8 @@ import { notFound, UserError } from '../errors.js'
 import type { FailoverService, StepSpec } from '../messaging/failover.js'
 import { findMessage } from '../messaging/message-repository.js'
 import { preview, type OutboundQueue } from '../messaging/outbound.js'
-import { findContactAddress } from '../tickets/contact-repository.js'
+import { findConversation, findOrOpenTicket, type Conversation } from '../tickets/conversations.js'
 import { maskPhone } from '../tickets/phone.js'
-import * as tickets from '../tickets/ticket-repository.js'
 import type { MessageInput } from './api-validation.js'
 import { dispatchPath, dispatchView, linker, messagePath, messageView, type LinkFn } from './api-views.js'
 import * as idempotency from './idempotency-repository.js'
@@ -124,8 +123,9 @@ export class NotificationService {
         if (!answer.replayed) this.deps.wake()
         return answer
       } catch (err) {
-        // A concurrent request with the same key, or the same customer's first ticket, won the race:
-        // running again sees its result.
+        // A concurrent request with the same Idempotency-Key won the race: running the whole
+        // transaction again sees its result. (The customer's ticket never raises: see
+        // tickets/conversations.ts.)
         if (!isUniqueViolation(err) || attempt >= 3) throw err
       }
     }
@@ -133,24 +133,21 @@ export class NotificationService {
 
   /**
    * The ticket for a notification: the open ticket of the customer who owns one of the addresses
-   * (their phone or one of their extra addresses), or a new one. Refuses when any address belongs
-   * to a customer who opted out.
+   * (their phone or one of their extra addresses), or a new one, found or opened by the tickets
+   * room's one implementation. Refuses when any address belongs to a customer who opted out.
    */
   private async ticketFor (trx: Executor, addresses: Array<{ channel: Channel, address: string, field: string }>, text: string, now: string): Promise<{ ticketId: number }> {
-    let contactId: number | null = null
+    let owner: { conversation: Conversation, address: string } | undefined
     for (const a of addresses) {
-      const extra = await findContactAddress(trx, a.channel, a.address)
-      const owner = extra !== undefined ? await tickets.findContactById(trx, extra.contact_id) : await tickets.findContactByPhone(trx, a.address)
-      if (owner === undefined) continue
-      if (owner.opted_out_at !== null) throw optedOut(a.field, a.address)
-      contactId ??= owner.id
+      const conversation = await findConversation(trx, a.address)
+      if (conversation === undefined) continue
+      if (conversation.optedOutAt !== null) throw optedOut(a.field, a.address)
+      owner ??= { conversation, address: a.address }
     }
-    if (contactId === null) {
-      const first = addresses.find((a) => a.channel === 'sms') ?? addresses[0]
-      contactId = (await tickets.upsertContact(trx, first.address, now)).id
-    }
-    const open = await tickets.findOpenTicketForContact(trx, contactId)
-    const ticketId = open?.id ?? await tickets.insertTicket(trx, contactId, now, { preview: preview(text), direction: 'outbound' })
-    return { ticketId }
+    const target = owner ?? { conversation: undefined, address: (addresses.find((a) => a.channel === 'sms') ?? addresses[0]).address }
+    const found = await findOrOpenTicket(trx, target.address, target.conversation, now, { preview: preview(text), direction: 'outbound' })
+    // A contact a concurrent writer created after the loop above read nothing may have opted out.
+    if (found.optedOutAt !== null) throw optedOut(addresses.find((a) => a.address === target.address)?.field ?? 'to', target.address)
+    return { ticketId: found.ticketId }
   }
 }

@@ -34,6 +34,28 @@ export interface ContactsTable {
   updated_at: Iso
 }
 
+/**
+ * Every number a contact has, their own phone included, one row per number: a number belongs to
+ * at most one contact. `contacts.phone` and `contact_addresses` point here with foreign keys.
+ */
+export interface ContactNumbersTable {
+  number: string
+  contact_id: number
+  created_at: Iso
+}
+
+/** Extra addresses that another contact already held when one number became one contact. */
+export interface ContactAddressConflictsTable {
+  id: number
+  contact_id: number
+  channel: Channel
+  address: string
+  position: number
+  created_at: Iso
+  owner_contact_id: number
+  set_aside_at: Iso
+}
+
 export interface ContactAddressesTable {
   id: Id
   contact_id: number
@@ -197,6 +219,8 @@ export interface IdempotencyKeysTable {
 export interface Database {
   contacts: ContactsTable
   contact_addresses: ContactAddressesTable
+  contact_numbers: ContactNumbersTable
+  contact_address_conflicts: ContactAddressConflictsTable
   tickets: TicketsTable
   messages: MessagesTable
   message_events: MessageEventsTable

@@ -4,6 +4,7 @@ import type { Channel } from '../db/schema.js'
 import { conflict, invalid, notFound } from '../errors.js'
 import type { StepSpec } from '../messaging/failover.js'
 import * as addresses from './contact-repository.js'
+import { describeOwner } from './conversations.js'
 import { InvalidPhoneNumber, toE164 } from './phone.js'
 import { findContactById, findTicket } from './ticket-repository.js'
 
@@ -27,6 +28,17 @@ export async function contactAddresses (db: Executor, contactId: number): Promis
     { id: null, channel: 'sms', address: contact.phone, primary: true },
     ...extra.map((a) => ({ id: a.id, channel: a.channel, address: a.address, primary: false }))
   ]
+}
+
+/**
+ * Extra addresses another customer already had when one number became one customer (the
+ * migration set them aside rather than drop them), with who has the number now.
+ */
+export async function setAsideAddresses (db: Executor, contactId: number): Promise<Array<{ channel: Channel, address: string, owner: string }>> {
+  const rows = await addresses.listSetAsideAddresses(db, contactId)
+  const out = []
+  for (const r of rows) out.push({ channel: r.channel, address: r.address, owner: await describeOwner(db, r.owner_contact_id) })
+  return out
 }
 
 /** One failover step per address; every step but the last waits `expirySeconds` for delivery. */
@@ -61,29 +73,36 @@ export class ContactService {
       throw err
     }
     const now = this.deps.clock.now().toISOString()
+    const list = channel === 'sms' ? 'SMS' : 'WhatsApp'
     try {
       await this.deps.db.transaction().execute(async (trx) => {
         const ticket = await findTicket(trx, ticketId)
         if (ticket === undefined) throw notFound(`Ticket ${ticketId}`)
         const current = await contactAddresses(trx, ticket.contact_id)
         if (current.some((a) => a.channel === channel && a.address === address)) {
-          throw conflict(`${address} is already on this customer's ${channel === 'sms' ? 'SMS' : 'WhatsApp'} list.`)
+          throw conflict(`${address} is already on this customer's ${list} list.`)
         }
         if (current.length - 1 >= MAX_EXTRA_ADDRESSES) throw conflict(`A customer can have at most ${MAX_EXTRA_ADDRESSES} extra addresses; remove one first.`)
-        const other = await addresses.findContactAddress(trx, channel, address)
-        if (other !== undefined) throw conflict(`${address} (${channel}) already belongs to another customer.`)
+        // One number, one customer: the registry decides, and its unique key holds under concurrent adds.
+        const owner = await addresses.claimNumber(trx, address, ticket.contact_id, now)
+        if (owner !== ticket.contact_id) throw conflict(`${address} already belongs to ${await describeOwner(trx, owner)}.`)
         await addresses.insertContactAddress(trx, { contactId: ticket.contact_id, channel, address }, now)
       })
     } catch (err) {
-      if (isUniqueViolation(err)) throw conflict(`${address} (${channel}) already belongs to another customer.`)
+      // Only a concurrent add of the same address to this customer gets here (the number is theirs).
+      if (isUniqueViolation(err)) throw conflict(`${address} is already on this customer's ${list} list.`)
       throw err
     }
   }
 
   async remove (ticketId: number, addressId: number): Promise<void> {
-    const ticket = await findTicket(this.deps.db, ticketId)
-    if (ticket === undefined) throw notFound(`Ticket ${ticketId}`)
-    const removed = await addresses.deleteContactAddress(this.deps.db, ticket.contact_id, addressId)
-    if (!removed) throw notFound('That address')
+    await this.deps.db.transaction().execute(async (trx) => {
+      const ticket = await findTicket(trx, ticketId)
+      if (ticket === undefined) throw notFound(`Ticket ${ticketId}`)
+      const removed = await addresses.deleteContactAddress(trx, ticket.contact_id, addressId)
+      if (removed === undefined) throw notFound('That address')
+      // The number stays theirs while their phone or an address on the other channel uses it.
+      await addresses.releaseNumber(trx, ticket.contact_id, removed.address)
+    })
   }
 }

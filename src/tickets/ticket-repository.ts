@@ -1,27 +1,29 @@
 import { sql } from 'kysely'
 import type { Executor } from '../db/database.js'
 import { param, prepared } from '../db/prepared.js'
-import type { Channel, Contact, Direction, Ticket } from '../db/schema.js'
+import type { Channel, Direction, Ticket } from '../db/schema.js'
 
 // All SQL for contacts and tickets (messages belong to messaging/message-repository.ts). Every
 // function takes the database or a transaction first; the service decides where transactions begin and end.
 
-const qContactByPhone = prepared<{ phone: string }, Pick<Contact, 'id' | 'phone' | 'name' | 'opted_out_at'>>((db) =>
-  db.selectFrom('contacts').select(['id', 'phone', 'name', 'opted_out_at']).where('phone', '=', param<string>('phone')))
-
-/** The contact for a number, created on first contact. An existing contact is read, not rewritten. */
-export async function upsertContact (db: Executor, phone: string, now: string) {
-  const existing = (await qContactByPhone(db, { phone })).rows[0]
-  if (existing !== undefined) return existing
-  return await db.insertInto('contacts')
+/**
+ * A new contact for a number, or undefined when a contact already has that phone (a concurrent
+ * writer's, say): ON CONFLICT DO NOTHING never raises, so the caller's transaction stays usable on
+ * Postgres too. The number must be claimed (contact-repository claimNumber) in the same
+ * transaction: the deferred foreign key to contact_numbers is checked at commit.
+ */
+export async function insertContact (db: Executor, phone: string, now: string): Promise<number | undefined> {
+  const row = await db.insertInto('contacts')
     .values({ phone, created_at: now, updated_at: now })
-    .onConflict((oc) => oc.column('phone').doUpdateSet({ updated_at: now }))
-    .returning(['id', 'phone', 'name', 'opted_out_at'])
-    .executeTakeFirstOrThrow()
+    .onConflict((oc) => oc.column('phone').doNothing())
+    .returning('id')
+    .executeTakeFirst()
+  return row?.id
 }
 
-export function findContactByPhone (db: Executor, phone: string) {
-  return db.selectFrom('contacts').selectAll().where('phone', '=', phone).executeTakeFirst()
+/** Undoes insertContact in the same transaction, when the number turned out to be taken; nothing refers to the row yet. */
+export async function deleteNewContact (db: Executor, id: number): Promise<void> {
+  await db.deleteFrom('contacts').where('id', '=', id).execute()
 }
 
 export function findContactById (db: Executor, id: number) {
@@ -34,32 +36,47 @@ export async function setContactOptOut (db: Executor, contactId: number, optedOu
 
 const qOpenTicketForContact = prepared<{ contactId: number }, { id: number }>((db) =>
   db.selectFrom('tickets').select(['id'])
+    // A literal, so SQLite can match the partial index tickets_one_open_per_contact.
     .where('contact_id', '=', param<number>('contactId')).where('status', '<>', sql.lit('closed')))
 
 export async function findOpenTicketForContact (db: Executor, contactId: number) {
   return (await qOpenTicketForContact(db, { contactId })).rows[0]
 }
 
-const qInboundConversation = prepared<{ channel: Channel, address: string }, { id: number, opted_out_at: string | null, open_ticket_id: number | null }>((db) =>
-  db.selectFrom('contacts as c')
-    .leftJoin('tickets as t', (join) => join.onRef('t.contact_id', '=', 'c.id').on('t.status', '<>', sql.lit('closed')))
-    .select(['c.id', 'c.opted_out_at', 't.id as open_ticket_id'])
-    .where('c.id', '=', (eb) => eb.fn.coalesce(
-      // One of a contact's extra addresses (a second phone, a WhatsApp number) first, then their phone.
-      eb.selectFrom('contact_addresses').select('contact_id')
-        .where('channel', '=', param<Channel>('channel')).where('address', '=', param<string>('address')),
-      eb.selectFrom('contacts').select('id').where('phone', '=', param<string>('address'))
-    )))
-
-/**
- * Who an inbound address belongs to and their open ticket, in one statement (every inbound SMS
- * runs it): the contact that has it as an extra address, else the contact whose phone it is.
- */
-export async function findInboundConversation (db: Executor, channel: Channel, address: string) {
-  return (await qInboundConversation(db, { channel, address })).rows[0]
+/** The ticket that stands for a contact in messages to agents: their open one, else their latest. */
+export async function findTicketOfContact (db: Executor, contactId: number): Promise<number | undefined> {
+  const row = await db.selectFrom('tickets').select('id')
+    .where('contact_id', '=', contactId)
+    .orderBy(sql`case when status <> 'closed' then 0 else 1 end`).orderBy('created_at', 'desc').orderBy('id', 'desc')
+    .limit(1).executeTakeFirst()
+  return row?.id
 }
 
-export async function insertTicket (db: Executor, contactId: number, now: string, first: { preview: string, direction: Direction }): Promise<number> {
+/** Exported for the test that reads its query plan. */
+export const conversationQuery = (db: Executor) =>
+  db.selectFrom('contact_numbers as n')
+    .innerJoin('contacts as c', 'c.id', 'n.contact_id')
+    .leftJoin('tickets as t', (join) => join.onRef('t.contact_id', '=', 'c.id').on('t.status', '<>', sql.lit('closed')))
+    .select(['c.id as contact_id', 'c.opted_out_at', 't.id as open_ticket_id'])
+    .where('n.number', '=', param<string>('number'))
+
+const qConversation = prepared<{ number: string }, { contact_id: number, opted_out_at: string | null, open_ticket_id: number | null }>(conversationQuery)
+
+/**
+ * Who a number belongs to (their own phone or an extra address, on any channel) and their open
+ * ticket, in one statement through three unique indexes: every inbound SMS runs it.
+ */
+export async function findConversation (db: Executor, number: string) {
+  return (await qConversation(db, { number })).rows[0]
+}
+
+/**
+ * Opens a ticket for a contact, or returns undefined when they already have an open one (a
+ * concurrent writer's). The conflict target repeats the predicate of the partial unique index
+ * tickets_one_open_per_contact as a literal, which is how SQLite and Postgres match it; DO NOTHING
+ * never raises, so the caller's transaction stays usable on Postgres too.
+ */
+export async function insertOpenTicket (db: Executor, contactId: number, now: string, first: { preview: string, direction: Direction }): Promise<number | undefined> {
   const row = await db.insertInto('tickets').values({
     contact_id: contactId,
     status: 'open',
@@ -69,8 +86,9 @@ export async function insertTicket (db: Executor, contactId: number, now: string
     last_message_preview: first.preview,
     last_message_direction: first.direction,
     message_count: 0
-  }).returning('id').executeTakeFirstOrThrow()
-  return row.id
+  }).onConflict((oc) => oc.column('contact_id').where('status', '<>', sql.lit('closed')).doNothing())
+    .returning('id').executeTakeFirst()
+  return row?.id
 }
 
 /**

@@ -12,7 +12,8 @@ import * as messageRepo from '../messaging/message-repository.js'
 import { OPTED_OUT_REASON, optOutBlock, preview, type OutboundQueue } from '../messaging/outbound.js'
 import { statusLabel } from '../messaging/status.js'
 import { plainReason } from '../messaging/status-wording.js'
-import { contactAddresses, failoverSteps } from './contact-service.js'
+import { contactAddresses, failoverSteps, setAsideAddresses } from './contact-service.js'
+import { findConversation, findOrOpenTicket, ticketRef, type Conversation } from './conversations.js'
 import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION } from './keywords.js'
 import { maskPhone } from './phone.js'
 import * as repo from './ticket-repository.js'
@@ -39,9 +40,7 @@ export const MAX_REPLY_LENGTH = 1600
 /** The inbox counts open tickets exactly up to this many. */
 export const OPEN_COUNT_CAP = 999
 
-export function ticketRef (id: number): string {
-  return String(id)
-}
+export { ticketRef }
 
 /**
  * Ticket rules and transaction boundaries. Every method that queues outbound work does so in the
@@ -86,12 +85,20 @@ export class TicketService {
         }
         return result
       } catch (err) {
-        // Two concurrent first messages on a multi-writer database: the loser hits the unique
-        // index (one open ticket per contact, or one row per provider id) and simply runs again.
+        // Two deliveries of one provider message racing on a multi-writer database: the loser hits
+        // the unique index on the provider id, and the whole unit runs again and finds the winner's
+        // row. (Contacts and tickets never raise on a race: see conversations.ts.)
         if (!isUniqueViolation(err) || attempt >= 3) throw err
       }
     }
   }
+
+  /**
+   * How ingest reads who wrote and their open ticket. A property so that a test can replay a read
+   * that a concurrent writer has since overtaken: the interleaving Postgres allows under READ
+   * COMMITTED, and SQLite's single writer cannot produce.
+   */
+  lookUpSender: (trx: Executor, number: string) => Promise<Conversation | undefined> = findConversation
 
   private async ingest (trx: Executor, sms: InboundSms): Promise<InboundResult & { queuedOutbound: boolean }> {
     const now = this.deps.clock.now().toISOString()
@@ -99,18 +106,9 @@ export class TicketService {
       const existing = await messageRepo.findMessageByProviderId(trx, sms.provider, sms.providerMessageId)
       if (existing !== undefined) return { duplicate: true, ticketId: existing.ticket_id, messageId: existing.id, newTicket: false, queuedOutbound: false }
     }
-    // A text from one of a contact's extra addresses belongs to that contact's conversation.
-    const known = await repo.findInboundConversation(trx, sms.channel, sms.from)
-    let contact: { id: number, opted_out_at: string | null }
-    let open: { id: number } | undefined
-    if (known !== undefined) {
-      contact = known
-      open = known.open_ticket_id === null ? undefined : { id: known.open_ticket_id }
-    } else {
-      contact = await repo.upsertContact(trx, sms.from, now)
-      open = await repo.findOpenTicketForContact(trx, contact.id)
-    }
-    const ticketId = open?.id ?? await repo.insertTicket(trx, contact.id, now, { preview: preview(sms.text), direction: 'inbound' })
+    const first = { preview: preview(sms.text), direction: 'inbound' as const }
+    const { contactId, optedOutAt, ticketId, newTicket } = await findOrOpenTicket(trx, sms.from, await this.lookUpSender(trx, sms.from), now, first)
+
     const messageId = uuidv7(Date.parse(now))
     await messageRepo.insertMessage(trx, {
       id: messageId,
@@ -136,40 +134,40 @@ export class TicketService {
       created_at: now,
       updated_at: now
     })
-    await repo.touchTicket(trx, ticketId, now, { preview: preview(sms.text), direction: 'inbound' })
+    await repo.touchTicket(trx, ticketId, now, first)
 
-    const newTicket = open === undefined
     const keyword = detectKeyword(sms.text)
     const base = { ticketId, channel: sms.channel, to: sms.from }
     if (keyword === 'opt_out') {
-      if (contact.opted_out_at === null) {
-        await repo.setContactOptOut(trx, contact.id, now, now)
+      if (optedOutAt === null) {
+        await repo.setContactOptOut(trx, contactId, now, now)
         // Replies still waiting in the outbox (say, backing off after a provider outage) would
         // otherwise go out after the STOP.
-        const blocked = await messageRepo.blockQueuedOutbound(trx, contact.id, OPTED_OUT_REASON, now)
+        const blocked = await messageRepo.blockQueuedOutbound(trx, contactId, OPTED_OUT_REASON, now)
         await this.deps.failover?.messagesBlocked(trx, blocked, now)
         // The one message an opted-out number still gets: the confirmation of the opt-out.
         await this.deps.outbound.queue(trx, { ...base, kind: 'opt_out', body: OPT_OUT_CONFIRMATION }, now)
       }
     } else if (keyword === 'opt_in') {
-      if (contact.opted_out_at !== null) await repo.setContactOptOut(trx, contact.id, null, now)
+      if (optedOutAt !== null) await repo.setContactOptOut(trx, contactId, null, now)
       await this.deps.outbound.queue(trx, { ...base, kind: 'opt_in', body: OPT_IN_CONFIRMATION }, now)
     } else if (keyword === 'help') {
-      await this.deps.outbound.queue(trx, { ...base, kind: 'help', body: this.deps.config.helpText, blockedReason: optOutBlock(contact.opted_out_at) }, now)
+      await this.deps.outbound.queue(trx, { ...base, kind: 'help', body: this.deps.config.helpText, blockedReason: optOutBlock(optedOutAt) }, now)
     } else if (newTicket) {
       const body = this.confirmationText(ticketId)
       const { failover, config } = this.deps
-      const addresses = contact.opted_out_at === null && config.failover.confirmationWithFailover && failover !== undefined
-        ? await this.failoverOrder(trx, contact.id, { channel: sms.channel, address: sms.from })
+      const addresses = optedOutAt === null && config.failover.confirmationWithFailover && failover !== undefined
+        ? await this.failoverOrder(trx, contactId, { channel: sms.channel, address: sms.from })
         : []
       if (failover !== undefined && addresses.length > 1) {
         await failover.start(trx, { ticketId, kind: 'confirmation', steps: failoverSteps(addresses, body, config.failover.defaultExpirySeconds) }, now)
       } else {
-        await this.deps.outbound.queue(trx, { ...base, kind: 'confirmation', body, blockedReason: optOutBlock(contact.opted_out_at) }, now)
+        await this.deps.outbound.queue(trx, { ...base, kind: 'confirmation', body, blockedReason: optOutBlock(optedOutAt) }, now)
       }
     }
     // Every branch above that answers (a keyword, a new ticket's confirmation) queued a message.
-    return { duplicate: false, ticketId, messageId, newTicket, queuedOutbound: keyword !== null || newTicket }
+    const queuedOutbound = keyword !== null || newTicket
+    return { duplicate: false, ticketId, messageId, newTicket, queuedOutbound }
   }
 
   /** The contact's addresses for a failover send, starting with `first` (where they wrote from). */
@@ -241,16 +239,18 @@ export class TicketService {
   async getTicket (id: number) {
     const ticket = await repo.findTicket(this.deps.db, id)
     if (ticket === undefined) throw notFound(`Ticket ${ticketRef(id)}`)
-    const [messages, steps, addresses] = await Promise.all([
+    const [messages, steps, addresses, setAside] = await Promise.all([
       messageRepo.listTicketMessages(this.deps.db, id),
       listTicketSteps(this.deps.db, id),
-      contactAddresses(this.deps.db, ticket.contact_id)
+      contactAddresses(this.deps.db, ticket.contact_id),
+      setAsideAddresses(this.deps.db, ticket.contact_id)
     ])
     const stepOf = new Map(steps.map((s) => [s.message_id, s]))
     const unconfirmedBefore = this.deps.clock.now().getTime() - this.deps.config.unconfirmedAfterSeconds * 1000
     return {
       ticket: { ...ticket, ref: ticketRef(ticket.id) },
       addresses,
+      setAside,
       unconfirmedAfterMinutes: Math.max(1, Math.round(this.deps.config.unconfirmedAfterSeconds / 60)),
       messages: messages.map((m) => ({
         ...m,

@@ -1,0 +1,76 @@
+import type { Executor } from '../db/database.js'
+import type { Direction } from '../db/schema.js'
+import { claimNumber } from './contact-repository.js'
+import * as repo from './ticket-repository.js'
+
+// "Find or open the customer's ticket": the one implementation, used by inbound texts and by the
+// notifications API. Safe under concurrent writers by construction (invariant 1): every insert
+// that another transaction may race is ON CONFLICT DO NOTHING against the unique index that
+// decides the race, followed by a read of the winner. Nothing raises on a lost race, so the same
+// code holds on Postgres (READ COMMITTED, where an error would abort the whole transaction) as on
+// SQLite.
+
+export interface Conversation {
+  contactId: number
+  optedOutAt: string | null
+  /** Their open ticket, or null when they have none. */
+  openTicketId: number | null
+}
+
+export interface OpenTicket {
+  contactId: number
+  optedOutAt: string | null
+  ticketId: number
+  /** True when this call opened the ticket (and so decides about its confirmation). */
+  newTicket: boolean
+}
+
+/** A lost race is followed by a read of the winner; only a winner that vanished again needs another round. */
+const ROUNDS = 3
+
+/** Who a number belongs to (their phone or an extra address, on any channel) and their open ticket. */
+export async function findConversation (trx: Executor, number: string): Promise<Conversation | undefined> {
+  const row = await repo.findConversation(trx, number)
+  return row === undefined ? undefined : { contactId: row.contact_id, optedOutAt: row.opted_out_at, openTicketId: row.open_ticket_id }
+}
+
+/**
+ * The customer who owns `number` and their open ticket, creating the contact and the ticket when
+ * missing. `seen` is what findConversation returned earlier in this transaction: when it shows an
+ * open ticket nothing more is read (the path of most inbound texts). When it does not, and a
+ * concurrent writer has since created the contact, claimed the number for another contact, or
+ * opened the ticket, the insert does nothing and the winner's row is used: one open ticket, and
+ * `newTicket` is false, so no second confirmation.
+ */
+export async function findOrOpenTicket (trx: Executor, number: string, seen: Conversation | undefined, now: string, first: { preview: string, direction: Direction }): Promise<OpenTicket> {
+  let conversation = seen
+  for (let round = 0; conversation === undefined; round++) {
+    if (round === ROUNDS) throw new Error('The contact for a number kept disappearing while it was being created')
+    const contactId = await repo.insertContact(trx, number, now)
+    if (contactId !== undefined && await claimNumber(trx, number, contactId, now) !== contactId) {
+      // Another contact took the number (as an extra address) after our read: theirs it is.
+      await repo.deleteNewContact(trx, contactId)
+    }
+    conversation = await findConversation(trx, number)
+  }
+  const { contactId, optedOutAt } = conversation
+  if (conversation.openTicketId !== null) return { contactId, optedOutAt, ticketId: conversation.openTicketId, newTicket: false }
+  for (let round = 0; round < ROUNDS; round++) {
+    const opened = await repo.insertOpenTicket(trx, contactId, now, first)
+    if (opened !== undefined) return { contactId, optedOutAt, ticketId: opened, newTicket: true }
+    const open = await repo.findOpenTicketForContact(trx, contactId)
+    if (open !== undefined) return { contactId, optedOutAt, ticketId: open.id, newTicket: false }
+  }
+  throw new Error('The open ticket of a contact kept closing while a new one was being opened')
+}
+
+/** How agents see a ticket's id. */
+export function ticketRef (id: number): string {
+  return String(id)
+}
+
+/** "the customer of ticket #12": how agents know a contact, for messages about a number they have. */
+export async function describeOwner (trx: Executor, contactId: number): Promise<string> {
+  const ticketId = await repo.findTicketOfContact(trx, contactId)
+  return ticketId === undefined ? 'another customer' : `the customer of ticket #${ticketRef(ticketId)}`
+}
