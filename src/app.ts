@@ -151,7 +151,6 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     await limitRate(scope, { perMinute: config.rateLimit.webhooksPerMinute, headers: false })
     const signingKey = config.messagebird.signingKey
     const signature = signingKey === null ? null : messagebirdSignature({ signingKey, publicUrl: config.publicUrl, clock, replay: webhookReplay })
-    if (signature !== null) scope.addHook('onResponse', signature.release)
     await messagebirdWebhooks(scope, { tickets, status, verify: signature?.verify })
   })
 

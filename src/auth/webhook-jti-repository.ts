@@ -10,8 +10,9 @@ export async function claimJti (db: Executor, jti: string, expiresAt: string, no
   return Number(res.numInsertedOrUpdatedRows ?? 0n) > 0
 }
 
-export async function releaseJti (db: Executor, jti: string): Promise<void> {
-  await db.deleteFrom('webhook_jtis').where('jti', '=', jti).execute()
+export async function isJtiSpent (db: Executor, jti: string, now: string): Promise<boolean> {
+  const row = await db.selectFrom('webhook_jtis').select('jti').where('jti', '=', jti).where('expires_at', '>', now).executeTakeFirst()
+  return row !== undefined
 }
 
 export async function deleteExpiredJtis (db: Executor, now: string): Promise<void> {

@@ -30,11 +30,15 @@ export class StatusService {
     this.listeners.push(fn)
   }
 
-  /** Applies a provider report. Late, duplicate and out-of-order reports are recorded but never move a status backwards. */
-  async applyReport (report: StatusReport): Promise<ReportResult> {
+  /**
+   * Applies a provider report. Late, duplicate and out-of-order reports are recorded but never move
+   * a status backwards. `alsoInUnit` runs first in the same unit of work (the webhook signature's jti).
+   */
+  async applyReport (report: StatusReport, opts: { alsoInUnit?: (trx: Executor) => Promise<void> } = {}): Promise<ReportResult> {
     const now = this.deps.clock.now().toISOString()
     // Reports arrive in bursts (a broadcast, the simulator): they share commits (db/group-commit.ts).
     return await groupCommitter(this.deps.db).run(async (trx) => {
+      await opts.alsoInUnit?.(trx)
       let message = report.reference !== null ? await findMessage(trx, report.reference) : undefined
       if (message !== undefined && message.direction !== 'outbound') message = undefined
       if (message === undefined && report.providerMessageId !== null) {

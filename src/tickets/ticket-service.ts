@@ -70,13 +70,17 @@ export class TicketService {
   /**
    * Stores an inbound SMS on the customer's open ticket (or a new one) and queues what it causes.
    * Returns only after commit, so the webhook may acknowledge. A redelivery of the same provider
-   * message id changes nothing and queues nothing.
+   * message id changes nothing and queues nothing. `alsoInUnit` runs first in the same unit of
+   * work, so what it writes (the webhook signature's jti) commits with the text or not at all.
    */
-  async receiveInbound (sms: InboundSms): Promise<InboundResult> {
+  async receiveInbound (sms: InboundSms, opts: { alsoInUnit?: (trx: Executor) => Promise<void> } = {}): Promise<InboundResult> {
     for (let attempt = 1; ; attempt++) {
       try {
         // Inbound webhooks share commits under load (see db/group-commit.ts).
-        const result = await groupCommitter(this.deps.db).run(async (trx) => await this.ingest(trx, sms))
+        const result = await groupCommitter(this.deps.db).run(async (trx) => {
+          await opts.alsoInUnit?.(trx)
+          return await this.ingest(trx, sms)
+        })
         // Most texts add to an open ticket and send nothing: only wake the worker for real work.
         if (result.queuedOutbound) this.wakeOutbox()
         // Only build the entry (and mask the number) when it will be written.

@@ -33,7 +33,8 @@ const okSchema = {
 
 /**
  * MessageBird webhooks. An own scope: it parses bodies itself (keeping the raw bytes for the
- * signature), and it acknowledges only after the ticket service has committed (invariant 2).
+ * signature), and it acknowledges only after the service has committed what the webhook carried
+ * together with its signature's jti (invariant 2).
  */
 export async function messagebirdWebhooks (app: FastifyInstance, deps: WebhookDeps): Promise<void> {
   // Only the two body types MessageBird sends; anything else (text/plain included) is a 415.
@@ -60,7 +61,7 @@ export async function messagebirdWebhooks (app: FastifyInstance, deps: WebhookDe
       throw new UserError(400, 'Expected form fields, a JSON object or query parameters', 'INVALID_BODY')
     }
     const sms = parseInboundSms(fields as Record<string, unknown>)
-    const result = await deps.tickets.receiveInbound(sms)
+    const result = await deps.tickets.receiveInbound(sms, { alsoInUnit: req.webhookJti?.inUnit })
     return await reply.code(200).send({ ok: true, ticket_id: result.ticketId, duplicate: result.duplicate })
   }
 
@@ -71,7 +72,7 @@ export async function messagebirdWebhooks (app: FastifyInstance, deps: WebhookDe
   // SMS delivery reports arrive as GET; Conversations API status webhooks as JSON POST.
   app.get('/webhooks/messagebird/status', { schema: { response: okSchema } }, async (req, reply) => {
     const report = parseSmsReport(req.query as Record<string, unknown>)
-    const result = await deps.status.applyReport(report)
+    const result = await deps.status.applyReport(report, { alsoInUnit: req.webhookJti?.inUnit })
     if (!result.matched) {
       // Answer 200: a report for a message we do not know will not become known by retrying.
       req.log.warn({ providerMessageId: report.providerMessageId, reference: report.reference }, 'status report for unknown message')
@@ -81,12 +82,16 @@ export async function messagebirdWebhooks (app: FastifyInstance, deps: WebhookDe
 
   const conversations = async (req: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const event = parseConversationEvent(req.body)
-    if (event.kind === 'ignored') return await reply.send({ ok: true, ignored: event.reason })
+    if (event.kind === 'ignored') {
+      // Nothing to store, but a 2xx still means the token is spent.
+      await req.webhookJti?.alone()
+      return await reply.send({ ok: true, ignored: event.reason })
+    }
     if (event.kind === 'inbound') {
-      const result = await deps.tickets.receiveInbound(event.sms)
+      const result = await deps.tickets.receiveInbound(event.sms, { alsoInUnit: req.webhookJti?.inUnit })
       return await reply.send({ ok: true, ticket_id: result.ticketId, duplicate: result.duplicate })
     }
-    const result = await deps.status.applyReport(event.report)
+    const result = await deps.status.applyReport(event.report, { alsoInUnit: req.webhookJti?.inUnit })
     if (!result.matched) req.log.warn({ providerMessageId: event.report.providerMessageId }, 'conversation status for unknown message')
     return await reply.send({ ok: true, matched: result.matched })
   }

@@ -1,12 +1,22 @@
-import type { FastifyReply, FastifyRequest, onResponseAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import type { WebhookReplayGuard } from '../auth/webhook-replay-guard.js'
 import type { Clock } from '../clock.js'
+import type { Executor } from '../db/database.js'
+import { UserError } from '../errors.js'
 import { SIGNATURE_HEADER, SignatureError, signingKey, verifyMessageBirdSignature, type SignatureFailure } from '../messaging/messagebird-signature.js'
+
+/** Spends a verified signature's jti together with what the webhook stores (architecture invariant 2). */
+export interface JtiSpender {
+  /** Spends it in `trx`, the unit of work that stores the webhook; a concurrent replay that spent it first makes this throw a 401, so the unit stores nothing. */
+  inUnit: (trx: Executor) => Promise<void>
+  /** Spends it in a commit of its own, for a webhook that stores nothing else. */
+  alone: () => Promise<void>
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The jti of a verified webhook signature, spent unless the request fails. */
-    webhookJti?: string
+    /** Set by the signature check: the verified jti, not yet spent. */
+    webhookJti?: JtiSpender
   }
 }
 
@@ -36,12 +46,15 @@ export function signedUrl (req: FastifyRequest, publicUrl: string | null): strin
 }
 
 /**
- * Hooks for the webhook scope: `verify` (preHandler) refuses any request without a valid,
- * unused signature with 401 before a handler can store anything; `release` (onResponse) hands
- * the jti back when the request was not acknowledged.
+ * The hook for the webhook scope: `verify` (preHandler) refuses any request without a valid,
+ * unspent signature with 401 before a handler can store anything. It only reads: the handler
+ * spends the jti (`req.webhookJti`) in the same commit as what it stores, so a request that fails
+ * or a process that dies before that commit leaves the jti unspent, and MessageBird's retry with
+ * the same token is accepted.
  */
-export function messagebirdSignature (deps: SignatureDeps): { verify: preHandlerAsyncHookHandler, release: onResponseAsyncHookHandler } {
+export function messagebirdSignature (deps: SignatureDeps): { verify: preHandlerAsyncHookHandler } {
   const key = signingKey(deps.signingKey)
+  const replayed = (): UserError => new UserError(401, MESSAGES.replayed, 'INVALID_SIGNATURE')
 
   const refuse = async (req: FastifyRequest, reply: FastifyReply, reason: keyof typeof MESSAGES, url?: string): Promise<FastifyReply> => {
     // The URL is logged because a wrong PUBLIC_URL behind a proxy is the usual cause of wrong-url.
@@ -54,20 +67,21 @@ export function messagebirdSignature (deps: SignatureDeps): { verify: preHandler
     if (typeof token !== 'string' || token === '') return await refuse(req, reply, 'missing')
     const url = signedUrl(req, deps.publicUrl)
     try {
-      const signature = await verifyMessageBirdSignature({ url, body: req.rawBody ?? null, token, key, now: deps.clock.now() })
-      if (!await deps.replay.claim(signature.jti, signature.acceptedUntil)) return await refuse(req, reply, 'replayed')
-      req.webhookJti = signature.jti
+      const { jti, acceptedUntil } = await verifyMessageBirdSignature({ url, body: req.rawBody ?? null, token, key, now: deps.clock.now() })
+      if (await deps.replay.isSpent(jti)) return await refuse(req, reply, 'replayed')
+      req.webhookJti = {
+        inUnit: async (trx) => {
+          if (!await deps.replay.spend(trx, jti, acceptedUntil)) throw replayed()
+        },
+        alone: async () => {
+          if (!await deps.replay.spendAlone(jti, acceptedUntil)) throw replayed()
+        }
+      }
     } catch (err) {
       if (err instanceof SignatureError) return await refuse(req, reply, err.failure, url)
       throw err
     }
   }
 
-  const release: onResponseAsyncHookHandler = async function (req, reply) {
-    if (req.webhookJti !== undefined && (reply.statusCode < 200 || reply.statusCode >= 300)) {
-      await deps.replay.release(req.webhookJti)
-    }
-  }
-
-  return { verify, release }
+  return { verify }
 }
