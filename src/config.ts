@@ -24,6 +24,11 @@ export interface Config {
   allowUnsignedWebhooks: boolean
   confirmationTemplate: string
   helpText: string
+  /**
+   * Automatic answers to HELP, START and STOP: at most one per keyword and number every
+   * `intervalMinutes`, and at most `maxPerDay` per number in 24 hours (all keywords together).
+   */
+  autoReply: { intervalMinutes: number, maxPerDay: number }
   logLevel: LogLevel
   outbox: {
     pollIntervalMs: number
@@ -210,6 +215,10 @@ export function loadConfig (env: Env = process.env): Config {
     allowUnsignedWebhooks,
     confirmationTemplate,
     helpText: env.HELP_TEXT ?? DEFAULT_HELP,
+    autoReply: {
+      intervalMinutes: int('AUTO_REPLY_INTERVAL_MINUTES', 60, 0, 10_080),
+      maxPerDay: int('AUTO_REPLY_MAX_PER_DAY', 5, 1, 1000)
+    },
     logLevel,
     outbox: {
       pollIntervalMs: int('OUTBOX_POLL_MS', 250, 10, 60_000),

@@ -56,6 +56,16 @@ export interface ContactAddressConflictsTable {
   set_aside_at: Iso
 }
 
+/** Rate-limit state of automatic answers to keywords, per contact. */
+export interface AutoRepliesTable {
+  contact_id: number
+  help_at: Iso | null
+  opt_in_at: Iso | null
+  opt_out_at: Iso | null
+  window_started_at: Iso
+  window_count: number
+}
+
 export interface ContactAddressesTable {
   id: Id
   contact_id: number
@@ -221,6 +231,7 @@ export interface Database {
   contact_addresses: ContactAddressesTable
   contact_numbers: ContactNumbersTable
   contact_address_conflicts: ContactAddressConflictsTable
+  auto_replies: AutoRepliesTable
   tickets: TicketsTable
   messages: MessagesTable
   message_events: MessageEventsTable

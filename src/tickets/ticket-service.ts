@@ -12,6 +12,7 @@ import * as messageRepo from '../messaging/message-repository.js'
 import { OPTED_OUT_REASON, optOutBlock, preview, type OutboundQueue } from '../messaging/outbound.js'
 import { statusLabel } from '../messaging/status.js'
 import { plainReason } from '../messaging/status-wording.js'
+import { AutoReplies } from './auto-replies.js'
 import { contactAddresses, failoverSteps, setAsideAddresses } from './contact-service.js'
 import { findConversation, findOrOpenTicket, ticketRef, type Conversation } from './conversations.js'
 import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION } from './keywords.js'
@@ -48,16 +49,19 @@ export { ticketRef }
  */
 export class TicketService {
   private wakeOutbox: () => void = () => {}
+  private readonly autoReplies: AutoReplies
 
   constructor (private readonly deps: {
     db: Db
     clock: Clock
-    config: Pick<Config, 'confirmationTemplate' | 'helpText' | 'inbox' | 'unconfirmedAfterSeconds' | 'failover'>
+    config: Pick<Config, 'confirmationTemplate' | 'helpText' | 'autoReply' | 'inbox' | 'unconfirmedAfterSeconds' | 'failover'>
     log: FastifyBaseLogger
     outbound: OutboundQueue
     /** Sends with failover across the contact's addresses; without it every send is a single message. */
     failover?: FailoverService
-  }) {}
+  }) {
+    this.autoReplies = new AutoReplies(deps.config)
+  }
 
   onOutboxWork (fn: () => void): void {
     this.wakeOutbox = fn
@@ -113,6 +117,42 @@ export class TicketService {
     const first = { preview: preview(sms.text), direction: 'inbound' as const }
     const { contactId, optedOutAt, ticketId, newTicket } = await findOrOpenTicket(trx, sms.from, await this.lookUpSender(trx, sms.from), now, first)
 
+    // A keyword's consequences, and its automatic answer unless a limit holds it back; then `note`
+    // says on the stored text why no answer went out.
+    const keyword = detectKeyword(sms.text)
+    let note: string | null = null
+    let answer: { kind: 'opt_out' | 'opt_in' | 'help', body: string, blockedReason?: string } | null = null
+    if (keyword === 'opt_out') {
+      if (optedOutAt === null) {
+        await repo.setContactOptOut(trx, contactId, now, now)
+        // Replies still waiting in the outbox (say, backing off after a provider outage) would
+        // otherwise go out after the STOP.
+        const blocked = await messageRepo.blockQueuedOutbound(trx, contactId, OPTED_OUT_REASON, now)
+        await this.deps.failover?.messagesBlocked(trx, blocked, now)
+        // The one message an opted-out number still gets: the confirmation of the opt-out.
+        note = await this.autoReplies.take(trx, contactId, 'opt_out', now)
+        if (note === null) answer = { kind: 'opt_out', body: OPT_OUT_CONFIRMATION }
+      } else {
+        note = 'No automatic answer: this number had already opted out, and an opt-out is confirmed once.'
+      }
+    } else if (keyword === 'opt_in') {
+      if (optedOutAt !== null) {
+        await repo.setContactOptOut(trx, contactId, null, now)
+        note = await this.autoReplies.take(trx, contactId, 'opt_in', now)
+        if (note === null) answer = { kind: 'opt_in', body: OPT_IN_CONFIRMATION }
+      } else {
+        note = 'No automatic answer: START changed nothing, as this number had not opted out.'
+      }
+    } else if (keyword === 'help') {
+      if (optedOutAt !== null) {
+        // Recorded as blocked, like every message to an opted-out number; it is not counted.
+        answer = { kind: 'help', body: this.deps.config.helpText, blockedReason: OPTED_OUT_REASON }
+      } else {
+        note = await this.autoReplies.take(trx, contactId, 'help', now)
+        if (note === null) answer = { kind: 'help', body: this.deps.config.helpText }
+      }
+    }
+
     const messageId = uuidv7(Date.parse(now))
     await messageRepo.insertMessage(trx, {
       id: messageId,
@@ -127,7 +167,7 @@ export class TicketService {
       provider_message_id: sms.providerMessageId,
       status: 'received',
       status_at: now,
-      status_reason: null,
+      status_reason: note,
       error_code: null,
       price_amount: null,
       price_currency: null,
@@ -140,24 +180,13 @@ export class TicketService {
     })
     await repo.touchTicket(trx, ticketId, now, first)
 
-    const keyword = detectKeyword(sms.text)
     const base = { ticketId, channel: sms.channel, to: sms.from }
-    if (keyword === 'opt_out') {
-      if (optedOutAt === null) {
-        await repo.setContactOptOut(trx, contactId, now, now)
-        // Replies still waiting in the outbox (say, backing off after a provider outage) would
-        // otherwise go out after the STOP.
-        const blocked = await messageRepo.blockQueuedOutbound(trx, contactId, OPTED_OUT_REASON, now)
-        await this.deps.failover?.messagesBlocked(trx, blocked, now)
-        // The one message an opted-out number still gets: the confirmation of the opt-out.
-        await this.deps.outbound.queue(trx, { ...base, kind: 'opt_out', body: OPT_OUT_CONFIRMATION }, now)
-      }
-    } else if (keyword === 'opt_in') {
-      if (optedOutAt !== null) await repo.setContactOptOut(trx, contactId, null, now)
-      await this.deps.outbound.queue(trx, { ...base, kind: 'opt_in', body: OPT_IN_CONFIRMATION }, now)
-    } else if (keyword === 'help') {
-      await this.deps.outbound.queue(trx, { ...base, kind: 'help', body: this.deps.config.helpText, blockedReason: optOutBlock(optedOutAt) }, now)
-    } else if (newTicket) {
+    let queuedOutbound = false
+    if (answer !== null) {
+      await this.deps.outbound.queue(trx, { ...base, ...answer }, now)
+      queuedOutbound = answer.blockedReason === undefined
+    } else if (keyword === null && newTicket) {
+      // A keyword gets its answer (or none), never the confirmation of a new ticket.
       const body = this.confirmationText(ticketId)
       const { failover, config } = this.deps
       const addresses = optedOutAt === null && config.failover.confirmationWithFailover && failover !== undefined
@@ -168,9 +197,8 @@ export class TicketService {
       } else {
         await this.deps.outbound.queue(trx, { ...base, kind: 'confirmation', body, blockedReason: optOutBlock(optedOutAt) }, now)
       }
+      queuedOutbound = true
     }
-    // Every branch above that answers (a keyword, a new ticket's confirmation) queued a message.
-    const queuedOutbound = keyword !== null || newTicket
     return { duplicate: false, ticketId, messageId, newTicket, queuedOutbound }
   }
 
