@@ -2,8 +2,9 @@ import SQLite from 'better-sqlite3'
 import { CompiledQuery, sql } from 'kysely'
 import t, { type Test } from 'tap'
 import type { Db } from '../../src/db/database.js'
+import { groupCommitter } from '../../src/db/group-commit.js'
 import { findConversation, findOrOpenTicket } from '../../src/tickets/conversations.js'
-import { conversationQuery } from '../../src/tickets/ticket-repository.js'
+import { conversationQuery, insertContact } from '../../src/tickets/ticket-repository.js'
 import { apiClient } from '../api/api-helpers.js'
 import { buildTestApp, form } from '../helper.js'
 import { messagebirdApp } from '../webhooks/messagebird-sent.js'
@@ -129,6 +130,23 @@ t.test('through the webhook: a first text from a number whose contact a concurre
   t.same(await tally(db), { contacts: 1, numbers: 1, openTickets: 1 })
   await drain()
   t.equal(sent.length, 0, 'no confirmation: this text did not open the ticket')
+})
+
+t.test('a unit that fails after creating a contact takes the contact with it; the units sharing its commit still commit', async (t) => {
+  const { db, services } = await buildTestApp(t)
+  // Started in one tick, so group commit runs them in one transaction, each in its own savepoint.
+  const [failed, stored] = await Promise.allSettled([
+    groupCommitter(db).run(async (trx) => {
+      // A contact whose number is not claimed yet: a violation of the deferred foreign key, pending.
+      await insertContact(trx, OTHER, AT)
+      throw new Error('the rest of this unit failed')
+    }),
+    services.tickets.receiveInbound({ provider: 'test', providerMessageId: 'ok-1', from: PHONE, to: null, text: 'Hi', channel: 'sms' })
+  ])
+  t.match(failed, { status: 'rejected', reason: { message: 'the rest of this unit failed' } })
+  t.match(stored, { status: 'fulfilled', value: { newTicket: true } })
+  t.same((await db.selectFrom('contacts').select('phone').execute()).map((c) => c.phone), [PHONE], 'the failed unit left no contact (and no half-made one for the deferred foreign key to trip on)')
+  t.same(await tally(db), { contacts: 1, numbers: 1, openTickets: 1 })
 })
 
 t.test('the notifications API finds the customer through the same lookup: any of their numbers, on any channel', async (t) => {
