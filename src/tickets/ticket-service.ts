@@ -15,7 +15,7 @@ import { plainReason } from '../messaging/status-wording.js'
 import { AutoReplies } from './auto-replies.js'
 import { contactAddresses, failoverSteps, setAsideAddresses } from './contact-service.js'
 import { findConversation, findOrOpenTicket, ticketRef, type Conversation } from './conversations.js'
-import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION } from './keywords.js'
+import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, type Keyword } from './keywords.js'
 import { maskPhone } from './phone.js'
 import * as repo from './ticket-repository.js'
 
@@ -29,6 +29,8 @@ export interface InboundSms {
   text: string
   channel: Channel
 }
+
+interface KeywordAnswer { kind: 'opt_out' | 'opt_in' | 'help', body: string, blockedReason?: string }
 
 export interface InboundResult {
   duplicate: boolean
@@ -117,41 +119,8 @@ export class TicketService {
     const first = { preview: preview(sms.text), direction: 'inbound' as const }
     const { contactId, optedOutAt, ticketId, newTicket } = await findOrOpenTicket(trx, sms.from, await this.lookUpSender(trx, sms.from), now, first)
 
-    // A keyword's consequences, and its automatic answer unless a limit holds it back; then `note`
-    // says on the stored text why no answer went out.
     const keyword = detectKeyword(sms.text)
-    let note: string | null = null
-    let answer: { kind: 'opt_out' | 'opt_in' | 'help', body: string, blockedReason?: string } | null = null
-    if (keyword === 'opt_out') {
-      if (optedOutAt === null) {
-        await repo.setContactOptOut(trx, contactId, now, now)
-        // Replies still waiting in the outbox (say, backing off after a provider outage) would
-        // otherwise go out after the STOP.
-        const blocked = await messageRepo.blockQueuedOutbound(trx, contactId, OPTED_OUT_REASON, now)
-        await this.deps.failover?.messagesBlocked(trx, blocked, now)
-        // The one message an opted-out number still gets: the confirmation of the opt-out.
-        note = await this.autoReplies.take(trx, contactId, 'opt_out', now)
-        if (note === null) answer = { kind: 'opt_out', body: OPT_OUT_CONFIRMATION }
-      } else {
-        note = 'No automatic answer: this number had already opted out, and an opt-out is confirmed once.'
-      }
-    } else if (keyword === 'opt_in') {
-      if (optedOutAt !== null) {
-        await repo.setContactOptOut(trx, contactId, null, now)
-        note = await this.autoReplies.take(trx, contactId, 'opt_in', now)
-        if (note === null) answer = { kind: 'opt_in', body: OPT_IN_CONFIRMATION }
-      } else {
-        note = 'No automatic answer: START changed nothing, as this number had not opted out.'
-      }
-    } else if (keyword === 'help') {
-      if (optedOutAt !== null) {
-        // Recorded as blocked, like every message to an opted-out number; it is not counted.
-        answer = { kind: 'help', body: this.deps.config.helpText, blockedReason: OPTED_OUT_REASON }
-      } else {
-        note = await this.autoReplies.take(trx, contactId, 'help', now)
-        if (note === null) answer = { kind: 'help', body: this.deps.config.helpText }
-      }
-    }
+    const { answer, note } = await this.applyKeyword(trx, keyword, { contactId, optedOutAt }, now)
 
     const messageId = uuidv7(Date.parse(now))
     await messageRepo.insertMessage(trx, {
@@ -200,6 +169,39 @@ export class TicketService {
       queuedOutbound = true
     }
     return { duplicate: false, ticketId, messageId, newTicket, queuedOutbound }
+  }
+
+  /**
+   * A keyword's consequences (opt-out, opt-in), and its automatic answer unless a limit holds it
+   * back; then `note` says, on the stored text, why no answer went out.
+   */
+  private async applyKeyword (trx: Executor, keyword: Keyword | null, contact: { contactId: number, optedOutAt: string | null }, now: string): Promise<{ answer: KeywordAnswer | null, note: string | null }> {
+    const { contactId, optedOutAt } = contact
+    const answered = async (kind: KeywordAnswer['kind'], body: string): Promise<{ answer: KeywordAnswer | null, note: string | null }> => {
+      const note = await this.autoReplies.take(trx, contactId, kind, now)
+      return note === null ? { answer: { kind, body }, note } : { answer: null, note }
+    }
+    if (keyword === 'opt_out') {
+      if (optedOutAt !== null) return { answer: null, note: 'No automatic answer: this number had already opted out, and an opt-out is confirmed once.' }
+      await repo.setContactOptOut(trx, contactId, now, now)
+      // Replies still waiting in the outbox (say, backing off after a provider outage) would
+      // otherwise go out after the STOP.
+      const blocked = await messageRepo.blockQueuedOutbound(trx, contactId, OPTED_OUT_REASON, now)
+      await this.deps.failover?.messagesBlocked(trx, blocked, now)
+      // The one message an opted-out number still gets: the confirmation of the opt-out.
+      return await answered('opt_out', OPT_OUT_CONFIRMATION)
+    }
+    if (keyword === 'opt_in') {
+      if (optedOutAt === null) return { answer: null, note: 'No automatic answer: START changed nothing, as this number had not opted out.' }
+      await repo.setContactOptOut(trx, contactId, null, now)
+      return await answered('opt_in', OPT_IN_CONFIRMATION)
+    }
+    if (keyword === 'help') {
+      // To an opted-out number it is recorded as blocked, like every message to them, and not counted.
+      if (optedOutAt !== null) return { answer: { kind: 'help', body: this.deps.config.helpText, blockedReason: OPTED_OUT_REASON }, note: null }
+      return await answered('help', this.deps.config.helpText)
+    }
+    return { answer: null, note: null }
   }
 
   /** The contact's addresses for a failover send, starting with `first` (where they wrote from). */
