@@ -8,6 +8,7 @@ import { StatusCallbacks } from './api/status-callbacks.js'
 import { systemClock, type Clock } from './clock.js'
 import { AgentService } from './auth/agent-service.js'
 import { agentAuth } from './auth/auth-routes.js'
+import { HashGate } from './auth/hash-gate.js'
 import { LoginThrottle } from './auth/login-throttle.js'
 import { SessionService } from './auth/session-service.js'
 import { WebhookReplayGuard } from './auth/webhook-replay-guard.js'
@@ -60,6 +61,7 @@ export interface Services {
   agents: AgentService
   sessions: SessionService
   loginThrottle: LoginThrottle
+  passwordHashes: HashGate
   webhookReplay: WebhookReplayGuard
 }
 
@@ -128,12 +130,13 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const notifications = new NotificationService({ db, clock, config, failover, outbound, log: log.child({ module: 'api' }), wake: () => worker.wake() })
   simulator?.onReport(async (report) => await status.applyReport(report))
 
-  const agents = new AgentService({ db, clock, passwordHashLogN: config.passwordHashLogN })
+  const passwordHashes = new HashGate(config.passwordHashes)
+  const agents = new AgentService({ db, clock, passwordHashLogN: config.passwordHashLogN, gate: passwordHashes })
   const sessions = new SessionService({ db, clock, config })
   const loginThrottle = new LoginThrottle({ db, clock, config })
   const webhookReplay = new WebhookReplayGuard({ db, clock })
 
-  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, webhookReplay }
+  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, webhookReplay }
   app.decorate('services', services)
   app.addHook('onClose', async () => {
     await failover.close()

@@ -52,6 +52,8 @@ export interface Config {
   login: { maxFailures: number, maxFailuresPerIp: number, lockoutMinutes: number }
   /** scrypt cost as log2(N) for new password hashes (r=8, p=3). */
   passwordHashLogN: number
+  /** Password hashes that run at once (on libuv's thread pool), and how many more may wait. */
+  passwordHashes: { concurrency: number, queue: number }
   /** Requests per minute per client address. */
   rateLimit: { webhooksPerMinute: number, apiPerMinute: number }
   /** Fastify `trustProxy`: false, true, a hop count, or a comma-separated list of proxy addresses. */
@@ -126,6 +128,15 @@ export function loadConfig (env: Env = process.env): Config {
     if (/^[0-9a-fA-F:./]+(\s*,\s*[0-9a-fA-F:./]+)*$/.test(raw)) return raw
     problems.push(`TRUST_PROXY must be true, false, a number of proxy hops, or a comma-separated list of proxy addresses (got "${raw}")`)
     return false
+  }
+  // scrypt runs on libuv's thread pool, shared with file system, DNS and zlib work: at least one
+  // thread must stay free for them whatever a burst of sign-ins does.
+  const passwordHashes = (): { concurrency: number, queue: number } => {
+    const poolSize = /^\d+$/.test(env.UV_THREADPOOL_SIZE ?? '') ? Number(env.UV_THREADPOOL_SIZE) : 4
+    const most = Math.max(1, poolSize - 1)
+    const concurrency = int('PASSWORD_HASH_CONCURRENCY', Math.min(2, most), 1, 64)
+    if (concurrency > most) problems.push(`PASSWORD_HASH_CONCURRENCY must be below the libuv thread pool size (UV_THREADPOOL_SIZE, ${poolSize}), so that password checks never take every thread (got ${concurrency})`)
+    return { concurrency, queue: int('PASSWORD_HASH_QUEUE', 16, 0, 10_000) }
   }
   const port = int('PORT', 3000, 0, 65535)
   const host = str('HOST') ?? '127.0.0.1'
@@ -255,6 +266,7 @@ export function loadConfig (env: Env = process.env): Config {
       lockoutMinutes: int('LOGIN_LOCKOUT_MINUTES', 15, 1, 24 * 60)
     },
     passwordHashLogN: passwordHashLogN(nodeEnv),
+    passwordHashes: passwordHashes(),
     rateLimit: {
       // MessageBird posts from a few shared addresses, and its retry after a 429 is not documented:
       // the webhook limit is a flood guard, set well above any real burst of customer texts.

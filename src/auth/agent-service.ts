@@ -4,6 +4,7 @@ import { isUniqueViolation } from '../db/database.js'
 import type { Agent } from '../db/schema.js'
 import { conflict, invalid, notFound } from '../errors.js'
 import * as repo from './agent-repository.js'
+import { HashGate } from './hash-gate.js'
 import { accountThrottleKey } from './login-throttle.js'
 import { deleteThrottle } from './login-throttle-repository.js'
 import { defaultParams, hashPassword, needsRehash, passwordProblem, verifyPassword, type HashParams } from './password.js'
@@ -25,10 +26,13 @@ export function normaliseEmail (email: string): string {
 /** Agent accounts: creation, sign-in checks, disabling and password resets. */
 export class AgentService {
   private readonly params: HashParams
+  private readonly gate: HashGate
   private decoy: Promise<string> | null = null
 
-  constructor (private readonly deps: { db: Db, clock: Clock, passwordHashLogN: number }) {
+  /** `gate` bounds concurrent hashes in a server; a CLI run hashes one password and needs none. */
+  constructor (private readonly deps: { db: Db, clock: Clock, passwordHashLogN: number, gate?: HashGate }) {
     this.params = defaultParams(deps.passwordHashLogN)
+    this.gate = deps.gate ?? new HashGate({ concurrency: 1, queue: Number.POSITIVE_INFINITY })
   }
 
   async add (input: { email: string, name: string, role: Role, password: string }): Promise<SignedInAgent> {
@@ -38,7 +42,7 @@ export class AgentService {
     if (name === '' || name.length > 100) throw invalid('The name must be 1 to 100 characters long; it is shown to other agents next to replies.')
     const problem = passwordProblem(input.password)
     if (problem !== null) throw invalid(problem)
-    const passwordHash = await hashPassword(input.password, this.params)
+    const passwordHash = await this.hash(input.password)
     try {
       const id = await repo.insertAgent(this.deps.db, { email, name, role: input.role, passwordHash }, this.now())
       return { id, email, name, role: input.role }
@@ -78,7 +82,7 @@ export class AgentService {
     const problem = passwordProblem(password)
     if (problem !== null) throw invalid(problem)
     const agent = await this.require(email)
-    const passwordHash = await hashPassword(password, this.params)
+    const passwordHash = await this.hash(password)
     const sessionsEnded = await this.deps.db.transaction().execute(async (trx) => {
       await repo.setAgentPassword(trx, agent.id, passwordHash, this.now())
       await deleteThrottle(trx, accountThrottleKey(agent.email))
@@ -96,13 +100,13 @@ export class AgentService {
     if (password.length > 4 * 1024) return { ok: false, reason: 'invalid' }
     const agent = await repo.findAgentByEmail(this.deps.db, normaliseEmail(email))
     if (agent === undefined) {
-      await verifyPassword(password, await this.decoyHash())
+      await this.verify(password, await this.decoyHash())
       return { ok: false, reason: 'invalid' }
     }
-    if (!await verifyPassword(password, agent.password_hash)) return { ok: false, reason: 'invalid' }
+    if (!await this.verify(password, agent.password_hash)) return { ok: false, reason: 'invalid' }
     if (agent.disabled_at !== null) return { ok: false, reason: 'disabled' }
     if (needsRehash(agent.password_hash, this.params)) {
-      await repo.setAgentPassword(this.deps.db, agent.id, await hashPassword(password, this.params), this.now())
+      await repo.setAgentPassword(this.deps.db, agent.id, await this.hash(password), this.now())
     }
     return { ok: true, agent: { id: agent.id, name: agent.name, email: agent.email, role: agent.role } }
   }
@@ -114,8 +118,21 @@ export class AgentService {
   }
 
   private async decoyHash (): Promise<string> {
-    this.decoy ??= hashPassword('decoy password for unknown accounts', this.params)
+    if (this.decoy === null) {
+      const made = this.hash('decoy password for unknown accounts')
+      this.decoy = made
+      // A refused or failed first hash must not stay cached: the next attempt makes it again.
+      made.catch(() => { if (this.decoy === made) this.decoy = null })
+    }
     return await this.decoy
+  }
+
+  private async hash (password: string): Promise<string> {
+    return await this.gate.run(async () => await hashPassword(password, this.params))
+  }
+
+  private async verify (password: string, stored: string): Promise<boolean> {
+    return await this.gate.run(async () => await verifyPassword(password, stored))
   }
 
   private now (): string {

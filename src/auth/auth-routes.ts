@@ -5,7 +5,9 @@ import { wantsHtml } from '../http/security.js'
 import { renderPage } from '../inbox/render.js'
 import { FIRST_AGENT_COMMAND, type AgentService } from './agent-service.js'
 import { csrfTokenFor, csrfTokenMatches, newSecret } from './csrf.js'
-import { accountThrottleKey, addressThrottleKey, type LoginThrottle, type ThrottleVerdict } from './login-throttle.js'
+import type { LoginThrottle, ThrottleVerdict } from './login-throttle.js'
+import { attemptSignIn } from './sign-in.js'
+import { SIGN_IN_BUSY_MESSAGE } from './hash-gate.js'
 import type { ActiveSession, SessionService } from './session-service.js'
 
 declare module 'fastify' {
@@ -59,8 +61,8 @@ export function safeNextPath (next: unknown): string {
   return url.pathname + url.search + url.hash
 }
 
-function throttleMessage (verdict: ThrottleVerdict): string | null {
-  if (verdict.allowed) return null
+function throttleMessage (verdict: ThrottleVerdict | { retryAfterSeconds: number, lockedOut: boolean }): string | null {
+  if ('allowed' in verdict && verdict.allowed) return null
   const s = verdict.retryAfterSeconds
   if (verdict.lockedOut) {
     const m = Math.ceil(s / 60)
@@ -172,27 +174,28 @@ export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Pro
       reply.code(400)
       return await renderLogin(req, reply, { next, email, error: 'Enter your email address and password.' })
     }
-    const keys = [accountThrottleKey(email), addressThrottleKey(req.ip)]
-    const verdict = await throttle.check(keys)
-    if (!verdict.allowed) {
-      req.log.warn({ ip: req.ip, lockedOut: verdict.lockedOut }, 'sign-in refused: throttled')
-      reply.code(429).header('retry-after', String(verdict.retryAfterSeconds))
-      return await renderLogin(req, reply, { next, email, error: throttleMessage(verdict) })
+    const result = await attemptSignIn({ agents, throttle }, { email, password, ip: req.ip })
+    if (result.kind === 'throttled') {
+      req.log.warn({ ip: req.ip, lockedOut: result.lockedOut }, 'sign-in refused: throttled')
+      reply.code(429).header('retry-after', String(result.retryAfterSeconds))
+      return await renderLogin(req, reply, { next, email, error: throttleMessage(result) })
     }
-    const result = await agents.authenticate(email, password)
-    if (!result.ok) {
-      if (result.reason === 'disabled') {
-        req.log.warn({ ip: req.ip }, 'sign-in refused: account disabled')
-        reply.code(403)
-        return await renderLogin(req, reply, { next, email, error: 'This account is disabled. Ask an admin to enable it.' })
-      }
-      const after = await throttle.recordFailure(keys)
+    if (result.kind === 'busy') {
+      req.log.warn({ ip: req.ip }, 'sign-in refused: too many password checks at once')
+      reply.code(503).header('retry-after', String(result.retryAfterSeconds))
+      return await renderLogin(req, reply, { next, email, error: SIGN_IN_BUSY_MESSAGE })
+    }
+    if (result.kind === 'disabled') {
+      req.log.warn({ ip: req.ip }, 'sign-in refused: account disabled')
+      reply.code(403)
+      return await renderLogin(req, reply, { next, email, error: 'This account is disabled. Ask an admin to enable it.' })
+    }
+    if (result.kind === 'invalid') {
       req.log.warn({ ip: req.ip }, 'sign-in failed')
       reply.code(401)
-      const wait = throttleMessage(after)
+      const wait = throttleMessage(result.next)
       return await renderLogin(req, reply, { next, email, error: `The email address or password is not right.${wait === null ? '' : ' ' + wait}` })
     }
-    await throttle.recordSuccess(keys[0])
     // A fresh session on every sign-in: a token planted before sign-in never becomes a live session.
     await sessions.end(req.cookies[sessionCookie])
     const { token } = await sessions.create(result.agent.id)

@@ -140,6 +140,11 @@ t.test('hardening settings are validated with clear messages', async (t) => {
   t.same(defaults.login, { maxFailures: 10, maxFailuresPerIp: 50, lockoutMinutes: 15 })
   t.same(defaults.rateLimit, { webhooksPerMinute: 12_000, apiPerMinute: 300 })
   t.equal(loadConfig({ PUBLIC_URL: 'https://support.example.com' }).session.secureCookies, true, 'https implies Secure cookies')
+  t.same(defaults.passwordHashes, { concurrency: 2, queue: 16 })
+  t.throws(() => loadConfig({ PASSWORD_HASH_CONCURRENCY: '4' }), /PASSWORD_HASH_CONCURRENCY must be below the libuv thread pool size \(UV_THREADPOOL_SIZE, 4\)/)
+  t.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '4', UV_THREADPOOL_SIZE: '8' }).passwordHashes.concurrency, 4)
+  t.equal(loadConfig({ UV_THREADPOOL_SIZE: '2' }).passwordHashes.concurrency, 1, 'the default leaves a thread free on a smaller pool')
+  t.throws(() => loadConfig({ PASSWORD_HASH_QUEUE: 'lots' }), /PASSWORD_HASH_QUEUE must be a whole number/)
 })
 
 t.test('with TRUST_PROXY the client address comes from X-Forwarded-For, so throttling hits the real client', async (t) => {
