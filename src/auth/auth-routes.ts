@@ -44,21 +44,35 @@ const loginBody = {
   }
 } as const
 
-/** Where to go after signing in: only a path on this site, so a crafted link cannot send an agent elsewhere. */
+const SITE = 'http://textdesk.invalid'
+
+/** A path on this site as a browser reads a Location header: one slash, then no host. */
+function isLocalPath (path: string): boolean {
+  if (!path.startsWith('/') || path.startsWith('//')) return false
+  // Browsers read `\` as `/` in http(s) URLs; control characters and spaces are stripped or
+  // refused by parsers in different ways; `%2f` and `%5c` are slashes a proxy may decode.
+  // eslint-disable-next-line no-control-regex
+  if (/[\\\u0000-\u0020\u007f]|%2f|%5c/i.test(path)) return false
+  try {
+    return new URL(path, SITE).origin === SITE
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Where to go after signing in: only a path on this site, so a crafted link cannot send an agent
+ * elsewhere. The value is normalised first (dot segments, percent-encoded dots) and the result,
+ * which is what the Location header will carry, is what gets checked: `/..//evil.example`
+ * normalises to `//evil.example`, a link to another host.
+ */
 export function safeNextPath (next: unknown): string {
   const fallback = '/inbox'
-  if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') || next.includes('\\')) return fallback
-  // Control characters (a raw newline or NUL) are never part of a path we would redirect to.
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(next)) return fallback
-  let url: URL
-  try {
-    url = new URL(next, 'http://textdesk.invalid')
-  } catch {
-    return fallback
-  }
-  if (url.origin !== 'http://textdesk.invalid' || url.pathname === '/login' || url.pathname === '/logout') return fallback
-  return url.pathname + url.search + url.hash
+  if (typeof next !== 'string' || !isLocalPath(next)) return fallback
+  const url = new URL(next, SITE)
+  const target = url.pathname + url.search + url.hash
+  if (!isLocalPath(target) || url.pathname === '/login' || url.pathname === '/logout') return fallback
+  return target
 }
 
 function throttleMessage (verdict: ThrottleVerdict | { retryAfterSeconds: number, lockedOut: boolean }): string | null {

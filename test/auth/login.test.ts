@@ -80,11 +80,35 @@ t.test('a wrong password, an unknown email and a disabled account do not sign in
 t.test('next must be a path on this site: other targets go to the inbox', async (t) => {
   const { app, services } = await buildTestApp(t, { env: FAST_HASH_ENV })
   await createAgent(services)
-  const cases = ['https://evil.example/', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)', '/login', '/logout', 'inbox', '/\tevil']
-  for (const next of cases) {
+  // Each of these leaves the site if followed as it is, or once normalised (dot segments,
+  // percent-encoded dots, backslashes read as slashes, stripped tabs and newlines).
+  const hostile = [
+    'https://evil.example/', '//evil.example/x', '///evil.example', 'http:evil.example', 'javascript:alert(1)', 'inbox',
+    '/..//evil.example', '/../..//evil.example', '/inbox/../..//evil.example', '/%2e%2e//evil.example', '/%2E%2E//evil.example',
+    '/.%2e//evil.example', '/.//evil.example', '/%2e//evil.example', '/./%2e/..//evil.example',
+    '/\\evil.example', '/\\/evil.example', '\\\\evil.example', '/..\\evil.example', '/%5cevil.example', '/%5C%5Cevil.example',
+    '/%2f%2fevil.example', '/%2F/evil.example', '/..%2f%2fevil.example',
+    '/\t/evil.example', '/\n/evil.example', '/\r\n/evil.example', '/\t\t//evil.example', ' //evil.example', '/ /evil.example',
+    '/\u0000//evil.example', '/login', '/logout', '/x/../login', ''
+  ]
+  for (const next of hostile) {
     const res = await postLogin(app, await loginForm(app), { email: 'ada@example.com', password: PASSWORD, next })
-    t.equal(res.statusCode, 303, next)
+    t.equal(res.statusCode, 303, JSON.stringify(next))
     t.equal(res.headers.location, '/inbox', `${JSON.stringify(next)} is not followed`)
+  }
+  // Local paths still come back, normalised.
+  const local: Array<[string, string]> = [['/tickets/7', '/tickets/7'], ['/inbox?cursor=x#top', '/inbox?cursor=x#top'], ['/tickets/7/../8', '/tickets/8'], ['/simulator?number=%2B31612345678', '/simulator?number=%2B31612345678'],
+    // A full-width space is not a slash to any browser: it stays part of a local path, encoded.
+    ['/\u3000/evil.example', '/%E3%80%80/evil.example']]
+  for (const [next, expected] of local) {
+    const res = await postLogin(app, await loginForm(app), { email: 'ada@example.com', password: PASSWORD, next })
+    t.equal(res.headers.location, expected, next)
+  }
+  // The same rule when an agent who is already signed in follows a crafted /login link.
+  const session = await signIn(app, 'ada@example.com')
+  for (const next of ['/..//evil.example', '/%2e%2e//evil.example', '/.//evil.example']) {
+    const res = await session.inject({ method: 'GET', url: `/login?next=${encodeURIComponent(next)}`, headers: HTML })
+    t.equal(res.headers.location, '/inbox', `GET /login?next=${next}`)
   }
 })
 
