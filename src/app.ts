@@ -15,6 +15,7 @@ import { WebhookReplayGuard } from './auth/webhook-replay-guard.js'
 import type { Config } from './config.js'
 import { createDatabase, type Db } from './db/database.js'
 import { errorBody } from './errors.js'
+import { limitJsonBodies } from './http/json-body.js'
 import { limitBodies, limitRate, machineFacing, notFound, securityHeaders } from './http/security.js'
 import { inboxRoutes } from './inbox/inbox-routes.js'
 import { staticAssets } from './inbox/assets.js'
@@ -147,6 +148,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler(rootErrorHandler)
   app.setNotFoundHandler(notFound)
+  limitJsonBodies(app)
   await securityHeaders(app, config)
 
   await app.register(async (scope) => {

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHook
 import type { StatusService } from '../messaging/status-service.js'
 import type { TicketService } from '../tickets/ticket-service.js'
 import { UserError } from '../errors.js'
+import { parseJsonBody } from '../http/json-body.js'
 import { parseConversationEvent, parseInboundSms, parseSmsReport } from './messagebird-payloads.js'
 
 declare module 'fastify' {
@@ -46,9 +47,9 @@ export async function messagebirdWebhooks (app: FastifyInstance, deps: WebhookDe
     if (type.startsWith('application/json')) {
       if (raw.length === 0) return done(null, {})
       try {
-        done(null, JSON.parse(raw.toString('utf8')))
-      } catch {
-        done(new UserError(400, 'The body is not valid JSON', 'INVALID_JSON'), undefined)
+        done(null, parseJsonBody(raw.toString('utf8')))
+      } catch (err) {
+        done(err as Error, undefined)
       }
       return
     }
