@@ -16,6 +16,7 @@ import type { Config } from './config.js'
 import { createDatabase, type Db } from './db/database.js'
 import { errorBody } from './errors.js'
 import { limitJsonBodies } from './http/json-body.js'
+import { maskPhoneNumbers, requestWithoutQuery } from './http/log-privacy.js'
 import { limitBodies, limitRate, machineFacing, notFound, securityHeaders } from './http/security.js'
 import { inboxRoutes } from './inbox/inbox-routes.js'
 import { staticAssets } from './inbox/assets.js'
@@ -80,7 +81,10 @@ export function loggerOptions (config: Config): FastifyServerOptions['logger'] {
   return {
     level: config.logLevel,
     // Never log secrets or signatures; SMS bodies are never passed to the logger at all.
-    redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["messagebird-signature-jwt"]', 'res.headers["set-cookie"]']
+    redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["messagebird-signature-jwt"]', 'res.headers["set-cookie"]'],
+    // Paths without query strings, and phone numbers masked in every line (http/log-privacy.ts).
+    serializers: { req: requestWithoutQuery },
+    hooks: { streamWrite: maskPhoneNumbers }
   }
 }
 

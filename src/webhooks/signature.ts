@@ -3,6 +3,7 @@ import type { WebhookReplayGuard } from '../auth/webhook-replay-guard.js'
 import type { Clock } from '../clock.js'
 import type { Executor } from '../db/database.js'
 import { UserError } from '../errors.js'
+import { pathOnly } from '../http/log-privacy.js'
 import { SIGNATURE_HEADER, SignatureError, signingKey, verifyMessageBirdSignature, type SignatureFailure } from '../messaging/messagebird-signature.js'
 
 /** Spends a verified signature's jti together with what the webhook stores (architecture invariant 2). */
@@ -57,8 +58,9 @@ export function messagebirdSignature (deps: SignatureDeps): { verify: preHandler
   const replayed = (): UserError => new UserError(401, MESSAGES.replayed, 'INVALID_SIGNATURE')
 
   const refuse = async (req: FastifyRequest, reply: FastifyReply, reason: keyof typeof MESSAGES, url?: string): Promise<FastifyReply> => {
-    // The URL is logged because a wrong PUBLIC_URL behind a proxy is the usual cause of wrong-url.
-    req.log.warn({ reason, url: reason === 'wrong-url' ? url : undefined }, 'webhook refused: signature check failed')
+    // The URL is logged because a wrong PUBLIC_URL behind a proxy is the usual cause of wrong-url;
+    // without its query string, which carries the text and numbers of GET webhooks.
+    req.log.warn({ reason, url: reason === 'wrong-url' && url !== undefined ? pathOnly(url) : undefined }, 'webhook refused: signature check failed')
     return await reply.code(401).send({ statusCode: 401, error: 'INVALID_SIGNATURE', message: MESSAGES[reason] })
   }
 
