@@ -64,7 +64,7 @@ export async function apiRoutes (parent: FastifyInstance, deps: ApiDeps): Promis
       info: {
         title: 'Textdesk notifications API',
         version: '1.0.0',
-        description: 'Send proactive messages to customers by SMS or WhatsApp, alone or as a failover workflow (the shape of Nexmo\'s Dispatch `failover` template). Every message is added to the customer\'s support ticket so their answer reaches an agent. Status callbacks, when configured, are documented under `webhooks`.'
+        description: 'Send proactive messages to customers by SMS or WhatsApp, alone or as a failover workflow (the shape of Nexmo\'s Dispatch `failover` template). Every message is added to the customer\'s support ticket so their answer reaches an agent. Each API key reads only the messages and dispatches it created itself: for another key\'s, the answer is 404. Status callbacks, when configured, are documented under `webhooks`.'
       },
       ...(deps.config.publicUrl !== null ? { servers: [{ url: deps.config.publicUrl }] } : {}),
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key created with `npm run api-key -- create --name <name>`.' } } },
@@ -137,12 +137,26 @@ export async function apiRoutes (parent: FastifyInstance, deps: ApiDeps): Promis
     })
 
     v1.get('/api/v1/messages/:uuid', {
-      schema: { tags: ['messages'], summary: 'Current state of a message', security, params: S.UuidParams, response: { 200: S.MessageState, ...errors } }
-    }, async (req) => await notifications.getMessage(req.params.uuid))
+      schema: {
+        tags: ['messages'],
+        summary: 'Current state of a message',
+        description: 'Readable only with the API key that sent the message, or that started the dispatch it belongs to. With any other key the answer is 404, the same as for an id that does not exist.',
+        security,
+        params: S.UuidParams,
+        response: { 200: S.MessageState, ...errors }
+      }
+    }, async (req) => await notifications.getMessage(keyOf(req).id, req.params.uuid))
 
     v1.get('/api/v1/dispatch/:uuid', {
-      schema: { tags: ['dispatch'], summary: 'Current state of a dispatch, its steps and their messages', security, params: S.UuidParams, response: { 200: S.DispatchState, ...errors } }
-    }, async (req) => await notifications.getDispatch(req.params.uuid))
+      schema: {
+        tags: ['dispatch'],
+        summary: 'Current state of a dispatch, its steps and their messages',
+        description: 'Readable only with the API key that started the dispatch. With any other key the answer is 404, the same as for an id that does not exist.',
+        security,
+        params: S.UuidParams,
+        response: { 200: S.DispatchState, ...errors }
+      }
+    }, async (req) => await notifications.getDispatch(keyOf(req).id, req.params.uuid))
   })
 }
 

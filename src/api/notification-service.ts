@@ -6,10 +6,12 @@ import { isUniqueViolation, type Db, type Executor } from '../db/database.js'
 import type { Channel } from '../db/schema.js'
 import { notFound, UserError } from '../errors.js'
 import type { FailoverService, StepSpec } from '../messaging/failover.js'
+import { findDispatch } from '../messaging/dispatch-repository.js'
 import { findMessage } from '../messaging/message-repository.js'
 import { preview, type OutboundQueue } from '../messaging/outbound.js'
 import { findConversation, findOrOpenTicket, type Conversation } from '../tickets/conversations.js'
 import { maskPhone } from '../tickets/phone.js'
+import { findApiMessageKey, insertApiMessage } from './api-message-repository.js'
 import type { MessageInput } from './api-validation.js'
 import { dispatchPath, dispatchView, linker, messagePath, messageView, type LinkFn } from './api-views.js'
 import * as idempotency from './idempotency-repository.js'
@@ -60,6 +62,7 @@ export class NotificationService {
     return await this.once(apiKeyId, idem, async (trx, now) => {
       const { ticketId } = await this.ticketFor(trx, [{ channel: input.channel, address: input.to, field: 'to' }], input.text, now)
       const queued = await this.deps.outbound.queue(trx, { ticketId, kind: 'notification', channel: input.channel, to: input.to, body: input.text }, now)
+      await insertApiMessage(trx, queued.messageId, apiKeyId)
       this.deps.log.info({ messageId: queued.messageId, ticketId, to: maskPhone(input.to), apiKeyId }, 'notification queued')
       return {
         statusCode: 202,
@@ -80,17 +83,27 @@ export class NotificationService {
     })
   }
 
-  async getMessage (id: string) {
+  /**
+   * A message sent through this API, for the key that sent it (or whose dispatch sent it). Any
+   * other key gets the same 404 as for an id that does not exist, so ids reveal nothing.
+   */
+  async getMessage (apiKeyId: number, id: string) {
     const m = await findMessage(this.deps.db, id)
     // Only what came in through this API: agents' replies are not the business system's to read.
-    if (m === undefined || m.kind !== 'notification') throw notFound(`Message ${id.slice(0, 40)}`)
+    if (m === undefined || m.kind !== 'notification' || await this.ownerOf(m) !== apiKeyId) throw notFound(`Message ${id.slice(0, 40)}`)
     return messageView(m, this.link)
   }
 
-  async getDispatch (id: string) {
+  /** A dispatch, for the key that started it; 404 for any other, as for an unknown id. */
+  async getDispatch (apiKeyId: number, id: string) {
     const v = await this.deps.failover.find(id)
-    if (v === undefined || v.dispatch.api_key_id === null) throw notFound(`Dispatch ${id.slice(0, 40)}`)
+    if (v === undefined || v.dispatch.api_key_id === null || v.dispatch.api_key_id !== apiKeyId) throw notFound(`Dispatch ${id.slice(0, 40)}`)
     return dispatchView(v, this.link)
+  }
+
+  private async ownerOf (m: { id: string, dispatch_id: string | null }): Promise<number | undefined> {
+    if (m.dispatch_id === null) return await findApiMessageKey(this.deps.db, m.id)
+    return (await findDispatch(this.deps.db, m.dispatch_id))?.api_key_id ?? undefined
   }
 
   /**

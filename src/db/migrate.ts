@@ -5,16 +5,18 @@ import * as dispatch from '../../migrations/20261122T1000-dispatch-and-api.js'
 import * as leanIndexes from '../../migrations/20261122T1100-lean-message-indexes.js'
 import * as oneNumberOneContact from '../../migrations/20261210T0900-one-number-one-contact.js'
 import * as autoReplyLimits from '../../migrations/20261210T1000-auto-reply-limits.js'
+import * as apiMessageKeys from '../../migrations/20261211T0900-api-message-keys.js'
 
 // Migrations are listed explicitly (not read from a folder) so the same list works from the
 // TypeScript sources in tests and from the compiled files in dist/. Add new ones at the end.
-const migrations: Record<string, Migration> = {
+export const migrations: Record<string, Migration> = {
   '20261122T0800-core-tickets': core,
   '20261122T0900-agents-and-webhook-auth': agents,
   '20261122T1000-dispatch-and-api': dispatch,
   '20261122T1100-lean-message-indexes': leanIndexes,
   '20261210T0900-one-number-one-contact': oneNumberOneContact,
-  '20261210T1000-auto-reply-limits': autoReplyLimits
+  '20261210T1000-auto-reply-limits': autoReplyLimits,
+  '20261211T0900-api-message-keys': apiMessageKeys
 }
 
 export async function migrateToLatest (db: Kysely<any>): Promise<MigrationResultSet> {

@@ -226,6 +226,12 @@ export interface IdempotencyKeysTable {
   created_at: Iso
 }
 
+/** The API key that sent a message through POST /api/v1/messages. */
+export interface ApiMessagesTable {
+  message_id: string
+  api_key_id: number
+}
+
 export interface Database {
   contacts: ContactsTable
   contact_addresses: ContactAddressesTable
@@ -244,6 +250,7 @@ export interface Database {
   dispatch_steps: DispatchStepsTable
   api_keys: ApiKeysTable
   idempotency_keys: IdempotencyKeysTable
+  api_messages: ApiMessagesTable
 }
 
 export type Contact = Selectable<ContactsTable>
