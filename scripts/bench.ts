@@ -59,6 +59,7 @@ async function benchIngest (): Promise<void> {
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     SMS_CHANNEL: 'simulator',
+    ALLOW_SIMULATOR_IN_PRODUCTION: 'true',
     DATABASE_URL: `sqlite:${dbPath}`,
     SIMULATOR_DELIVERY_DELAY_MS: '0',
     // The limiter stays in the path (its cost is measured) but must not refuse the load generator.

@@ -22,6 +22,8 @@ export interface Config {
     timeoutMs: number
   }
   allowUnsignedWebhooks: boolean
+  /** Start with the simulator channel although NODE_ENV=production (demonstrations, benchmarks). */
+  allowSimulatorInProduction: boolean
   confirmationTemplate: string
   helpText: string
   /**
@@ -183,6 +185,11 @@ export function loadConfig (env: Env = process.env): Config {
     problems.push('MESSAGEBIRD_SIGNING_KEY is required in production with the messagebird channel, so that nobody can post fake SMS; set ALLOW_UNSIGNED_WEBHOOKS=true to accept unsigned webhooks anyway')
   }
 
+  const allowSimulatorInProduction = bool('ALLOW_SIMULATOR_IN_PRODUCTION', false)
+  if (nodeEnv === 'production' && smsChannel === 'simulator' && !allowSimulatorInProduction) {
+    problems.push(`SMS_CHANNEL is simulator${channelRaw === null ? ' (chosen because MESSAGEBIRD_API_KEY is not set)' : ''} in production (NODE_ENV=production). The simulator accepts every message and sends nothing: customers would never receive a confirmation or a reply, and nothing would say so. Set MESSAGEBIRD_API_KEY and MESSAGEBIRD_ORIGINATOR to send for real, or set ALLOW_SIMULATOR_IN_PRODUCTION=true for a demonstration or a benchmark`)
+  }
+
   const confirmationTemplate = env.CONFIRMATION_TEMPLATE ?? DEFAULT_CONFIRMATION
   if (!confirmationTemplate.includes('{ref}')) {
     problems.push('CONFIRMATION_TEMPLATE must contain {ref}, where the ticket ID goes')
@@ -224,6 +231,7 @@ export function loadConfig (env: Env = process.env): Config {
       timeoutMs: int('MESSAGEBIRD_TIMEOUT_MS', 10_000, 1000, 120_000)
     },
     allowUnsignedWebhooks,
+    allowSimulatorInProduction,
     confirmationTemplate,
     helpText: env.HELP_TEXT ?? DEFAULT_HELP,
     autoReply: {

@@ -44,7 +44,7 @@ async function until (what: string, deadline: number, check: () => Promise<boole
 export async function benchFailover (): Promise<FailoverBench> {
   const started = Date.now()
   const dir = mkdtempSync(join(tmpdir(), 'textdesk-failover-bench-'))
-  const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: `sqlite:${join(dir, 'failover.sqlite')}`, SMS_CHANNEL: 'simulator', SIMULATOR_DELIVERY_DELAY_MS: '0', API_RATE_LIMIT_PER_MINUTE: '1000000' })
+  const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: `sqlite:${join(dir, 'failover.sqlite')}`, SMS_CHANNEL: 'simulator', ALLOW_SIMULATOR_IN_PRODUCTION: 'true', SIMULATOR_DELIVERY_DELAY_MS: '0', API_RATE_LIMIT_PER_MINUTE: '1000000' })
   const db = createDatabase(config)
   await migrateToLatest(db)
   const app = await buildApp({ config, db })

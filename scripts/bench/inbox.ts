@@ -34,7 +34,7 @@ export async function timeInbox (n: number, iterations = 200): Promise<{ tickets
   const dir = mkdtempSync(join(tmpdir(), 'textdesk-inbox-bench-'))
   try {
     const path = join(dir, 'inbox.sqlite')
-    const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: `sqlite:${path}`, SMS_CHANNEL: 'simulator' })
+    const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: `sqlite:${path}`, SMS_CHANNEL: 'simulator', ALLOW_SIMULATOR_IN_PRODUCTION: 'true' })
     const db = createDatabase(config)
     await migrateToLatest(db)
     seed(path, n)

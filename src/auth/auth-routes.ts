@@ -112,6 +112,9 @@ export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Pro
   }
 
   app.addHook('onRequest', async (req, reply) => {
+    // Pages behind sign-in, and the sign-in page, must not outlive the session in a browser's or a
+    // proxy's cache. A route with its own policy (the static assets) sets it over this one.
+    reply.header('cache-control', 'no-store')
     const token = req.cookies[sessionCookie]
     const session = await sessions.resolve(token)
     if (session !== null) {

@@ -163,3 +163,48 @@ t.test('with TRUST_PROXY the client address comes from X-Forwarded-For, so throt
   const keys = (await db.selectFrom('login_throttle').select('key').where('key', 'like', 'ip:%').orderBy('key').execute()).map((r) => r.key)
   t.same(keys, ['ip:198.51.100.2', 'ip:203.0.113.50'], 'the forwarded address behind the trusted proxy; an untrusted sender cannot spoof it')
 })
+
+t.test('every agent page and action, and the sign-in page, is sent with Cache-Control: no-store', async (t) => {
+  const { appRoutes, concrete } = await import('./routes.js')
+  const { app, services } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  await services.tickets.receiveInbound({ provider: 'test', providerMessageId: 'x', from: '+31612345678', to: null, text: 'Hi', channel: 'sms' })
+  const agent = await signedInAgent(app)
+  await app.ready()
+  const routes = appRoutes(app).filter((r) => !r.url.startsWith('/webhooks/') && !r.url.startsWith('/api/') && !r.url.startsWith('/assets/'))
+  t.ok(routes.length >= 20, `${routes.length} routes`)
+  // Sign-out last: it ends the session the others use.
+  routes.sort((a, b) => Number(a.url === '/logout') - Number(b.url === '/logout'))
+  for (const route of routes) {
+    const url = concrete(route.url)
+    for (const [who, inject] of [['anonymous', async (o: Parameters<typeof app.inject>[0] & object) => await app.inject(o)], ['signed in', agent.inject]] as const) {
+      const res = route.method === 'POST'
+        ? await inject({ method: 'POST', url, headers: FORM, payload: form({ body: 'A reply', number: '+31612345678', text: 'Hi', mode: 'normal', channel: 'sms', address: '+31612345679' }) })
+        : await inject({ method: route.method as 'GET', url, headers: HTML })
+      t.equal(res.headers['cache-control'], 'no-store', `${route.method} ${route.url} (${who}): ${res.statusCode}`)
+    }
+  }
+  const page = await app.inject({ method: 'GET', url: '/assets/app.css' })
+  t.equal(page.headers['cache-control'], 'public, max-age=300', 'static assets keep their own policy')
+})
+
+t.test('with the simulator channel, production refuses to start unless allowed, and says why', async (t) => {
+  const { execFile } = await import('node:child_process')
+  const { join } = await import('node:path')
+  const { loadConfig } = await import('../../src/config.js')
+  t.throws(() => loadConfig({ NODE_ENV: 'production' }), /SMS_CHANNEL is simulator \(chosen because MESSAGEBIRD_API_KEY is not set\) in production \(NODE_ENV=production\)\. The simulator accepts every message and sends nothing/)
+  t.throws(() => loadConfig({ NODE_ENV: 'production', SMS_CHANNEL: 'simulator' }), /set ALLOW_SIMULATOR_IN_PRODUCTION=true for a demonstration/)
+  t.equal(loadConfig({ NODE_ENV: 'production', ALLOW_SIMULATOR_IN_PRODUCTION: 'true' }).smsChannel, 'simulator')
+  t.equal(loadConfig({ NODE_ENV: 'development' }).smsChannel, 'simulator', 'development is unaffected')
+  t.throws(() => loadConfig({ ALLOW_SIMULATOR_IN_PRODUCTION: 'maybe' }), /ALLOW_SIMULATOR_IN_PRODUCTION must be true or false/)
+
+  // The server itself: exit code 78 (bad configuration) and the reason on stderr, before it listens.
+  // The tap environment is kept (it configures the TypeScript loader); channel settings are not.
+  const { MESSAGEBIRD_API_KEY: _k, SMS_CHANNEL: _c, ALLOW_SIMULATOR_IN_PRODUCTION: _a, ...inherited } = process.env
+  const result = await new Promise<{ code: number | null, stderr: string }>((resolve) => {
+    execFile(process.execPath, ['--import', 'file://' + join(process.cwd(), 'node_modules/@tapjs/typescript/dist/esm/import.mjs'), 'src/server.ts'],
+      { env: { ...inherited, NODE_ENV: 'production', PORT: '0', DATABASE_URL: 'sqlite:/nonexistent/never-created.sqlite' } },
+      (err, _stdout, stderr) => { resolve({ code: err === null ? 0 : (err as { code?: number }).code ?? null, stderr }) })
+  })
+  t.equal(result.code, 78)
+  t.match(result.stderr, /The simulator accepts every message and sends nothing/)
+})
