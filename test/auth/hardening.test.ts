@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { VIEWS_DIR } from '../../src/paths.js'
 import { buildTestApp, form, settle } from '../helper.js'
@@ -176,7 +177,8 @@ t.test('every agent page and action, and the sign-in page, is sent with Cache-Co
   routes.sort((a, b) => Number(a.url === '/logout') - Number(b.url === '/logout'))
   for (const route of routes) {
     const url = concrete(route.url)
-    for (const [who, inject] of [['anonymous', async (o: Parameters<typeof app.inject>[0] & object) => await app.inject(o)], ['signed in', agent.inject]] as const) {
+    const clients: Array<[string, (o: InjectOptions) => Promise<LightMyRequestResponse>]> = [['anonymous', async (o) => await app.inject(o)], ['signed in', agent.inject]]
+    for (const [who, inject] of clients) {
       const res = route.method === 'POST'
         ? await inject({ method: 'POST', url, headers: FORM, payload: form({ body: 'A reply', number: '+31612345678', text: 'Hi', mode: 'normal', channel: 'sms', address: '+31612345679' }) })
         : await inject({ method: route.method as 'GET', url, headers: HTML })
