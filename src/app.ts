@@ -8,6 +8,7 @@ import { StatusCallbacks } from './api/status-callbacks.js'
 import { systemClock, type Clock } from './clock.js'
 import { AgentService } from './auth/agent-service.js'
 import { agentAuth } from './auth/auth-routes.js'
+import { FirstRunSetup } from './auth/first-run.js'
 import { HashGate } from './auth/hash-gate.js'
 import { LoginThrottle } from './auth/login-throttle.js'
 import { SessionService } from './auth/session-service.js'
@@ -64,6 +65,7 @@ export interface Services {
   sessions: SessionService
   loginThrottle: LoginThrottle
   passwordHashes: HashGate
+  firstRun: FirstRunSetup
   webhookReplay: WebhookReplayGuard
 }
 
@@ -139,9 +141,10 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const agents = new AgentService({ db, clock, passwordHashLogN: config.passwordHashLogN, gate: passwordHashes })
   const sessions = new SessionService({ db, clock, config })
   const loginThrottle = new LoginThrottle({ db, clock, config })
+  const firstRun = new FirstRunSetup({ agents, config })
   const webhookReplay = new WebhookReplayGuard({ db, clock })
 
-  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, webhookReplay }
+  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay }
   app.decorate('services', services)
   app.addHook('onClose', async () => {
     await failover.close()
@@ -179,7 +182,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       production: config.nodeEnv === 'production',
       options: { partials: { ticketList: 'partials/ticket-list.hbs', conversation: 'partials/conversation.hbs', phoneMessages: 'partials/phone-messages.hbs' } }
     })
-    await agentAuth(scope, { agents, sessions, throttle: loginThrottle, config })
+    await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)
     await scope.register(inboxRoutes, { tickets, contacts, config })
     if (simulator !== null) await scope.register(simulatorRoutes, { tickets, simulator })

@@ -1,7 +1,7 @@
 import 'dotenv/config'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { FIRST_AGENT_COMMAND } from './auth/agent-service.js'
+import { ENABLE_AGENT_COMMAND } from './auth/agent-service.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { createDatabase } from './db/database.js'
 import { migrateToLatest } from './db/migrate.js'
@@ -31,8 +31,9 @@ app.log.info({ channel: config.smsChannel, chosen: config.smsChannelAutoSelected
 if (config.smsChannel === 'messagebird' && config.messagebird.signingKey === null) {
   app.log.warn('MESSAGEBIRD_SIGNING_KEY is not set: webhooks are NOT authenticated and anyone who can reach them can post fake SMS')
 }
-if (!await app.services.agents.hasActiveAgents()) {
-  app.log.warn(`No agent account exists yet, so nobody can sign in. Create the first one with: ${FIRST_AGENT_COMMAND}`)
+const firstRunOpen = await app.services.firstRun.isOpen()
+if (!firstRunOpen && !await app.services.agents.hasActiveAgents()) {
+  app.log.warn(`Every agent account is disabled, so nobody can sign in. Enable one with: ${ENABLE_AGENT_COMMAND}`)
 }
 if (config.smsChannel === 'messagebird' && config.publicUrl === null) {
   app.log.warn('PUBLIC_URL is not set: messages are sent without a reportUrl, so delivery reports only arrive if an account-level status URL is configured')
@@ -50,4 +51,10 @@ app.services.worker.start()
 process.send?.({ ready: address })
 if (config.smsChannel === 'simulator') {
   app.log.info(`Simulator phone: http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}/simulator`)
+}
+if (firstRunOpen) {
+  // After listening, so the address is the real one (PORT=0 picks a free port).
+  const local = new URL(address)
+  if (local.hostname === '0.0.0.0' || local.hostname === '[::]') local.hostname = '127.0.0.1'
+  app.log.warn(`No agent account exists yet. Create the first admin in the browser: open ${local.origin}/login on this machine, or from anywhere else enter this one-time set-up token in the form: ${app.services.firstRun.token}`)
 }

@@ -16,12 +16,35 @@ export async function insertAgent (db: Executor, agent: { email: string, name: s
   return row.id
 }
 
+/** Inserts the agent only while the table is empty, in one statement; its id, or undefined. */
+export async function insertAgentIfNone (db: Executor, agent: { email: string, name: string, role: Agent['role'], passwordHash: string }, now: string): Promise<number | undefined> {
+  const row = await db.insertInto('agents')
+    .columns(['email', 'name', 'role', 'password_hash', 'disabled_at', 'created_at', 'updated_at'])
+    .expression(db.selectNoFrom((eb) => [
+      eb.val(agent.email).as('email'),
+      eb.val(agent.name).as('name'),
+      eb.val(agent.role).as('role'),
+      eb.val(agent.passwordHash).as('password_hash'),
+      eb.val(null).as('disabled_at'),
+      eb.val(now).as('created_at'),
+      eb.val(now).as('updated_at')
+    ]).where((eb) => eb.not(eb.exists(eb.selectFrom('agents').select('id')))))
+    .returning('id')
+    .executeTakeFirst()
+  return row?.id
+}
+
 export function findAgentByEmail (db: Executor, email: string): Promise<Agent | undefined> {
   return db.selectFrom('agents').selectAll().where('email', '=', email).executeTakeFirst()
 }
 
 export function listAgents (db: Executor) {
   return db.selectFrom('agents').select(['id', 'email', 'name', 'role', 'disabled_at', 'created_at']).orderBy('id').execute()
+}
+
+export async function anyAgent (db: Executor): Promise<boolean> {
+  const row = await db.selectFrom('agents').select('id').limit(1).executeTakeFirst()
+  return row !== undefined
 }
 
 export async function anyActiveAgent (db: Executor): Promise<boolean> {

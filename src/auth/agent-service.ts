@@ -18,6 +18,7 @@ export type Authentication =
   | { ok: false, reason: 'invalid' | 'disabled' }
 
 export const FIRST_AGENT_COMMAND = 'npm run agent -- add --email you@example.com --name "Your Name" --admin'
+export const ENABLE_AGENT_COMMAND = 'npm run agent -- enable --email <address>'
 
 export function normaliseEmail (email: string): string {
   return email.trim().toLowerCase()
@@ -36,20 +37,38 @@ export class AgentService {
   }
 
   async add (input: { email: string, name: string, role: Role, password: string }): Promise<SignedInAgent> {
+    const agent = await this.prepare(input)
+    try {
+      const id = await repo.insertAgent(this.deps.db, agent, this.now())
+      return { id, email: agent.email, name: agent.name, role: agent.role }
+    } catch (err) {
+      if (isUniqueViolation(err)) throw conflict(`An agent with the email ${agent.email} already exists.`)
+      throw err
+    }
+  }
+
+  /**
+   * The first admin, by the same rules as `add`; null when an agent already exists. One statement
+   * checks and inserts, so of two concurrent attempts exactly one creates an admin.
+   */
+  async addFirstAdmin (input: { email: string, name: string, password: string }): Promise<SignedInAgent | null> {
+    const agent = await this.prepare({ ...input, role: 'admin' })
+    const id = await repo.insertAgentIfNone(this.deps.db, agent, this.now())
+    return id === undefined ? null : { id, email: agent.email, name: agent.name, role: agent.role }
+  }
+
+  async anyAgent (): Promise<boolean> {
+    return await repo.anyAgent(this.deps.db)
+  }
+
+  private async prepare (input: { email: string, name: string, role: Role, password: string }): Promise<{ email: string, name: string, role: Role, passwordHash: string }> {
     const email = normaliseEmail(input.email)
     const name = input.name.trim()
     if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 254) throw invalid(`"${input.email}" is not an email address.`)
     if (name === '' || name.length > 100) throw invalid('The name must be 1 to 100 characters long; it is shown to other agents next to replies.')
     const problem = passwordProblem(input.password)
     if (problem !== null) throw invalid(problem)
-    const passwordHash = await this.hash(input.password)
-    try {
-      const id = await repo.insertAgent(this.deps.db, { email, name, role: input.role, passwordHash }, this.now())
-      return { id, email, name, role: input.role }
-    } catch (err) {
-      if (isUniqueViolation(err)) throw conflict(`An agent with the email ${email} already exists.`)
-      throw err
-    }
+    return { email, name, role: input.role, passwordHash: await this.hash(input.password) }
   }
 
   async list () {

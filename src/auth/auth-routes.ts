@@ -3,11 +3,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import { wantsHtml } from '../http/security.js'
 import { renderPage } from '../inbox/render.js'
-import { FIRST_AGENT_COMMAND, type AgentService } from './agent-service.js'
+import { UserError } from '../errors.js'
+import { ENABLE_AGENT_COMMAND, type AgentService } from './agent-service.js'
 import { csrfTokenFor, csrfTokenMatches, newSecret } from './csrf.js'
+import type { FirstRunSetup } from './first-run.js'
+import { HashQueueFull, SIGN_IN_BUSY_MESSAGE } from './hash-gate.js'
 import type { LoginThrottle, ThrottleVerdict } from './login-throttle.js'
 import { attemptSignIn } from './sign-in.js'
-import { SIGN_IN_BUSY_MESSAGE } from './hash-gate.js'
 import type { ActiveSession, SessionService } from './session-service.js'
 
 declare module 'fastify' {
@@ -26,6 +28,7 @@ export interface AgentAuthDeps {
   agents: AgentService
   sessions: SessionService
   throttle: LoginThrottle
+  firstRun: FirstRunSetup
   config: Pick<Config, 'session'>
 }
 
@@ -40,6 +43,17 @@ const loginBody = {
     email: { type: 'string', maxLength: 320 },
     password: { type: 'string', maxLength: 4096 },
     next: { type: 'string', maxLength: 2048 },
+    _csrf: { type: 'string', maxLength: 200 }
+  }
+} as const
+const setupBody = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', maxLength: 200 },
+    email: { type: 'string', maxLength: 320 },
+    password: { type: 'string', maxLength: 4096 },
+    password2: { type: 'string', maxLength: 4096 },
+    token: { type: 'string', maxLength: 200 },
     _csrf: { type: 'string', maxLength: 200 }
   }
 } as const
@@ -91,7 +105,7 @@ function throttleMessage (verdict: ThrottleVerdict | { retryAfterSeconds: number
  * `public: true`), and every state-changing request needs the CSRF token of its session.
  */
 export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Promise<void> {
-  const { agents, sessions, throttle, config } = deps
+  const { agents, sessions, throttle, firstRun, config } = deps
   const secure = config.session.secureCookies
   // `__Host-` cookies are refused by browsers unless Secure, host-only and Path=/: they cannot be
   // planted by a sibling subdomain.
@@ -101,9 +115,11 @@ export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Pro
 
   await app.register(cookie)
 
-  const setupHint = async (): Promise<string | null> => await agents.hasActiveAgents()
-    ? null
-    : `No agent account exists yet. Create the first one on the server with: ${FIRST_AGENT_COMMAND}`
+  const setupHint = async (): Promise<string | null> => {
+    if (await agents.hasActiveAgents()) return null
+    if (await firstRun.isOpen()) return 'No agent account exists yet: create the first admin on the sign-in page.'
+    return `Every agent account is disabled. Enable one on the server with: ${ENABLE_AGENT_COMMAND}`
+  }
 
   const errorPage = async (req: FastifyRequest, reply: FastifyReply, statusCode: number, error: string, message: string): Promise<FastifyReply> => {
     reply.code(statusCode).header('cache-control', 'no-store')
@@ -136,20 +152,23 @@ export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Pro
     return value !== undefined && /^[A-Za-z0-9_-]{43}$/.test(value) ? value : undefined
   }
 
-  const renderLogin = async (req: FastifyRequest, reply: FastifyReply, form: { next?: string, email?: string, error?: string | null }): Promise<FastifyReply> => {
+  /** The sign-in page; while no agent exists, the form that creates the first admin instead. */
+  const renderLogin = async (req: FastifyRequest, reply: FastifyReply, form: { next?: string, email?: string, name?: string, error?: string | null }): Promise<FastifyReply> => {
     let secret = loginSecret(req)
     if (secret === undefined) {
       secret = newSecret()
       reply.setCookie(loginCookie, secret, { ...cookieOptions, maxAge: LOGIN_COOKIE_MAX_AGE })
     }
     reply.header('cache-control', 'no-store')
+    const setup = await firstRun.isOpen()
     return await renderPage(reply, 'login', {
-      title: 'Sign in',
+      title: setup ? 'Create the first admin' : 'Sign in',
       loginCsrf: csrfTokenFor(secret, 'login'),
       next: safeNextPath(form.next),
       email: form.email ?? '',
       error: form.error ?? null,
-      setupHint: await setupHint()
+      setup: setup ? { name: form.name ?? '', needsToken: firstRun.access(req) === 'token' } : null,
+      setupHint: setup ? null : await setupHint()
     })
   }
 
@@ -165,7 +184,10 @@ export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Pro
       return await renderLogin(req, reply, {
         next: typeof body?.next === 'string' ? body.next : undefined,
         email: typeof body?.email === 'string' ? body.email : undefined,
-        error: 'The sign-in form had expired or did not come from this site. Please sign in again.'
+        name: typeof body?.name === 'string' ? body.name : undefined,
+        error: req.routeOptions.url === '/setup'
+          ? 'The form had expired or did not come from this site. Nothing was created; please try again.'
+          : 'The sign-in form had expired or did not come from this site. Please sign in again.'
       })
     }
     const session = req.agentSession
@@ -220,6 +242,44 @@ export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Pro
     reply.setCookie(sessionCookie, token, { ...cookieOptions, maxAge: sessions.ttlSeconds })
     reply.clearCookie(loginCookie, cookieOptions)
     return await reply.redirect(safeNextPath(next), 303)
+  })
+
+  // First-run setup: while no agent exists, the sign-in page offers this form instead (see FirstRunSetup).
+  app.post<{ Body: { name?: string, email?: string, password?: string, password2?: string, token?: string } }>('/setup', {
+    config: { public: true, csrf: 'login' },
+    bodyLimit: LOGIN_BODY_LIMIT,
+    schema: { body: setupBody }
+  }, async (req, reply) => {
+    // Once an agent exists the form is gone, and so is this route.
+    if (!await firstRun.isOpen()) return await reply.callNotFound()
+    const body = req.body ?? {}
+    const form = { name: body.name ?? '', email: body.email ?? '' }
+    if (firstRun.access(req) === 'token' && !firstRun.tokenMatches(body.token)) {
+      req.log.warn({ ip: req.ip, tokenGiven: (body.token ?? '') !== '' }, 'first-run setup refused: not from this machine and no valid set-up token')
+      reply.code(403)
+      return await renderLogin(req, reply, { ...form, error: 'From another machine, this form needs the set-up token that the server printed in its start-up log. Nothing was created.' })
+    }
+    let admin
+    try {
+      admin = await firstRun.createAdmin({ ...form, password: body.password ?? '', confirmation: body.password2 ?? '' })
+    } catch (err) {
+      if (err instanceof HashQueueFull) {
+        reply.code(503).header('retry-after', String(err.retryAfterSeconds))
+        return await renderLogin(req, reply, { ...form, error: SIGN_IN_BUSY_MESSAGE })
+      }
+      if (err instanceof UserError && err.statusCode === 422) {
+        reply.code(422)
+        return await renderLogin(req, reply, { ...form, error: err.message })
+      }
+      throw err
+    }
+    // Someone else created the first admin while this password was being hashed.
+    if (admin === null) return await reply.callNotFound()
+    req.log.info({ agentId: admin.id, access: firstRun.access(req) }, 'first admin created in the browser')
+    const { token } = await sessions.create(admin.id)
+    reply.setCookie(sessionCookie, token, { ...cookieOptions, maxAge: sessions.ttlSeconds })
+    reply.clearCookie(loginCookie, cookieOptions)
+    return await reply.redirect('/inbox', 303)
   })
 
   // No body schema: a fetch() may sign out with the token in a header and no body at all.

@@ -5,7 +5,8 @@ import { appRoutes, concrete, snapshot } from './routes.js'
 
 // Reachable without a session on purpose. Webhooks authenticate by signature (test/webhooks)
 // and the JSON API by API key; everything else must belong to a signed-in agent.
-const PUBLIC = new Set(['GET /login', 'HEAD /login', 'POST /login', 'GET /assets/:name', 'HEAD /assets/:name'])
+// POST /setup answers 404 once an agent exists (test/auth/first-run.test.ts).
+const PUBLIC = new Set(['GET /login', 'HEAD /login', 'POST /login', 'POST /setup', 'GET /assets/:name', 'HEAD /assets/:name'])
 const OWN_AUTH_PREFIXES = ['/webhooks/', '/api/']
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS'])

@@ -178,7 +178,7 @@ t.test('hostile bodies and query strings on every route: no 5xx, nothing stored'
     if (url.startsWith('/webhooks/')) return [['anonymous', {}]]
     // With an Idempotency-Key, so accepted bodies are canonicalised as well.
     if (url.startsWith('/api/')) return [['anonymous', {}], ['API key', { authorization: `Bearer ${key}`, 'idempotency-key': 'fuzz-1' }]]
-    if (url === '/login' || url.startsWith('/assets/')) return [['anonymous', {}], ['sign-in form', { cookie: login.cookie, 'x-csrf-token': login.csrf }]]
+    if (url === '/login' || url === '/setup' || url.startsWith('/assets/')) return [['anonymous', {}], ['sign-in form', { cookie: login.cookie, 'x-csrf-token': login.csrf }]]
     // Signing out with a valid session is what /logout is for, whatever the body says.
     if (url === '/logout') return [['anonymous', {}]]
     return [['anonymous', {}], ['signed in', { cookie: session.cookie, 'x-csrf-token': session.csrfToken }]]
@@ -254,4 +254,24 @@ t.test('a body nested too deep, or with a prototype key, gets a 400 that says so
   t.same(await snapshot(db), before, 'nothing stored')
   const ok = await app.inject({ method: 'POST', url: '/webhooks/messagebird', headers: { 'content-type': 'application/json' }, payload: nested(32) })
   t.equal(ok.statusCode, 200, '32 levels are accepted')
+})
+
+t.test('while no agent exists, the first-run form takes hostile bodies without a 5xx and creates nobody', async (t) => {
+  const { app, db, services } = await buildTestApp(t, { env: ENV })
+  const login = await loginForm(app)
+  const bodies = hostileBodies(generator(0x5e7), 'none')
+  const failures: string[] = []
+  for (const [who, headers, ip] of [
+    ['this machine', { cookie: login.cookie, 'x-csrf-token': login.csrf }, undefined],
+    ['another machine', { cookie: login.cookie, 'x-csrf-token': login.csrf }, '203.0.113.5'],
+    ['anonymous', {}, '203.0.113.5']
+  ] as const) {
+    for (const body of bodies) {
+      const res = await app.inject({ method: 'POST', url: '/setup', remoteAddress: ip, headers: { accept: 'text/html', ...headers, ...body.headers }, ...(body.payload !== undefined ? { payload: body.payload } : {}) })
+      if (res.statusCode >= 500) failures.push(`${body.name} (${who}) → ${res.statusCode}`)
+    }
+  }
+  t.same(failures, [])
+  t.equal((await db.selectFrom('agents').select('id').execute()).length, 0, 'no agent was created')
+  t.equal(await services.firstRun.isOpen(), true)
 })
