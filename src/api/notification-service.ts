@@ -97,7 +97,7 @@ export class NotificationService {
   /** A dispatch, for the key that started it; 404 for any other, as for an unknown id. */
   async getDispatch (apiKeyId: number, id: string) {
     const v = await this.deps.failover.find(id)
-    if (v === undefined || v.dispatch.api_key_id === null || v.dispatch.api_key_id !== apiKeyId) throw notFound(`Dispatch ${id.slice(0, 40)}`)
+    if (v === undefined || v.dispatch.api_key_id !== apiKeyId) throw notFound(`Dispatch ${id.slice(0, 40)}`)
     return dispatchView(v, this.link)
   }
 
