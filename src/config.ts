@@ -190,10 +190,19 @@ export function loadConfig (env: Env = process.env): Config {
     problems.push(`SMS_CHANNEL is simulator${channelRaw === null ? ' (chosen because MESSAGEBIRD_API_KEY is not set)' : ''} in production (NODE_ENV=production). The simulator accepts every message and sends nothing: customers would never receive a confirmation or a reply, and nothing would say so. Set MESSAGEBIRD_API_KEY and MESSAGEBIRD_ORIGINATOR to send for real, or set ALLOW_SIMULATOR_IN_PRODUCTION=true for a demonstration or a benchmark`)
   }
 
-  const confirmationTemplate = env.CONFIRMATION_TEMPLATE ?? DEFAULT_CONFIRMATION
-  if (!confirmationTemplate.includes('{ref}')) {
+  // Set but blank is a mistake (an `.env` line left empty), not a request for the default: a
+  // customer would receive an empty text.
+  const message = (name: string, def: string): string => {
+    const raw = env[name]
+    if (raw === undefined) return def
+    if (raw.trim() === '') problems.push(`${name} must not be empty: it is texted to customers (remove the variable to use the default)`)
+    return raw
+  }
+  const confirmationTemplate = message('CONFIRMATION_TEMPLATE', DEFAULT_CONFIRMATION)
+  if (confirmationTemplate.trim() !== '' && !confirmationTemplate.includes('{ref}')) {
     problems.push('CONFIRMATION_TEMPLATE must contain {ref}, where the ticket ID goes')
   }
+  const helpText = message('HELP_TEXT', DEFAULT_HELP)
 
   const logLevel = oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, nodeEnv === 'test' ? 'silent' : 'info')
 
@@ -233,7 +242,7 @@ export function loadConfig (env: Env = process.env): Config {
     allowUnsignedWebhooks,
     allowSimulatorInProduction,
     confirmationTemplate,
-    helpText: env.HELP_TEXT ?? DEFAULT_HELP,
+    helpText,
     autoReply: {
       intervalMinutes: int('AUTO_REPLY_INTERVAL_MINUTES', 60, 0, 10_080),
       maxPerDay: int('AUTO_REPLY_MAX_PER_DAY', 5, 1, 1000)

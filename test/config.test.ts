@@ -44,3 +44,17 @@ t.test('invalid settings are refused with a message naming the variable and the 
   t.match(several, /PORT/)
   t.match(several, /LOG_LEVEL/, 'every problem is reported at once')
 })
+
+t.test('an empty or blank HELP_TEXT or CONFIRMATION_TEMPLATE is refused, not texted to customers', async (t) => {
+  for (const value of ['', ' ', '\t\n  ']) {
+    t.match(problems({ HELP_TEXT: value }), /HELP_TEXT must not be empty: it is texted to customers/, `HELP_TEXT=${JSON.stringify(value)}`)
+    const confirmation = problems({ CONFIRMATION_TEMPLATE: value })
+    t.match(confirmation, /CONFIRMATION_TEMPLATE must not be empty/, `CONFIRMATION_TEMPLATE=${JSON.stringify(value)}`)
+    t.notMatch(confirmation, /must contain \{ref\}/, 'one clear message, not two')
+  }
+  const both = problems({ HELP_TEXT: '', CONFIRMATION_TEMPLATE: '' })
+  t.match(both, /HELP_TEXT/)
+  t.match(both, /CONFIRMATION_TEMPLATE/, 'both reported at once')
+  t.equal(loadConfig({}).helpText.length > 0, true, 'unset still means the default')
+  t.equal(loadConfig({ HELP_TEXT: '  Text us anytime.  ' }).helpText, '  Text us anytime.  ', 'a real text is kept as written')
+})
