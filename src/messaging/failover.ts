@@ -91,6 +91,7 @@ export class FailoverService {
   private readonly listeners: DispatchListener[] = []
   private readonly wakeTimers = new Map<number, NodeJS.Timeout>()
   private wake: () => void = () => {}
+  private handedOver: () => void = () => {}
   private firing: Promise<void> | null = null
   private fireAgain = false
   private closed = false
@@ -111,6 +112,11 @@ export class FailoverService {
     for (const timer of this.wakeTimers.values()) clearTimeout(timer)
     this.wakeTimers.clear()
     await this.firing
+  }
+
+  /** Told of each step handed over to the next one (metrics). */
+  onHandover (fn: () => void): void {
+    this.handedOver = fn
   }
 
   onDispatchStatus (fn: DispatchListener): void {
@@ -238,6 +244,7 @@ export class FailoverService {
       return { messageId: queued.messageId, dispatchStatus: 'failed' }
     }
     await repo.updateStep(trx, dispatch.id, position, { status: 'active', message_id: queued.messageId, started_at: now })
+    if (position > 0) this.handedOver()
     if (position !== dispatch.current_step) await repo.updateDispatch(trx, dispatch.id, { current_step: position }, now)
     return { messageId: queued.messageId, dispatchStatus: 'pending' }
   }
