@@ -52,6 +52,7 @@ export { ticketRef }
 export class TicketService {
   private wakeOutbox: () => void = () => {}
   private readonly autoReplies: AutoReplies
+  private inboundStored: (channel: Channel) => void = () => {}
 
   constructor (private readonly deps: {
     db: Db
@@ -67,6 +68,11 @@ export class TicketService {
 
   onOutboxWork (fn: () => void): void {
     this.wakeOutbox = fn
+  }
+
+  /** Told of each new inbound message after its commit; not of provider retries (metrics). */
+  onInbound (fn: (channel: Channel) => void): void {
+    this.inboundStored = fn
   }
 
   confirmationText (ticketId: number): string {
@@ -89,6 +95,7 @@ export class TicketService {
         })
         // Most texts add to an open ticket and send nothing: only wake the worker for real work.
         if (result.queuedOutbound) this.wakeOutbox()
+        if (!result.duplicate) this.inboundStored(sms.channel)
         // Only build the entry (and mask the number) when it will be written.
         if ((this.deps.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') !== false) {
           this.deps.log.info({ ticketId: result.ticketId, messageId: result.messageId, from: maskPhone(sms.from), duplicate: result.duplicate, newTicket: result.newTicket }, 'inbound message')
