@@ -36,6 +36,7 @@ import { ticketPort } from './tickets/ticket-port.js'
 import { TicketService } from './tickets/ticket-service.js'
 import { messagebirdWebhooks } from './webhooks/messagebird-routes.js'
 import { messagebirdSignature } from './webhooks/signature.js'
+import { healthRoutes } from './ops/health.js'
 
 export interface AppDeps {
   config: Config
@@ -157,6 +158,12 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFound)
   limitJsonBodies(app)
   await securityHeaders(app, config)
+
+  // Health checks answer load balancers: no session, no rate limit.
+  await app.register(async (scope) => {
+    machineFacing(scope)
+    await healthRoutes(scope, { db, worker, clock, config, log: log.child({ module: 'health' }) })
+  })
 
   await app.register(async (scope) => {
     machineFacing(scope)

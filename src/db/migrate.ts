@@ -41,3 +41,9 @@ function checked (result: MigrationResultSet): MigrationResultSet {
   }
   return result
 }
+
+/** Migrations this build knows that the database has not applied yet (read-only). */
+export async function pendingMigrations (db: Kysely<any>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
+  return (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name)
+}

@@ -28,6 +28,7 @@ export class OutboxWorker {
   private running: Promise<void> | null = null
   private stopped = true
   private wakeRequested = false
+  private lastBeat: number | null = null
 
   constructor (private readonly deps: {
     db: Db
@@ -47,7 +48,17 @@ export class OutboxWorker {
 
   start (): void {
     this.stopped = false
+    this.beat()
     this.schedule(0)
+  }
+
+  /** For readiness: whether the worker runs, and when it last polled or finished an item (a hung drain stops beating). */
+  heartbeat (): { running: boolean, lastBeatAt: number | null } {
+    return { running: !this.stopped, lastBeatAt: this.lastBeat }
+  }
+
+  private beat (): void {
+    this.lastBeat = this.deps.clock.now().getTime()
   }
 
   async stop (): Promise<void> {
@@ -88,10 +99,14 @@ export class OutboxWorker {
     let total = 0
     for (;;) {
       const now = this.deps.clock.now()
+      this.lastBeat = now.getTime()
       const lease = new Date(now.getTime() + this.leaseMs()).toISOString()
       const rows = await this.deps.db.transaction().execute(async (trx) => await claimDue(trx, now.toISOString(), lease, BATCH))
       if (rows.length === 0) return total
-      await runWithConcurrency(rows, CONCURRENCY, async (row) => await this.handle(row))
+      await runWithConcurrency(rows, CONCURRENCY, async (row) => {
+        await this.handle(row)
+        this.beat()
+      })
       total += rows.length
       if (rows.length < BATCH) return total
     }

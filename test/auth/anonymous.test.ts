@@ -3,10 +3,10 @@ import { buildTestApp, form } from '../helper.js'
 import { createAgent, FAST_HASH_ENV } from './agent-session.js'
 import { appRoutes, concrete, snapshot } from './routes.js'
 
-// Reachable without a session on purpose. Webhooks authenticate by signature (test/webhooks)
+// Reachable without a session on purpose (health checks answer load balancers). Webhooks authenticate by signature (test/webhooks)
 // and the JSON API by API key; everything else must belong to a signed-in agent.
 // POST /setup answers 404 once an agent exists (test/auth/first-run.test.ts).
-const PUBLIC = new Set(['GET /login', 'HEAD /login', 'POST /login', 'POST /setup', 'GET /assets/:name', 'HEAD /assets/:name'])
+const PUBLIC = new Set(['GET /login', 'HEAD /login', 'POST /login', 'POST /setup', 'GET /assets/:name', 'HEAD /assets/:name', 'GET /healthz', 'HEAD /healthz', 'GET /readyz', 'HEAD /readyz'])
 const OWN_AUTH_PREFIXES = ['/webhooks/', '/api/']
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS'])

@@ -171,6 +171,8 @@ t.test('hostile bodies and query strings on every route: no 5xx, nothing stored'
   const { key } = await services.apiKeys.create('fuzz')
   t.equal((await app.inject({ method: 'GET', url: '/api/v1/messages/x', headers: { authorization: `Bearer ${key}` } })).statusCode, 404, 'the key works')
   const login = await loginForm(app)
+  // Running, as in production: /readyz answers 200 then (with no worker it answers 503 by design).
+  services.worker.start()
   await app.ready()
 
   type Credentials = Record<string, string>
