@@ -37,6 +37,7 @@ import { TicketService } from './tickets/ticket-service.js'
 import { messagebirdWebhooks } from './webhooks/messagebird-routes.js'
 import { messagebirdSignature } from './webhooks/signature.js'
 import { healthRoutes } from './ops/health.js'
+import { Metrics, metricsRoute } from './ops/metrics.js'
 
 export interface AppDeps {
   config: Config
@@ -125,10 +126,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   }
 
   const status = new StatusService({ db, clock, log: log.child({ module: 'status' }) })
+  const metrics = new Metrics({ db, clock })
   const outbound = new OutboundQueue(ticketPort)
   const failover = new FailoverService({ db, clock, status, outbound, tickets: ticketPort, log: log.child({ module: 'failover' }) })
   const tickets = new TicketService({ db, clock, config, failover, outbound, log: log.child({ module: 'tickets' }) })
-  const worker = new OutboxWorker({ db, channel, status, clock, config, log: log.child({ module: 'outbox' }) })
+  const worker = new OutboxWorker({ db, channel: metrics.timeSends(channel), status, clock, config, log: log.child({ module: 'outbox' }) })
   tickets.onOutboxWork(() => worker.wake())
   failover.attach(worker)
   const callbacks = new StatusCallbacks({ db, clock, config, log: log.child({ module: 'callbacks' }) })
@@ -137,6 +139,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const apiKeys = new ApiKeyService({ db, clock })
   const notifications = new NotificationService({ db, clock, config, failover, outbound, log: log.child({ module: 'api' }), wake: () => worker.wake() })
   simulator?.onReport(async (report) => await status.applyReport(report))
+  metrics.attach({ status, failover, tickets })
 
   const passwordHashes = new HashGate(config.passwordHashes)
   const agents = new AgentService({ db, clock, passwordHashLogN: config.passwordHashLogN, gate: passwordHashes })
@@ -147,6 +150,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay }
   app.decorate('services', services)
+  app.decorate('metrics', metrics)
   app.addHook('onClose', async () => {
     await failover.close()
     await worker.stop()
@@ -159,10 +163,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   limitJsonBodies(app)
   await securityHeaders(app, config)
 
-  // Health checks answer load balancers: no session, no rate limit.
+  // Health and metrics answer load balancers and scrapers: no session, no rate limit.
   await app.register(async (scope) => {
     machineFacing(scope)
     await healthRoutes(scope, { db, worker, clock, config, log: log.child({ module: 'health' }) })
+    if (config.metrics.token !== null) await metricsRoute(scope, { metrics, token: config.metrics.token })
   })
 
   await app.register(async (scope) => {
@@ -170,6 +175,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     await limitRate(scope, { perMinute: config.rateLimit.webhooksPerMinute, headers: false })
     const signingKey = config.messagebird.signingKey
     const signature = signingKey === null ? null : messagebirdSignature({ signingKey, publicUrl: config.publicUrl, clock, replay: webhookReplay })
+    scope.addHook('onResponse', metrics.timeWebhook)
     await messagebirdWebhooks(scope, { tickets, status, verify: signature?.verify })
   })
 

@@ -66,6 +66,11 @@ export interface Config {
   /** Delivery of status callbacks: per-request timeout, attempts before giving up, exponential backoff between them. */
   statusCallback: { timeoutMs: number, maxAttempts: number, backoffBaseMs: number, backoffMaxMs: number }
   bodyLimitBytes: number
+  /**
+   * `GET /metrics`: with a token, served on the main port to `Authorization: Bearer <token>`;
+   * with a port, also served on a listener of its own at `host:port`. Neither: not served.
+   */
+  metrics: { token: string | null, port: number | null, host: string }
 }
 
 export class ConfigError extends Error {
@@ -216,6 +221,15 @@ export function loadConfig (env: Env = process.env): Config {
       statusCallbackUrl = null
     }
   }
+  const metricsToken = str('METRICS_TOKEN')
+  if (metricsToken !== null && (metricsToken.length < 16 || /\s/.test(metricsToken))) {
+    problems.push('METRICS_TOKEN must be at least 16 characters without spaces (generate one with `openssl rand -hex 32`)')
+  }
+  const metricsPort = str('METRICS_PORT') === null ? null : int('METRICS_PORT', 0, 1, 65535)
+  if (metricsPort !== null && metricsPort === port) {
+    problems.push(`METRICS_PORT must differ from PORT (both are ${port})`)
+  }
+
   const statusCallbackSecret = str('STATUS_CALLBACK_SECRET')
   if (statusCallbackUrl !== null && statusCallbackSecret === null) {
     problems.push('STATUS_CALLBACK_SECRET is required when STATUS_CALLBACK_URL is set (it signs every callback)')
@@ -291,7 +305,8 @@ export function loadConfig (env: Env = process.env): Config {
       apiPerMinute: int('API_RATE_LIMIT_PER_MINUTE', 300, 1, 1_000_000)
     },
     trustProxy: trustProxy(),
-    bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024)
+    bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    metrics: { token: metricsToken, port: metricsPort, host: str('METRICS_HOST') ?? '127.0.0.1' }
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return deepFreeze(config)

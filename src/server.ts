@@ -5,6 +5,7 @@ import { ENABLE_AGENT_COMMAND } from './auth/agent-service.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { createDatabase } from './db/database.js'
 import { migrateToLatest } from './db/migrate.js'
+import { metricsServer } from './ops/metrics.js'
 
 // Process entry: configuration, schema, app, worker, listen; and a graceful stop on SIGINT/SIGTERM.
 let config: Config
@@ -39,13 +40,20 @@ if (config.smsChannel === 'messagebird' && config.publicUrl === null) {
   app.log.warn('PUBLIC_URL is not set: messages are sent without a reportUrl, so delivery reports only arrive if an account-level status URL is configured')
 }
 
+const metrics = config.metrics.port === null ? null : await metricsServer(app, config.metrics.token)
+if (config.metrics.token !== null) app.log.info('Metrics: GET /metrics with Authorization: Bearer $METRICS_TOKEN')
+if (config.metrics.port !== null) app.log.info(`Metrics: http://${config.metrics.host}:${config.metrics.port}/metrics`)
+if (config.metrics.token === null && config.metrics.port === null) app.log.info('Metrics are off: set METRICS_TOKEN or METRICS_PORT to serve /metrics')
+
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
   else app.log.info({ signal }, 'shutting down')
+  await metrics?.close()
   await app.close()
 })
 
 const address = await app.listen({ port: config.port, host: config.host })
+if (metrics !== null && config.metrics.port !== null) await metrics.listen({ port: config.metrics.port, host: config.metrics.host })
 app.services.worker.start()
 // When started by a parent process (the benchmark), tell it we are ready to take traffic.
 process.send?.({ ready: address })

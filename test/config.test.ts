@@ -58,3 +58,12 @@ t.test('an empty or blank HELP_TEXT or CONFIRMATION_TEMPLATE is refused, not tex
   t.equal(loadConfig({}).helpText.length > 0, true, 'unset still means the default')
   t.equal(loadConfig({ HELP_TEXT: '  Text us anytime.  ' }).helpText, '  Text us anytime.  ', 'a real text is kept as written')
 })
+
+t.test('metrics: a token must be long enough, and a metrics port differs from PORT', async (t) => {
+  t.same(loadConfig({}).metrics, { token: null, port: null, host: '127.0.0.1' }, 'off by default')
+  t.same(loadConfig({ METRICS_TOKEN: '0123456789abcdef', METRICS_PORT: '9464', METRICS_HOST: '10.0.0.5' }).metrics, { token: '0123456789abcdef', port: 9464, host: '10.0.0.5' })
+  t.match(problems({ METRICS_TOKEN: 'short' }), /METRICS_TOKEN must be at least 16 characters/)
+  t.match(problems({ METRICS_TOKEN: 'has a space in the middle' }), /METRICS_TOKEN must be at least 16 characters without spaces/)
+  t.match(problems({ METRICS_PORT: '3000' }), /METRICS_PORT must differ from PORT \(both are 3000\)/)
+  t.match(problems({ METRICS_PORT: 'nine' }), /METRICS_PORT must be a whole number between 1 and 65535/)
+})

@@ -230,6 +230,7 @@ export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Pro
       return await renderLogin(req, reply, { next, email, error: 'This account is disabled. Ask an admin to enable it.' })
     }
     if (result.kind === 'invalid') {
+      app.metrics.countFailedSignIn()
       req.log.warn({ ip: req.ip }, 'sign-in failed')
       reply.code(401)
       const wait = throttleMessage(result.next)

@@ -70,3 +70,18 @@ export async function deleteOutboxFor (db: Executor, kind: OutboxKind, ref: { me
   if (ref.dispatchId !== undefined) q = q.where('dispatch_id', '=', ref.dispatchId)
   await q.execute()
 }
+
+/**
+ * For metrics at scrape time: rows due now (and the oldest of them) and rows waiting for a later
+ * time (backoff, failover deadlines, leases of sends in flight). Both are range reads of the
+ * `outbox_due` index, so a scrape never reads the table itself.
+ */
+export async function outboxBacklog (db: Executor, now: string): Promise<{ due: number, scheduled: number, oldestDueRunAt: string | null }> {
+  const due = await db.selectFrom('outbox')
+    .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min('run_at').as('oldest')])
+    .where('run_at', '<=', now).executeTakeFirstOrThrow()
+  const later = await db.selectFrom('outbox')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('run_at', '>', now).executeTakeFirstOrThrow()
+  return { due: Number(due.n), scheduled: Number(later.n), oldestDueRunAt: due.oldest ?? null }
+}
