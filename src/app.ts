@@ -37,6 +37,7 @@ import { TicketService } from './tickets/ticket-service.js'
 import { messagebirdWebhooks } from './webhooks/messagebird-routes.js'
 import { messagebirdSignature } from './webhooks/signature.js'
 import { healthRoutes } from './ops/health.js'
+import { quietBackgroundRoutes } from './ops/logging.js'
 import { Metrics, metricsRoute } from './ops/metrics.js'
 
 export interface AppDeps {
@@ -162,6 +163,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFound)
   limitJsonBodies(app)
   await securityHeaders(app, config)
+  quietBackgroundRoutes(app)
 
   // Health and metrics answer load balancers and scrapers: no session, no rate limit.
   await app.register(async (scope) => {

@@ -1,11 +1,17 @@
 import 'dotenv/config'
 import closeWithGrace from 'close-with-grace'
-import { buildApp } from './app.js'
+import type { FastifyInstance } from 'fastify'
+import { buildApp, loggerOptions } from './app.js'
 import { ENABLE_AGENT_COMMAND } from './auth/agent-service.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { createDatabase } from './db/database.js'
 import { migrateToLatest } from './db/migrate.js'
+import { forTerminal } from './ops/logging.js'
 import { metricsServer } from './ops/metrics.js'
+
+// Exit codes (sysexits.h, as the CLIs use): 75 a port is taken (EX_TEMPFAIL: it may be free
+// later); 78 bad configuration (EX_CONFIG); 1 anything unexpected.
+const EXIT_PORT_IN_USE = 75
 
 // Process entry: configuration, schema, app, worker, listen; and a graceful stop on SIGINT/SIGTERM.
 let config: Config
@@ -26,7 +32,7 @@ const db = createDatabase(config, { backgroundCheckpoints: true, onCheckpointErr
 // Startup applies pending migrations so `npm start` works on a fresh machine; `npm run init-db`
 // does the same explicitly and reports what it did.
 await migrateToLatest(db)
-const app = await buildApp({ config, db })
+const app = await buildApp({ config, db, logger: forTerminal(loggerOptions(config), process.stdout.isTTY === true) })
 checkpointError = (message) => app.log.error({ message }, 'background checkpoint failed; SQLite checkpoints after commits again')
 app.log.info({ channel: config.smsChannel, chosen: config.smsChannelAutoSelected ? 'automatically (MESSAGEBIRD_API_KEY ' + (config.messagebird.apiKey === null ? 'not set' : 'set') + ')' : 'by SMS_CHANNEL', database: config.database.path }, 'SMS channel: %s', config.smsChannel)
 if (config.smsChannel === 'messagebird' && config.messagebird.signingKey === null) {
@@ -52,13 +58,28 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   await app.close()
 })
 
-const address = await app.listen({ port: config.port, host: config.host })
-if (metrics !== null && config.metrics.port !== null) await metrics.listen({ port: config.metrics.port, host: config.metrics.host })
+/** Listens, or explains a taken port in one sentence and exits with EXIT_PORT_IN_USE. */
+async function listen (server: FastifyInstance, port: number, host: string, variable: string): Promise<string> {
+  try {
+    return await server.listen({ port, host })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+    console.error(`port ${port} is in use — is Textdesk already running? Set ${variable} to use another port.`)
+    await metrics?.close()
+    await app.close()
+    process.exit(EXIT_PORT_IN_USE)
+  }
+}
+
+// The worker starts only once both ports are ours: a second instance started by mistake exits
+// before it sends anything.
+const address = await listen(app, config.port, config.host, 'PORT')
+if (metrics !== null && config.metrics.port !== null) await listen(metrics, config.metrics.port, config.metrics.host, 'METRICS_PORT')
 app.services.worker.start()
 // When started by a parent process (the benchmark), tell it we are ready to take traffic.
 process.send?.({ ready: address })
 if (config.smsChannel === 'simulator') {
-  app.log.info(`Simulator phone: http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}/simulator`)
+  app.log.info(`Simulator phone: http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${new URL(address).port}/simulator`)
 }
 if (firstRunOpen) {
   // After listening, so the address is the real one (PORT=0 picks a free port).

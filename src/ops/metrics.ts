@@ -10,6 +10,7 @@ import type { FailoverService } from '../messaging/failover.js'
 import type { StatusService } from '../messaging/status-service.js'
 import type { TicketService } from '../tickets/ticket-service.js'
 import { outboxBacklog } from '../messaging/outbox-repository.js'
+import { quietBackgroundRoutes } from './logging.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -159,6 +160,7 @@ export async function metricsRoute (scope: FastifyInstance, deps: { metrics: Met
  */
 export async function metricsServer (app: FastifyInstance, token: string | null): Promise<FastifyInstance> {
   const server = Fastify({ loggerInstance: app.log.child({ module: 'metrics' }) })
+  quietBackgroundRoutes(server)
   await metricsRoute(server, { metrics: app.metrics, token })
   return server
 }
