@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import SQLite from 'better-sqlite3'
+import { sql } from 'kysely'
 import t from 'tap'
 import { runBackupCli } from '../../src/ops/backup-cli.js'
 import { buildTestApp, testConfig } from '../helper.js'
@@ -18,13 +19,14 @@ async function cli (args: string[], databasePath: string) {
 
 t.test('npm run backup under continuous writes: the copy opens, passes integrity_check and holds every row committed before it started', async (t) => {
   const { services, databasePath, db } = await buildTestApp(t)
-  const receive = async (i: number) => await services.tickets.receiveInbound({ provider: 'test', providerMessageId: `m-${i}`, from: `+316${String(10_000_000 + (i % 500))}`, to: null, text: `message ${i} ${'x'.repeat(200)}`, channel: 'sms' })
-  for (let i = 0; i < 1500; i++) await receive(i)
+  const receive = async (i: number) => await services.tickets.receiveInbound({ provider: 'test', providerMessageId: `m-${i}`, from: `+316${String(10_000_000 + (i % 500))}`, to: null, text: `message ${i}`, channel: 'sms' })
+  for (let i = 0; i < 1000; i++) await receive(i)
   const committedBefore = (await db.selectFrom('messages').select('id').execute()).map((r) => r.id)
   const target = join(databasePath, '..', 'backup.sqlite')
 
   // The command runs in a process of its own, as it would beside the service, while this process
-  // keeps storing messages through the ticket service until the command has exited.
+  // keeps storing messages through the ticket service, 20 at a time as concurrent webhooks do,
+  // until the command has exited.
   const child = spawn(process.execPath, ['--import', LOADER, 'scripts/backup.ts', target], {
     env: { ...process.env, DATABASE_URL: `sqlite:${databasePath}`, NODE_ENV: 'test' },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -35,7 +37,10 @@ t.test('npm run backup under continuous writes: the copy opens, passes integrity
   const state = { exited: false }
   const exit = once(child, 'exit').then(([code]) => { state.exited = true; return code as number | null })
   let written = 0
-  while (!state.exited) await receive(100_000 + written++)
+  while (!state.exited) {
+    await Promise.all(Array.from({ length: 20 }, async (_, i) => await receive(100_000 + written + i)))
+    written += 20
+  }
   t.equal(await exit, 0, stdout)
   t.ok(written > 0, `${written} messages were stored while the backup ran`)
   t.match(stdout, new RegExp(`Backed up .*test\\.sqlite to ${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\d+ pages, [\\d.]+ MB, in \\d+ ms; integrity check ok\\.`))
@@ -51,6 +56,20 @@ t.test('npm run backup under continuous writes: the copy opens, passes integrity
   const orphans = copy.prepare('select count(*) as n from messages m left join tickets t on t.id = m.ticket_id where t.id is null').get() as { n: number }
   t.equal(orphans.n, 0, 'no message without its ticket: no half-copied transaction')
   t.same(readdir(target), [], 'no partial file left behind')
+})
+
+t.test('the backup holds what is committed but not yet checkpointed (still only in the WAL)', async (t) => {
+  const { services, databasePath, db } = await buildTestApp(t)
+  // The server checkpoints on a thread of its own, every 200 ms (db/checkpointer.ts); between two
+  // checkpoints, commits exist only in the WAL, and a copy of the database file would lose them.
+  await sql`pragma wal_autocheckpoint = 0`.execute(db)
+  for (let i = 0; i < 200; i++) await services.tickets.receiveInbound({ provider: 'test', providerMessageId: `w-${i}`, from: `+316${String(20_000_000 + i)}`, to: null, text: `in the WAL ${i}`, channel: 'sms' })
+  const target = join(databasePath, '..', 'wal.sqlite')
+  const r = await cli([target], databasePath)
+  t.equal(r.code, 0, r.err)
+  const copy = new SQLite(target, { readonly: true })
+  t.teardown(() => copy.close())
+  t.equal((copy.prepare('select count(*) as n from messages').get() as { n: number }).n, 400, '200 texts and their 200 confirmations')
 })
 
 function readdir (target: string): string[] {
