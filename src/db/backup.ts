@@ -24,8 +24,8 @@ const ALL_PAGES = 0x7fffffff
  * A consistent copy of a live SQLite database through SQLite's online backup API, taken on a
  * connection of its own while the service keeps writing. The copy is made in one backup step:
  * one read transaction, so one snapshot, while writers go on appending to the WAL. (Copied in
- * small steps instead, the backup restarts whenever another connection commits, and under
- * steady traffic it might never finish.) The copy is checked with `PRAGMA integrity_check`,
+ * small steps instead, the backup restarts whenever another connection commits in between, so it
+ * takes longer the busier the service is.) The copy is checked with `PRAGMA integrity_check`,
  * switched to a rollback journal so it is one self-contained file, and only then renamed into
  * place: an interrupted backup never leaves a half-written file under the name asked for.
  */
