@@ -1,14 +1,25 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, SqliteDialect, type SqliteDatabase, type Transaction } from 'kysely'
+import { Kysely, SqliteDialect, type Driver, type SqliteDatabase, type SqliteDialectConfig, type Transaction } from 'kysely'
 import type { Config } from '../config.js'
-import { startCheckpointer } from './checkpointer.js'
+import { startCheckpointer, type CheckpointResult } from './checkpointer.js'
 import type { Database } from './schema.js'
 
 export type Db = Kysely<Database>
 /** Repository functions take either the database or an open transaction as their first argument. */
 export type Executor = Kysely<Database> | Transaction<Database>
+
+declare const unitBrand: unique symbol
+/**
+ * What a group-commit unit runs on (db/group-commit.ts): Kysely's one connection, held by the batch,
+ * inside the batch's transaction. Its own type, so the type checker refuses the root database
+ * where a unit's executor is needed; it is still an Executor for every repository function.
+ */
+export type UnitExecutor = Kysely<Database> & { readonly [unitBrand]: true }
+/** Inside a transaction: a Kysely transaction or a group-commit unit, never the root database. */
+export type TxExecutor = Transaction<Database> | UnitExecutor
 
 export function openSqlite (path: string, synchronous: 'NORMAL' | 'FULL' = 'NORMAL'): SQLite.Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -30,19 +41,50 @@ export function openSqlite (path: string, synchronous: 'NORMAL' | 'FULL' = 'NORM
  * The database for a process. `backgroundCheckpoints` (the server sets it) moves WAL checkpoints
  * to a worker thread, see db/checkpointer.ts; short-lived scripts and most tests do without.
  */
-export function createDatabase (config: Pick<Config, 'database'>, opts: { backgroundCheckpoints?: boolean, onCheckpointError?: (message: string) => void } = {}): Db {
+export function createDatabase (config: Pick<Config, 'database'> & { nodeEnv?: Config['nodeEnv'] }, opts: { backgroundCheckpoints?: boolean, onCheckpointError?: (message: string) => void, onCheckpoint?: (r: CheckpointResult) => void } = {}): Db {
   const sqlite = openSqlite(config.database.path, config.database.synchronous)
   const checkpointer = opts.backgroundCheckpoints === true && config.database.path !== ':memory:'
-    ? startCheckpointer(sqlite, { onError: opts.onCheckpointError })
+    ? startCheckpointer(sqlite, { onError: opts.onCheckpointError, onCheckpoint: opts.onCheckpoint })
     : null
   const close = (): void => {
     void checkpointer?.stop()
     sqlite.close()
   }
   const statements = withStatementCache(sqlite, close)
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) })
-  natives.set(db, { prepare: statements.prepare as NativeConnection['prepare'], inTransaction: () => sqlite.inTransaction })
+  // Outside production, a query on the root database from inside a group-commit unit throws
+  // instead of waiting forever; production skips the bookkeeping (an AsyncLocalStorage per unit).
+  const units = config.nodeEnv === 'production' ? null : new AsyncLocalStorage<UnitScope>()
+  const dialect = units === null ? new SqliteDialect({ database: statements }) : new UnitGuardDialect({ database: statements }, units)
+  const db = new Kysely<Database>({ dialect })
+  natives.set(db, { prepare: statements.prepare as NativeConnection['prepare'], inTransaction: () => sqlite.inTransaction, units })
   return db
+}
+
+/** A group-commit unit while it runs (see db/group-commit.ts). */
+export interface UnitScope { running: boolean }
+
+export const ROOT_DB_IN_UNIT = 'A group-commit unit ran a query on the root database. The batch holds the only connection, ' +
+  'so that query would wait forever. Run it on the executor the unit was given: groupCommitter(db).run(async (unit) => …(unit, …)).'
+
+/**
+ * Kysely's SQLite driver has one connection behind a mutex, and a group-commit batch holds it. A
+ * unit that asks for the connection again (any query on the root database, or a new transaction)
+ * would wait for its own batch: refused here at once, with a message that says what to do.
+ */
+class UnitGuardDialect extends SqliteDialect {
+  constructor (config: SqliteDialectConfig, private readonly units: AsyncLocalStorage<UnitScope>) {
+    super(config)
+  }
+
+  override createDriver (): Driver {
+    const driver = super.createDriver()
+    const acquire = driver.acquireConnection.bind(driver)
+    driver.acquireConnection = async () => {
+      if (this.units.getStore()?.running === true) throw new Error(ROOT_DB_IN_UNIT)
+      return await acquire()
+    }
+    return driver
+  }
 }
 
 /**
@@ -52,6 +94,8 @@ export function createDatabase (config: Pick<Config, 'database'>, opts: { backgr
 export interface NativeConnection {
   prepare: (sql: string) => SQLite.Statement
   inTransaction: () => boolean
+  /** Which group-commit unit the running code belongs to; null in production. */
+  units: AsyncLocalStorage<UnitScope> | null
 }
 
 const natives = new WeakMap<Db, NativeConnection>()

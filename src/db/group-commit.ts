@@ -1,8 +1,8 @@
-import { nativeConnection, type Db, type Executor, type NativeConnection } from './database.js'
+import { nativeConnection, ROOT_DB_IN_UNIT, type Db, type NativeConnection, type UnitExecutor, type UnitScope } from './database.js'
 import { executeDirectly } from './prepared.js'
 
 interface Job<R> {
-  work: (db: Executor) => Promise<R>
+  work: (unit: UnitExecutor) => Promise<R>
   resolve: (value: R) => void
   reject: (err: unknown) => void
 }
@@ -19,6 +19,9 @@ const MAX_BATCH = 64
  * The batch holds Kysely's connection for its whole run, so no other query can slip in between;
  * transaction statements and prepared queries go to better-sqlite3 directly (see prepared.ts),
  * and any other Kysely query the work runs executes on that same connection, inside the batch.
+ * A unit must therefore use the executor it is given (a UnitExecutor) and never the root
+ * database, which would wait for the connection its own batch holds. Outside production each
+ * unit runs in an AsyncLocalStorage scope, and such a query throws ROOT_DB_IN_UNIT instead.
  */
 export class GroupCommitter {
   private queue: Array<Job<any>> = []
@@ -26,7 +29,9 @@ export class GroupCommitter {
 
   constructor (private readonly db: Db, private readonly native: NativeConnection) {}
 
-  async run<R> (work: (db: Executor) => Promise<R>): Promise<R> {
+  async run<R> (work: (unit: UnitExecutor) => Promise<R>): Promise<R> {
+    // Waiting for another unit from inside one is the same deadlock: this batch never ends.
+    if (this.native.units?.getStore()?.running === true) throw new Error(ROOT_DB_IN_UNIT)
     return await new Promise<R>((resolve, reject) => {
       this.queue.push({ work, resolve, reject })
       if (!this.scheduled) {
@@ -47,17 +52,23 @@ export class GroupCommitter {
       const outcomes: Array<{ ok: true, value: unknown } | { ok: false, err: unknown }> = []
       try {
         await this.db.connection().execute(async (conn) => {
-          const db = conn as unknown as Executor
-          executeDirectly(db, this.native)
+          const unit = conn as UnitExecutor
+          executeDirectly(unit, this.native)
           this.exec('begin immediate')
           try {
             for (const job of batch) {
               this.exec('savepoint unit')
+              const scope: UnitScope = { running: true }
               try {
-                outcomes.push({ ok: true, value: await job.work(db) })
+                const units = this.native.units
+                const value = units === null ? await job.work(unit) : await units.run(scope, async () => await job.work(unit))
+                outcomes.push({ ok: true, value })
               } catch (err) {
                 this.exec('rollback to unit')
                 outcomes.push({ ok: false, err })
+              } finally {
+                // Work the unit deferred (a timer, setImmediate) keeps its scope but runs after it.
+                scope.running = false
               }
               this.exec('release unit')
             }
