@@ -15,6 +15,9 @@ export interface Checkpointer {
   stop: () => Promise<void>
 }
 
+/** One PASSIVE checkpoint: pages in the WAL, and how many of them are now in the database file. */
+export interface CheckpointResult { walPages: number, checkpointedPages: number }
+
 /** WAL pages (4 KiB) after which the main connection checkpoints on its own. */
 export const SAFETY_NET_PAGES = 10_000
 /** SQLite's default threshold, restored when the worker is gone. */
@@ -31,7 +34,8 @@ db.pragma('busy_timeout = 1000')
 db.pragma('cache_size = -256')
 const checkpoint = () => {
   try {
-    db.pragma('wal_checkpoint(PASSIVE)')
+    const [r] = db.pragma('wal_checkpoint(PASSIVE)')
+    if (workerData.report) parentPort.postMessage({ walPages: r.log, checkpointedPages: r.checkpointed })
   } catch (err) {
     parentPort.postMessage({ error: String(err && err.message || err) })
   }
@@ -45,13 +49,13 @@ parentPort.on('message', (m) => {
 })
 `
 
-export function startCheckpointer (sqlite: SQLite.Database, opts: { intervalMs?: number, onError?: (message: string) => void } = {}): Checkpointer {
+export function startCheckpointer (sqlite: SQLite.Database, opts: { intervalMs?: number, onError?: (message: string) => void, onCheckpoint?: (r: CheckpointResult) => void } = {}): Checkpointer {
   const path = sqlite.name
   const driver = createRequire(import.meta.url).resolve('better-sqlite3')
   sqlite.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`)
   const worker = new Worker(WORKER, {
     eval: true,
-    workerData: { path, driver, intervalMs: opts.intervalMs ?? 200 },
+    workerData: { path, driver, intervalMs: opts.intervalMs ?? 200, report: opts.onCheckpoint !== undefined },
     // It allocates next to nothing; small heap limits keep its share of the process's memory small.
     resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 }
   })
@@ -61,8 +65,9 @@ export function startCheckpointer (sqlite: SQLite.Database, opts: { intervalMs?:
   const restoreDefault = (): void => {
     if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`)
   }
-  worker.on('message', (m: { error?: string }) => {
+  worker.on('message', (m: { error?: string } & Partial<CheckpointResult>) => {
     if (m.error !== undefined) opts.onError?.(m.error)
+    else if (m.walPages !== undefined && m.checkpointedPages !== undefined) opts.onCheckpoint?.({ walPages: m.walPages, checkpointedPages: m.checkpointedPages })
   })
   worker.on('error', (err) => {
     opts.onError?.(err.message)

@@ -58,15 +58,24 @@ t.test('a batch waits for a Kysely transaction that is still open, and never run
   t.teardown(async () => { seen.close(); await db.destroy() })
   let release: () => void = () => {}
   const held = new Promise<void>((resolve) => { release = resolve })
+  let inserted: () => void = () => {}
+  const insertDone = new Promise<void>((resolve) => { inserted = resolve })
   const open = db.transaction().execute(async (trx) => {
     await trx.insertInto('outbox').values({ kind: 'send', run_at: NOW, created_at: NOW }).execute()
+    inserted()
     await held
     await sql`select 1`.execute(trx)
     throw new Error('the open transaction rolls back')
   })
-  await new Promise((resolve) => setTimeout(resolve, 10))
-  const unit = groupCommitter(db).run(async (trx) => await insertOutbox(trx, { kind: 'status_callback', runAt: NOW }, NOW))
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  await insertDone
+  let ran = false
+  const unit = groupCommitter(db).run(async (trx) => {
+    ran = true
+    await insertOutbox(trx, { kind: 'status_callback', runAt: NOW }, NOW)
+  })
+  // The batch starts at the next check phase (setImmediate), queued before this one.
+  await new Promise((resolve) => setImmediate(resolve))
+  t.notOk(ran, 'the batch waits for the connection the open transaction holds')
   t.same(seen.outboxKinds(), [], 'nothing committed while the other transaction is open')
   release()
   await t.rejects(open, { message: 'the open transaction rolls back' })
