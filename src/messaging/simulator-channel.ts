@@ -13,7 +13,8 @@ export type SimulatedMode = 'normal' | 'unreachable' | 'failing'
 export class SimulatorChannel implements ChannelAdapter {
   readonly provider = 'simulator'
   private readonly modes = new Map<string, SimulatedMode>()
-  private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly timers = new Map<NodeJS.Timeout, () => void>()
+  private readonly pending = new Set<Promise<void>>()
   private report: ((r: StatusReport) => Promise<unknown>) | null = null
 
   constructor (private readonly opts: { deliveryDelayMs: number, clock: Clock, onError?: (err: unknown) => void }) {}
@@ -50,11 +51,25 @@ export class SimulatorChannel implements ChannelAdapter {
   }
 
   private later (fn: () => Promise<void>, factor = 1): void {
+    let settle: () => void = () => {}
+    const pending = new Promise<void>((resolve) => { settle = resolve })
     const t = setTimeout(() => {
       this.timers.delete(t)
-      fn().catch((err) => this.opts.onError?.(err))
+      fn().catch((err) => this.opts.onError?.(err)).finally(() => {
+        this.pending.delete(pending)
+        settle()
+      })
     }, this.opts.deliveryDelayMs * factor)
-    this.timers.add(t)
+    this.timers.set(t, settle)
+    this.pending.add(pending)
+  }
+
+  /**
+   * Resolves once every report scheduled so far, and any scheduled while waiting, has been applied
+   * (or the channel closed). Tests await this instead of sleeping until the reports land.
+   */
+  async idle (): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending)
   }
 
   private async emit (req: OutboundRequest, providerMessageId: string, status: string): Promise<void> {
@@ -75,7 +90,11 @@ export class SimulatorChannel implements ChannelAdapter {
   }
 
   close (): void {
-    for (const t of this.timers) clearTimeout(t)
+    for (const [t, settle] of this.timers) {
+      clearTimeout(t)
+      settle()
+    }
     this.timers.clear()
+    this.pending.clear()
   }
 }

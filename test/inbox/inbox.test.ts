@@ -69,7 +69,7 @@ t.test('a ticket page shows the whole conversation with outbound statuses', asyn
   const agent = await signedInAgent(app)
   const id = await text(app, '31612345678', 'Where is my order?', 'x1')
   await services.worker.drain()
-  await new Promise((resolve) => setTimeout(resolve, 5))
+  await services.simulator?.idle()
   const res = await agent.inject({ method: 'GET', url: `/tickets/${id}` })
   t.equal(res.statusCode, 200)
   t.match(res.body, /Where is my order\?/)

@@ -2,7 +2,7 @@ import nock from 'nock'
 import t from 'tap'
 import { MessageBirdChannel } from '../../src/messaging/messagebird-channel.js'
 import { claimDue, insertOutbox } from '../../src/messaging/outbox-repository.js'
-import { buildTestApp, FakeClock, form, freshDatabase, settle } from '../helper.js'
+import { buildTestApp, FakeClock, form, freshDatabase } from '../helper.js'
 
 const API = 'https://rest.messagebird.com'
 const MB_ENV = { SMS_CHANNEL: 'messagebird', MESSAGEBIRD_API_KEY: 'test_key', MESSAGEBIRD_ORIGINATOR: '3197010260000', PUBLIC_URL: 'https://support.example.com', OUTBOX_MAX_ATTEMPTS: '3', OUTBOX_BACKOFF_BASE_MS: '1000', OUTBOX_AMBIGUOUS_GRACE_MS: '600000', MESSAGEBIRD_TIMEOUT_MS: '1000' }
@@ -172,7 +172,7 @@ t.test('the simulator channel reports delivery through the status path', async (
   const { app, services, db } = await buildTestApp(t)
   await openTicket(app)
   await services.worker.drain()
-  await settle()
+  await services.simulator?.idle()
   const m = await db.selectFrom('messages').selectAll().where('kind', '=', 'confirmation').executeTakeFirstOrThrow()
   t.equal(m.status, 'delivered')
   const events = await db.selectFrom('message_events').select(['status', 'source']).where('message_id', '=', m.id).execute()

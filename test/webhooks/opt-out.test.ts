@@ -4,7 +4,7 @@ import { OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION } from '../../src/tickets/key
 import type { OutboundRequest } from '../../src/messaging/channel.js'
 import { SimulatorChannel } from '../../src/messaging/simulator-channel.js'
 import { FAST_HASH_ENV, signedInAgent } from '../auth/agent-session.js'
-import { buildTestApp, FakeClock, form, settle } from '../helper.js'
+import { buildTestApp, FakeClock, form } from '../helper.js'
 
 const PHONE = '+31612345678'
 const HTML = { accept: 'text/html' }
@@ -30,7 +30,7 @@ async function setup (t: Test, env: Record<string, string> = {}) {
   }
   const flush = async () => {
     await built.services.worker.drain()
-    await settle()
+    await channel.idle()
   }
   const outbound = async () => await built.db.selectFrom('messages').selectAll().where('direction', '=', 'outbound').orderBy('created_at').orderBy('id').execute()
   const contact = async (phone = PHONE) => await built.db.selectFrom('contacts').selectAll().where('phone', '=', phone).executeTakeFirstOrThrow()
