@@ -128,10 +128,10 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   const status = new StatusService({ db, clock, log: log.child({ module: 'status' }) })
   const metrics = new Metrics({ db, clock })
-  const outbound = new OutboundQueue(ticketPort)
+  const outbound = new OutboundQueue(ticketPort, status)
   const failover = new FailoverService({ db, clock, status, outbound, tickets: ticketPort, log: log.child({ module: 'failover' }) })
   const tickets = new TicketService({ db, clock, config, failover, outbound, log: log.child({ module: 'tickets' }) })
-  const worker = new OutboxWorker({ db, channel: metrics.timeSends(channel), status, clock, config, log: log.child({ module: 'outbox' }) })
+  const worker = new OutboxWorker({ db, channel: metrics.timeSends(channel), status, tickets: ticketPort, clock, config, log: log.child({ module: 'outbox' }) })
   tickets.onOutboxWork(() => worker.wake())
   failover.attach(worker)
   const callbacks = new StatusCallbacks({ db, clock, config, log: log.child({ module: 'callbacks' }) })

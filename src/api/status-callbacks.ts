@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Db, Executor } from '../db/database.js'
 import type { Dispatch, Message, OutboxRow } from '../db/schema.js'
+import { backoffMs } from '../messaging/backoff.js'
 import { listDispatchMessages } from '../messaging/dispatch-repository.js'
 import { findMessage } from '../messaging/message-repository.js'
 import type { FailoverService } from '../messaging/failover.js'
@@ -121,15 +122,8 @@ export class StatusCallbacks {
       log.error({ deliveryId: payload.delivery_id, event: payload.event, attempts: attempt, failure }, 'status callback given up')
       return
     }
-    const retryAt = new Date(clock.now().getTime() + this.backoffMs(attempt)).toISOString()
+    const retryAt = new Date(clock.now().getTime() + backoffMs(attempt, { baseMs: config.statusCallback.backoffBaseMs, maxMs: config.statusCallback.backoffMaxMs })).toISOString()
     await rescheduleOutbox(db, row.id, retryAt, failure)
     log.warn({ deliveryId: payload.delivery_id, attempt, retryAt, failure }, 'status callback failed; will retry')
-  }
-
-  /** Exponential with "equal jitter", so callbacks held up by one outage do not all return at once. */
-  private backoffMs (attempt: number): number {
-    const { backoffBaseMs, backoffMaxMs } = this.deps.config.statusCallback
-    const exp = Math.min(backoffMaxMs, backoffBaseMs * 2 ** (attempt - 1))
-    return Math.round(exp / 2 + Math.random() * exp / 2)
   }
 }

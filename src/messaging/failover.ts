@@ -149,14 +149,6 @@ export class FailoverService {
     return { dispatch, steps, messages }
   }
 
-  /** Step messages blocked outside the status service (an opt-out clears the outbox) end their steps too. */
-  async messagesBlocked (trx: Executor, messageIds: string[], now: string): Promise<void> {
-    for (const id of messageIds) {
-      const message = await findMessage(trx, id)
-      if (message !== undefined && message.dispatch_id !== null) await this.onMessageStatus(trx, message, 'blocked', now)
-    }
-  }
-
   private async onMessageStatus (trx: Executor, message: Message, status: MessageStatus, now: string): Promise<void> {
     if (message.dispatch_id === null) return
     const found = await repo.findStepWithDispatch(trx, { messageId: message.id })

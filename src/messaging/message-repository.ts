@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import type { Executor } from '../db/database.js'
 import { param, prepared } from '../db/prepared.js'
 import type { Message, MessageStatus, NewMessage } from '../db/schema.js'
+import { PREDECESSORS } from './status.js'
 
 // All SQL for messages and their status events. Messaging owns these tables: other rooms call
 // these functions (tickets store inbound texts and read a conversation), never the other way round.
@@ -48,63 +49,114 @@ export async function findMessage (db: Executor, id: string): Promise<Message | 
   return (await qMessage(db, { id })).rows[0]
 }
 
-export function findMessageByProviderMessageId (db: Executor, providerMessageId: string): Promise<Message | undefined> {
-  return db.selectFrom('messages').selectAll().where('provider_message_id', '=', providerMessageId)
-    .where('direction', '=', 'outbound').executeTakeFirst()
+// Status reports are matched through the unique (provider, provider_message_id) index: a report
+// always knows which provider sent it, and a lookup by the id alone would scan the table.
+const qOutboundByProviderId = prepared<{ provider: string, pid: string }, Message>((db) =>
+  db.selectFrom('messages').selectAll()
+    .where('provider', '=', param<string>('provider')).where('provider_message_id', '=', param<string>('pid'))
+    .where('direction', '=', 'outbound'))
+
+export async function findOutboundByProviderId (db: Executor, provider: string, providerMessageId: string): Promise<Message | undefined> {
+  return (await qOutboundByProviderId(db, { provider, pid: providerMessageId })).rows[0]
 }
 
-export interface StatusUpdate {
-  status: MessageStatus
+/** What a status change records besides the status itself. */
+export interface StatusFields {
   statusAt: string
-  reason?: string | null
-  errorCode?: string | null
+  reason: string | null
+  errorCode: string | null
+  /** Price and parts only arrive with reports; null keeps what is stored. */
   priceAmount?: string | null
   priceCurrency?: string | null
   segments?: number | null
+  /** Kept once known: the first provider and provider id recorded win. */
   provider?: string | null
   providerMessageId?: string | null
 }
 
-/** Writes a status that the caller has already checked may advance (see messaging/status.ts). */
-export async function updateMessageStatus (db: Executor, id: string, u: StatusUpdate, now: string): Promise<void> {
-  await db.updateTable('messages').set({
-    status: u.status,
-    status_at: u.statusAt,
-    updated_at: now,
-    ...(u.reason !== undefined ? { status_reason: u.reason } : {}),
-    ...(u.errorCode !== undefined ? { error_code: u.errorCode } : {}),
-    ...(u.priceAmount != null ? { price_amount: u.priceAmount } : {}),
-    ...(u.priceCurrency != null ? { price_currency: u.priceCurrency } : {}),
-    ...(u.segments != null ? { segments: u.segments } : {}),
-    ...(u.provider != null ? { provider: u.provider } : {}),
-    ...(u.providerMessageId != null ? { provider_message_id: u.providerMessageId } : {})
-  }).where('id', '=', id).execute()
+type TransitionParams = { id: string, now: string, pid: string | null } & { [K in keyof Required<Omit<StatusFields, 'providerMessageId'>>]: StatusFields[K] | null }
+const qTransition = new Map<MessageStatus, ReturnType<typeof transitionQuery>>()
+
+// One compiled statement per target status: the guard is the constant list of statuses it may follow.
+function transitionQuery (to: MessageStatus) {
+  const from = PREDECESSORS[to]
+  if (from.length === 0) throw new Error(`no status moves to ${to}`)
+  return prepared<TransitionParams, Message>((db) => db.updateTable('messages').set({
+    status: to,
+    status_at: param('statusAt'),
+    status_reason: param('reason'),
+    error_code: param('errorCode'),
+    price_amount: sql<string | null>`coalesce(${param('priceAmount')}, price_amount)`,
+    price_currency: sql<string | null>`coalesce(${param('priceCurrency')}, price_currency)`,
+    segments: sql<number | null>`coalesce(${param('segments')}, segments)`,
+    provider: sql<string | null>`coalesce(provider, ${param('provider')})`,
+    provider_message_id: sql<string | null>`coalesce(provider_message_id, ${param('pid')})`,
+    updated_at: param('now')
+  }).where('id', '=', param<string>('id')).where('status', 'in', from).returningAll())
 }
 
-/** Price and part count may arrive on any report, including one whose status changes nothing. */
-export async function updateMessageBilling (db: Executor, id: string, u: Pick<StatusUpdate, 'priceAmount' | 'priceCurrency' | 'segments'>, now: string): Promise<void> {
-  const set = {
-    ...(u.priceAmount != null ? { price_amount: u.priceAmount } : {}),
-    ...(u.priceCurrency != null ? { price_currency: u.priceCurrency } : {}),
-    ...(u.segments != null ? { segments: u.segments } : {})
+/**
+ * Moves a message to `to` if its current status may precede it (messaging/status.ts), in one
+ * guarded UPDATE. Returns the row as it now is, or undefined when nothing changed (the message is
+ * already there, further on, or final): the caller acts only on a returned row.
+ */
+export async function transitionMessage (db: Executor, id: string, to: MessageStatus, f: StatusFields, now: string): Promise<Message | undefined> {
+  let q = qTransition.get(to)
+  if (q === undefined) {
+    q = transitionQuery(to)
+    qTransition.set(to, q)
   }
-  if (Object.keys(set).length === 0) return
-  await db.updateTable('messages').set({ ...set, updated_at: now }).where('id', '=', id).execute()
+  const { rows } = await q(db, {
+    id,
+    now,
+    statusAt: f.statusAt,
+    reason: f.reason,
+    errorCode: f.errorCode,
+    priceAmount: f.priceAmount ?? null,
+    priceCurrency: f.priceCurrency ?? null,
+    segments: f.segments ?? null,
+    provider: f.provider ?? null,
+    pid: f.providerMessageId ?? null
+  })
+  return rows[0]
 }
 
-export async function incrementMessageAttempts (db: Executor, id: string, now: string): Promise<void> {
-  await db.updateTable('messages').set((eb) => ({ attempts: eb('attempts', '+', 1), updated_at: now })).where('id', '=', id).execute()
+// The worker's claim: `queued` → `sending`, the provider that will send it, and one more attempt.
+const qMarkSending = prepared<{ id: string, now: string, provider: string }, Message>((db) =>
+  db.updateTable('messages').set((eb) => ({
+    status: 'sending',
+    status_at: param('now'),
+    provider: param('provider'),
+    attempts: eb('attempts', '+', 1),
+    updated_at: param('now')
+  })).where('id', '=', param<string>('id')).where('status', 'in', PREDECESSORS.sending).returningAll())
+
+export async function markSending (db: Executor, id: string, provider: string, now: string): Promise<Message | undefined> {
+  return (await qMarkSending(db, { id, now, provider })).rows[0]
 }
+
+// A report can settle a message before the worker records the provider's answer: the id is kept.
+const qRecordProviderId = prepared<{ id: string, pid: string, now: string }, never>((db) =>
+  db.updateTable('messages').set({ provider_message_id: param('pid'), updated_at: param('now') })
+    .where('id', '=', param<string>('id')).where('provider_message_id', 'is', null))
+
+/** Stores the provider's id for a message whose status has already moved on; not a status write. */
+export async function recordProviderMessageId (db: Executor, id: string, providerMessageId: string, now: string): Promise<void> {
+  await qRecordProviderId(db, { id, pid: providerMessageId, now })
+}
+
+const qInsertMessageEvent = prepared<{ messageId: string, status: string, occurredAt: string, receivedAt: string, source: string, raw: string | null }, never>((db) =>
+  db.insertInto('message_events').values({
+    message_id: param('messageId'),
+    status: param('status'),
+    occurred_at: param('occurredAt'),
+    received_at: param('receivedAt'),
+    source: param('source'),
+    raw: param('raw')
+  }))
 
 export async function insertMessageEvent (db: Executor, e: { messageId: string, status: string, occurredAt: string, receivedAt: string, source: string, raw: unknown }): Promise<void> {
-  await db.insertInto('message_events').values({
-    message_id: e.messageId,
-    status: e.status,
-    occurred_at: e.occurredAt,
-    received_at: e.receivedAt,
-    source: e.source,
-    raw: e.raw === null || e.raw === undefined ? null : JSON.stringify(e.raw)
-  }).execute()
+  await qInsertMessageEvent(db, { ...e, raw: e.raw === null || e.raw === undefined ? null : JSON.stringify(e.raw) })
 }
 
 /**
@@ -124,25 +176,21 @@ export function listMessagesForAddress (db: Executor, address: string, limit: nu
     .execute()
 }
 
-/**
- * Marks a contact's outbound messages that are still waiting in the outbox as blocked and
- * removes their sends, in the caller's (the STOP's) transaction. Messages already handed to the
- * provider (`sending` and later) cannot be called back and are left alone.
- */
-export async function blockQueuedOutbound (db: Executor, contactId: number, reason: string, now: string): Promise<string[]> {
-  const rows = await db.updateTable('messages')
-    .set({ status: 'blocked', status_at: now, status_reason: reason, error_code: 'OPTED_OUT', updated_at: now })
+// The opt-out's guarded transition: every outbound message of the contact that may still become
+// `blocked` (by the table in status.ts: only `queued`), through the tickets of the contact.
+const qBlockQueued = prepared<{ contactId: number, reason: string, now: string }, Message>((db) =>
+  db.updateTable('messages')
+    .set({ status: 'blocked', status_at: param('now'), status_reason: param('reason'), error_code: 'OPTED_OUT', updated_at: param('now') })
     .where('direction', '=', 'outbound')
-    .where('status', '=', 'queued')
-    .where('ticket_id', 'in', (eb) => eb.selectFrom('tickets').select('tickets.id').where('tickets.contact_id', '=', contactId))
-    .returning('id')
-    .execute()
-  const ids = rows.map((r) => r.id)
-  if (ids.length > 0) {
-    await db.deleteFrom('outbox').where('kind', '=', 'send').where('message_id', 'in', ids).execute()
-    await db.insertInto('message_events')
-      .values(ids.map((id) => ({ message_id: id, status: 'blocked', occurred_at: now, received_at: now, source: 'opt_out', raw: null })))
-      .execute()
-  }
-  return ids
+    .where('status', 'in', PREDECESSORS.blocked)
+    .where('ticket_id', 'in', (eb) => eb.selectFrom('tickets').select('tickets.id').where('tickets.contact_id', '=', param<number>('contactId')))
+    .returningAll())
+
+/**
+ * Blocks a contact's outbound messages that have not been handed to the provider, and returns the
+ * rows it changed. Messages already `sending` or later cannot be called back and are left alone.
+ * Called by OutboundQueue.blockQueued, which removes their sends and tells the status listeners.
+ */
+export async function blockQueuedOutbound (db: Executor, contactId: number, reason: string, now: string): Promise<Message[]> {
+  return (await qBlockQueued(db, { contactId, reason, now })).rows
 }

@@ -1,9 +1,10 @@
-import type { Executor } from '../db/database.js'
+import type { Executor, TxExecutor } from '../db/database.js'
 import { uuidv7 } from '../db/ids.js'
 import type { Channel, MessageKind, MessageStatus } from '../db/schema.js'
 import { insertMessage } from './message-repository.js'
 import { insertOutbox } from './outbox-repository.js'
 import type { TicketPort } from './ports.js'
+import type { StatusService } from './status-service.js'
 
 export interface OutboundInput {
   ticketId: number
@@ -38,7 +39,7 @@ export function preview (text: string): string {
  * happen even if the process dies a moment later; if it rolls back, nothing is sent.
  */
 export class OutboundQueue {
-  constructor (private readonly tickets: TicketPort) {}
+  constructor (private readonly tickets: TicketPort, private readonly status: StatusService) {}
 
   async queue (trx: Executor, input: OutboundInput, now: string): Promise<{ messageId: string, status: MessageStatus }> {
     const id = uuidv7(Date.parse(now))
@@ -72,5 +73,14 @@ export class OutboundQueue {
     const automatic = AUTOMATIC_KINDS.has(input.kind)
     await this.tickets.touch(trx, input.ticketId, now, automatic ? null : { preview: preview(input.body), direction: 'outbound' })
     return { messageId: id, status }
+  }
+
+  /**
+   * The opt-out's side of the queue: every message to the contact that is still waiting is
+   * blocked and its send removed, in the STOP's transaction, through the same guarded status
+   * transition as everything else, so failover steps end too. Returns the blocked message ids.
+   */
+  async blockQueued (trx: TxExecutor, contactId: number, now: string): Promise<string[]> {
+    return await this.status.blockQueued(trx, contactId, OPTED_OUT_REASON, now)
   }
 }

@@ -54,8 +54,11 @@ export async function claimDue (db: Executor, now: string, leaseUntil: string, l
   return claimed
 }
 
+// Run for every send, so compiled once.
+const qDeleteOutbox = prepared<{ id: number }, never>((db) => db.deleteFrom('outbox').where('id', '=', param<number>('id')))
+
 export async function deleteOutbox (db: Executor, id: number): Promise<void> {
-  await db.deleteFrom('outbox').where('id', '=', id).execute()
+  await qDeleteOutbox(db, { id })
 }
 
 export async function rescheduleOutbox (db: Executor, id: number, runAt: string, lastError: string | null): Promise<void> {

@@ -1,13 +1,15 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
-import type { Db, Executor } from '../db/database.js'
+import type { Db, TxExecutor, UnitExecutor } from '../db/database.js'
 import { groupCommitter } from '../db/group-commit.js'
 import type { Message, OutboxKind, OutboxRow } from '../db/schema.js'
-import type { ChannelAdapter } from './channel.js'
-import { findMessage, incrementMessageAttempts, updateMessageStatus } from './message-repository.js'
+import { backoffMs } from './backoff.js'
+import type { ChannelAdapter, SendOutcome } from './channel.js'
+import { findMessage, markSending, recordProviderMessageId, transitionMessage } from './message-repository.js'
+import { OPTED_OUT_REASON } from './outbound.js'
 import { claimDue, deleteOutbox, insertOutbox, rescheduleOutbox } from './outbox-repository.js'
-import { canAdvance } from './status.js'
+import type { TicketPort } from './ports.js'
 import type { StatusService } from './status-service.js'
 
 /** Handles one claimed outbox row; it deletes or reschedules the row itself. */
@@ -34,6 +36,7 @@ export class OutboxWorker {
     db: Db
     channel: ChannelAdapter
     status: StatusService
+    tickets: TicketPort
     clock: Clock
     config: Pick<Config, 'outbox' | 'publicUrl' | 'messagebird'>
     log: FastifyBaseLogger
@@ -98,18 +101,30 @@ export class OutboxWorker {
   async drain (): Promise<number> {
     let total = 0
     for (;;) {
-      const now = this.deps.clock.now()
-      this.lastBeat = now.getTime()
-      const lease = new Date(now.getTime() + this.leaseMs()).toISOString()
-      const rows = await this.deps.db.transaction().execute(async (trx) => await claimDue(trx, now.toISOString(), lease, BATCH))
+      const rows = await this.claim()
       if (rows.length === 0) return total
-      await runWithConcurrency(rows, CONCURRENCY, async (row) => {
-        await this.handle(row)
-        this.beat()
-      })
+      await this.process(rows)
       total += rows.length
       if (rows.length < BATCH) return total
     }
+  }
+
+  /**
+   * A drain's two steps, claim() then process(). Apart, they let a test commit something (a STOP)
+   * between the moment the worker leased a row and the moment it handles it.
+   */
+  async claim (): Promise<OutboxRow[]> {
+    const now = this.deps.clock.now()
+    this.lastBeat = now.getTime()
+    const lease = new Date(now.getTime() + this.leaseMs()).toISOString()
+    return await this.deps.db.transaction().execute(async (trx) => await claimDue(trx, now.toISOString(), lease, BATCH))
+  }
+
+  async process (rows: OutboxRow[]): Promise<void> {
+    await runWithConcurrency(rows, CONCURRENCY, async (row) => {
+      await this.handle(row)
+      this.beat()
+    })
   }
 
   private leaseMs (): number {
@@ -124,16 +139,14 @@ export class OutboxWorker {
     } catch (err) {
       // A handler bug must not wedge the queue: back off this row and keep going.
       this.deps.log.error({ err, outboxId: row.id, kind: row.kind }, 'outbox item failed')
-      const retryAt = new Date(this.deps.clock.now().getTime() + this.backoffMs(row.attempts + 1)).toISOString()
+      const retryAt = this.retryAt(row.attempts + 1)
       await rescheduleOutbox(this.deps.db, row.id, retryAt, String((err as Error)?.message ?? err).slice(0, 500))
     }
   }
 
-  private backoffMs (attempt: number): number {
+  private retryAt (attempt: number): string {
     const { backoffBaseMs, backoffMaxMs } = this.deps.config.outbox
-    const exp = Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.max(0, attempt - 1))
-    // "Equal jitter": half fixed, half random, so retries from many messages spread out.
-    return Math.round(exp / 2 + Math.random() * exp / 2)
+    return new Date(this.deps.clock.now().getTime() + backoffMs(attempt, { baseMs: backoffBaseMs, maxMs: backoffMaxMs })).toISOString()
   }
 
   private reportUrl (channel: string): string | null {
@@ -143,38 +156,13 @@ export class OutboxWorker {
   }
 
   private async handleSend (row: OutboxRow): Promise<void> {
-    const { db, clock, channel, status, log } = this.deps
-    const messageId = row.message_id
-    const message = messageId === null ? undefined : await findMessage(db, messageId)
-    if (message === undefined || (message.status !== 'queued' && message.status !== 'sending')) {
-      await deleteOutbox(db, row.id)
-      return
-    }
-    const now = clock.now().toISOString()
-    if (message.status === 'sending') {
-      // We marked it `sending` and then lost track (crash or lapsed lease): the provider may have it.
-      await db.transaction().execute(async (trx) => {
-        await this.markUnknown(trx, message, 'The service stopped while sending; waiting for a delivery report before deciding', now)
-        await deleteOutbox(trx, row.id)
-      })
-      log.warn({ messageId: message.id }, 'send interrupted earlier; outcome unknown, not resending')
-      return
-    }
-    if (!channel.supports(message.channel)) {
-      await db.transaction().execute(async (trx) => {
-        await status.transition(trx, message, { status: 'failed', statusAt: now, reason: `The ${message.channel} channel is not available with ${channel.provider}`, errorCode: 'CHANNEL_UNSUPPORTED' }, now)
-        await deleteOutbox(trx, row.id)
-      })
-      return
-    }
-
+    const { db, clock, channel } = this.deps
     // Concurrent sends share commits (db/group-commit.ts); each still waits for its own commit, so
     // `sending` is durable before the request leaves.
     const commit = groupCommitter(db)
-    await commit.run(async (trx) => {
-      await updateMessageStatus(trx, message.id, { status: 'sending', statusAt: now, provider: channel.provider }, now)
-      await incrementMessageAttempts(trx, message.id, now)
-    })
+    const now = clock.now().toISOString()
+    const message = await commit.run(async (unit) => await this.claimSend(unit, row, now))
+    if (message === null) return
     const outcome = await channel.send({
       messageId: message.id,
       channel: message.channel,
@@ -183,50 +171,89 @@ export class OutboxWorker {
       reportUrl: this.reportUrl(message.channel)
     })
     const done = clock.now().toISOString()
+    await commit.run(async (unit) => await this.recordOutcome(unit, row, message, outcome, done))
+  }
 
-    await commit.run(async (trx) => {
-      // Re-read: a delivery report may have arrived while the request was in flight.
-      const current = await findMessage(trx, message.id)
-      if (current === undefined) return
-      if (outcome.ok) {
-        if (canAdvance(current.status, 'sent')) {
-          await status.transition(trx, current, { status: 'sent', statusAt: done, reason: null, errorCode: null, provider: channel.provider, providerMessageId: outcome.providerMessageId }, done)
-        } else {
-          await updateMessageStatus(trx, current.id, { status: current.status, statusAt: current.status_at, provider: channel.provider, providerMessageId: outcome.providerMessageId }, done)
-        }
-        await deleteOutbox(trx, row.id)
+  /**
+   * Decides, in one transaction, whether the row's message goes to the provider, and returns it
+   * marked `sending` if so. The message must still be `queued` and its customer must not have
+   * opted out; `sending` is a guarded UPDATE, and only a row it changed is sent. A STOP that
+   * committed first has blocked the message (or is seen here); one that commits later finds it
+   * `sending`, already on its way. The outbox row stays until the outcome is recorded, so a crash
+   * during the send is noticed.
+   */
+  private async claimSend (unit: UnitExecutor, row: OutboxRow, now: string): Promise<Message | null> {
+    const message = row.message_id === null ? undefined : await findMessage(unit, row.message_id)
+    if (message?.status === 'queued') {
+      const sending = await this.claimQueued(unit, message, now)
+      if (sending !== null) return sending
+    } else if (message?.status === 'sending') {
+      // We marked it `sending` and then lost track (crash or lapsed lease): the provider may have it.
+      await this.markUnknown(unit, message, 'The service stopped while sending; waiting for a delivery report before deciding', now)
+      this.deps.log.warn({ messageId: message.id }, 'send interrupted earlier; outcome unknown, not resending')
+    }
+    await deleteOutbox(unit, row.id)
+    return null
+  }
+
+  private async claimQueued (unit: UnitExecutor, message: Message, now: string): Promise<Message | null> {
+    const { channel, status, tickets } = this.deps
+    if (!channel.supports(message.channel)) {
+      await status.transition(unit, message, { status: 'failed', statusAt: now, reason: `The ${message.channel} channel is not available with ${channel.provider}`, errorCode: 'CHANNEL_UNSUPPORTED' }, now)
+      return null
+    }
+    // Consent is read in the transaction that marks the message `sending`. The confirmation of a
+    // STOP is the one message an opted-out number still gets.
+    if (message.kind !== 'opt_out' && await tickets.optedOutAt(unit, message.ticket_id) !== null) {
+      await status.block(unit, message, OPTED_OUT_REASON, now)
+      return null
+    }
+    return await markSending(unit, message.id, channel.provider, now) ?? null
+  }
+
+  /** Records the provider's answer for a message this worker marked `sending`. */
+  private async recordOutcome (unit: UnitExecutor, row: OutboxRow, message: Message, outcome: SendOutcome, done: string): Promise<void> {
+    const { channel, status, log, config } = this.deps
+    if (outcome.ok) {
+      const sent = await status.transition(unit, message, { status: 'sent', statusAt: done, reason: null, errorCode: null, provider: channel.provider, providerMessageId: outcome.providerMessageId }, done)
+      // A report that arrived while the request was in flight has moved it on already.
+      if (sent === null) await recordProviderMessageId(unit, message.id, outcome.providerMessageId, done)
+      await deleteOutbox(unit, row.id)
+      return
+    }
+    if (outcome.failure === 'transient' && row.attempts + 1 < config.outbox.maxAttempts) {
+      // The model's one move back (status.ts): the provider did not take it, so it waits again.
+      // Listeners are not told; for them the message never stopped waiting.
+      const requeued = await transitionMessage(unit, message.id, 'queued', { statusAt: done, reason: `Retrying: ${outcome.reason}`, errorCode: outcome.code }, done)
+      if (requeued === undefined) {
+        await deleteOutbox(unit, row.id)
         return
       }
-      if (outcome.failure === 'transient' && row.attempts + 1 < this.deps.config.outbox.maxAttempts) {
-        const retryAt = new Date(clock.now().getTime() + this.backoffMs(row.attempts + 1)).toISOString()
-        await updateMessageStatus(trx, current.id, { status: 'queued', statusAt: done, reason: `Retrying: ${outcome.reason}`, errorCode: outcome.code }, done)
-        await rescheduleOutbox(trx, row.id, retryAt, outcome.reason)
-        log.warn({ messageId: current.id, attempt: row.attempts + 1, retryAt }, 'send failed transiently; retrying')
-        return
-      }
-      if (outcome.failure === 'ambiguous') {
-        await this.markUnknown(trx, current, outcome.reason, done)
-        await deleteOutbox(trx, row.id)
-        return
-      }
-      const reason = outcome.failure === 'transient'
-        ? `Gave up after ${row.attempts + 1} attempts: ${outcome.reason}`
-        : outcome.reason
-      if (canAdvance(current.status, 'failed')) {
-        await status.transition(trx, current, { status: 'failed', statusAt: done, reason, errorCode: outcome.code }, done)
-      }
-      await deleteOutbox(trx, row.id)
-      log.warn({ messageId: current.id, code: outcome.code }, 'send failed')
-    })
+      const retryAt = this.retryAt(row.attempts + 1)
+      await rescheduleOutbox(unit, row.id, retryAt, outcome.reason)
+      log.warn({ messageId: message.id, attempt: row.attempts + 1, retryAt }, 'send failed transiently; retrying')
+      return
+    }
+    if (outcome.failure === 'ambiguous') {
+      await this.markUnknown(unit, message, outcome.reason, done)
+      await deleteOutbox(unit, row.id)
+      return
+    }
+    const reason = outcome.failure === 'transient'
+      ? `Gave up after ${row.attempts + 1} attempts: ${outcome.reason}`
+      : outcome.reason
+    await status.transition(unit, message, { status: 'failed', statusAt: done, reason, errorCode: outcome.code }, done)
+    await deleteOutbox(unit, row.id)
+    log.warn({ messageId: message.id, code: outcome.code }, 'send failed')
   }
 
   /**
    * Through the status service, so listeners see it: a failover step's expiry starts here too (the
    * provider may have the message). A report that already arrived during the send wins.
    */
-  private async markUnknown (trx: Executor, message: Message, reason: string, now: string): Promise<void> {
-    if (!canAdvance(message.status, 'unknown')) return
-    await this.deps.status.transition(trx, message, { status: 'unknown', statusAt: now, reason, errorCode: null }, now)
+  private async markUnknown (trx: TxExecutor, message: Message, reason: string, now: string): Promise<void> {
+    const moved = await this.deps.status.transition(trx, message, { status: 'unknown', statusAt: now, reason, errorCode: null }, now)
+    if (moved === null) return
     const settleAt = new Date(Date.parse(now) + this.deps.config.outbox.ambiguousGraceMs).toISOString()
     await insertOutbox(trx, { kind: 'settle_unknown', messageId: message.id, runAt: settleAt }, now)
   }

@@ -126,10 +126,13 @@ export function findTicket (db: Executor, id: number) {
 }
 
 /** The consent fact messaging asks for before it queues or sends anything on a ticket. */
+// Read for every send, in the transaction that marks it `sending`: compiled once.
+const qOptedOutAtForTicket = prepared<{ ticketId: number }, { opted_out_at: string | null }>((db) =>
+  db.selectFrom('tickets').innerJoin('contacts', 'contacts.id', 'tickets.contact_id')
+    .select('contacts.opted_out_at').where('tickets.id', '=', param<number>('ticketId')))
+
 export async function findOptedOutAtForTicket (db: Executor, ticketId: number): Promise<string | null> {
-  const row = await db.selectFrom('tickets').innerJoin('contacts', 'contacts.id', 'tickets.contact_id')
-    .select('contacts.opted_out_at').where('tickets.id', '=', ticketId).executeTakeFirst()
-  return row?.opted_out_at ?? null
+  return (await qOptedOutAtForTicket(db, { ticketId })).rows[0]?.opted_out_at ?? null
 }
 
 export type TicketWithContact = NonNullable<Awaited<ReturnType<typeof findTicket>>>

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
-import { isUniqueViolation, type Db, type Executor } from '../db/database.js'
+import { isUniqueViolation, type Db, type Executor, type UnitExecutor } from '../db/database.js'
 import { groupCommitter } from '../db/group-commit.js'
 import { uuidv7 } from '../db/ids.js'
 import type { Channel, MessageStatus } from '../db/schema.js'
@@ -117,7 +117,7 @@ export class TicketService {
    */
   lookUpSender: (trx: Executor, number: string) => Promise<Conversation | undefined> = findConversation
 
-  private async ingest (trx: Executor, sms: InboundSms): Promise<InboundResult & { queuedOutbound: boolean }> {
+  private async ingest (trx: UnitExecutor, sms: InboundSms): Promise<InboundResult & { queuedOutbound: boolean }> {
     const now = this.deps.clock.now().toISOString()
     if (sms.providerMessageId !== null) {
       const existing = await messageRepo.findMessageByProviderId(trx, sms.provider, sms.providerMessageId)
@@ -182,7 +182,7 @@ export class TicketService {
    * A keyword's consequences (opt-out, opt-in), and its automatic answer unless a limit holds it
    * back; then `note` says, on the stored text, why no answer went out.
    */
-  private async applyKeyword (trx: Executor, keyword: Keyword | null, contact: { contactId: number, optedOutAt: string | null }, now: string): Promise<{ answer: KeywordAnswer | null, note: string | null }> {
+  private async applyKeyword (trx: UnitExecutor, keyword: Keyword | null, contact: { contactId: number, optedOutAt: string | null }, now: string): Promise<{ answer: KeywordAnswer | null, note: string | null }> {
     const { contactId, optedOutAt } = contact
     const answered = async (kind: KeywordAnswer['kind'], body: string): Promise<{ answer: KeywordAnswer | null, note: string | null }> => {
       const note = await this.autoReplies.take(trx, contactId, kind, now)
@@ -193,8 +193,7 @@ export class TicketService {
       await repo.setContactOptOut(trx, contactId, now, now)
       // Replies still waiting in the outbox (say, backing off after a provider outage) would
       // otherwise go out after the STOP.
-      const blocked = await messageRepo.blockQueuedOutbound(trx, contactId, OPTED_OUT_REASON, now)
-      await this.deps.failover?.messagesBlocked(trx, blocked, now)
+      await this.deps.outbound.blockQueued(trx, contactId, now)
       // The one message an opted-out number still gets: the confirmation of the opt-out.
       return await answered('opt_out', OPT_OUT_CONFIRMATION)
     }

@@ -2,11 +2,13 @@ import type { Services } from '../../src/app.js'
 import type { Channel } from '../../src/db/schema.js'
 import type { ChannelAdapter, OutboundRequest, SendOutcome } from '../../src/messaging/channel.js'
 import type { StepSpec } from '../../src/messaging/failover.js'
-import { settle } from '../helper.js'
 
-/** A channel that accepts or rejects by address and never reports: tests send the reports themselves. */
+/**
+ * A channel that accepts or rejects by address and never reports: tests send the reports
+ * themselves, through MessageBird's webhooks, so by default it stands in for MessageBird.
+ */
 export class ManualChannel implements ChannelAdapter {
-  readonly provider = 'manual'
+  constructor (readonly provider = 'messagebird') {}
   readonly sent: OutboundRequest[] = []
   private readonly rejecting = new Set<string>()
   private readonly timingOut = new Set<string>()
@@ -33,12 +35,12 @@ export class ManualChannel implements ChannelAdapter {
   }
 }
 
-/** Drains until the outbox has nothing due, letting simulated reports (zero delay) land in between. */
+/** Drains until the outbox has nothing due, letting the simulator's reports land in between. */
 export async function runDue (services: Services): Promise<void> {
   for (let i = 0; i < 50; i++) {
     const handled = await services.worker.drain()
-    await settle()
-    if (handled === 0 && await services.worker.drain() === 0) return
+    await services.simulator?.idle()
+    if (handled === 0) return
   }
   throw new Error('the outbox did not settle')
 }

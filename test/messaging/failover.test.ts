@@ -1,6 +1,6 @@
 import t from 'tap'
 import { workflowProblems } from '../../src/messaging/failover.js'
-import { buildTestApp, FakeClock, settle } from '../helper.js'
+import { buildTestApp, FakeClock } from '../helper.js'
 import { dispatchState, deadlineRows, ManualChannel, runDue, sms, startDispatch, ticketFor } from './failover-helpers.js'
 
 const CUSTOMER = '+31612345678'
@@ -175,11 +175,9 @@ t.test('a restart mid-workflow resumes it; a deadline that passed while down fir
 
   clock.advance(10 * 60_000)
   const second = await buildTestApp(t, { clock, databasePath: first.databasePath })
+  const ended = new Promise<void>((resolve) => second.services.failover.onDispatchStatus(async (_trx, dispatch) => { if (dispatch.id === d.dispatchId) resolve() }))
   second.services.worker.start()
-  for (let i = 0; i < 100; i++) {
-    await settle(10)
-    if ((await dispatchState(second.services, d.dispatchId)).status !== 'pending') break
-  }
+  await ended
   await second.services.worker.stop()
   const s = await dispatchState(second.services, d.dispatchId)
   t.same(s.steps, ['expired', 'met'], 'the started worker fired the overdue deadline and sent the next step')
