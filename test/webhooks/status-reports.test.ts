@@ -69,6 +69,25 @@ t.test('a duplicate report changes nothing', async (t) => {
   t.same(after2, after1, 'the message row is untouched, updated_at included')
 })
 
+t.test('a report that does not move the status changes no price or parts, and is still kept as an event', async (t) => {
+  const clock = new FakeClock()
+  const { app, db, message, providerId } = await sentReply(t, { clock })
+  const report = async (status: string, amount: string, parts: string) => {
+    clock.advance(60_000)
+    const res = await dlr(app, { id: providerId, reference: message.id, status, statusDatetime: clock.now().toISOString(), 'price[amount]': amount, 'price[currency]': 'EUR', messagePartCount: parts })
+    t.same(res.json(), { ok: true, matched: true })
+  }
+  await report('delivered', '0.0700', '1')
+  const billed = await db.selectFrom('messages').selectAll().where('id', '=', message.id).executeTakeFirstOrThrow()
+  t.match(billed, { status: 'delivered', price_amount: '0.0700', price_currency: 'EUR', segments: 1 }, 'the report that advanced the status set the price')
+  await report('delivered', '0.1400', '2')
+  await report('buffered', '0.2100', '3')
+  await report('expired', '0.2800', '4')
+  t.same(await db.selectFrom('messages').selectAll().where('id', '=', message.id).executeTakeFirstOrThrow(), billed, 'price, currency, parts and updated_at are as the advancing report left them')
+  const events = await db.selectFrom('message_events').select(['status', 'raw']).where('message_id', '=', message.id).orderBy('id').execute()
+  t.same(events.map((e) => [e.status, JSON.parse(e.raw as string)['price[amount]']]), [['delivered', '0.0700'], ['delivered', '0.1400'], ['buffered', '0.2100'], ['expired', '0.2800']], 'each report, with its price, is on record')
+})
+
 t.test('out of order and late: status only moves forward; a final state is never overwritten', async (t) => {
   const { app, db, message, providerId } = await sentReply(t)
   const send = async (status: string, at: string) => await dlr(app, { id: providerId, reference: message.id, status, statusDatetime: at })
