@@ -14,7 +14,7 @@ export class SimulatorChannel implements ChannelAdapter {
   readonly provider = 'simulator'
   private readonly modes = new Map<string, SimulatedMode>()
   private readonly timers = new Map<NodeJS.Timeout, () => void>()
-  private readonly pending = new Set<Promise<void>>()
+  private readonly pending = new Set<{ dueAt: number, done: Promise<void> }>()
   private report: ((r: StatusReport) => Promise<unknown>) | null = null
 
   constructor (private readonly opts: { deliveryDelayMs: number, clock: Clock, onError?: (err: unknown) => void }) {}
@@ -51,25 +51,32 @@ export class SimulatorChannel implements ChannelAdapter {
   }
 
   private later (fn: () => Promise<void>, factor = 1): void {
+    const delay = this.opts.deliveryDelayMs * factor
     let settle: () => void = () => {}
-    const pending = new Promise<void>((resolve) => { settle = resolve })
+    const report = { dueAt: Date.now() + delay, done: new Promise<void>((resolve) => { settle = resolve }) }
     const t = setTimeout(() => {
       this.timers.delete(t)
       fn().catch((err) => this.opts.onError?.(err)).finally(() => {
-        this.pending.delete(pending)
+        this.pending.delete(report)
         settle()
       })
-    }, this.opts.deliveryDelayMs * factor)
+    }, delay)
     this.timers.set(t, settle)
-    this.pending.add(pending)
+    this.pending.add(report)
   }
 
   /**
-   * Resolves once every report scheduled so far, and any scheduled while waiting, has been applied
-   * (or the channel closed). Tests await this instead of sleeping until the reports land.
+   * Resolves once every report that is due by now has been applied (or the channel closed).
+   * Reports held back by a delivery delay that has not passed yet are not waited for. Tests await
+   * this instead of sleeping until the reports land.
    */
   async idle (): Promise<void> {
-    while (this.pending.size > 0) await Promise.all(this.pending)
+    for (;;) {
+      const now = Date.now()
+      const due = [...this.pending].filter((r) => r.dueAt <= now)
+      if (due.length === 0) return
+      await Promise.all(due.map(async (r) => await r.done))
+    }
   }
 
   private async emit (req: OutboundRequest, providerMessageId: string, status: string): Promise<void> {
