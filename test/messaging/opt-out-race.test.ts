@@ -4,6 +4,7 @@ import { MessageBirdChannel } from '../../src/messaging/messagebird-channel.js'
 import { OPTED_OUT_REASON } from '../../src/messaging/outbound.js'
 import { OPT_OUT_CONFIRMATION } from '../../src/tickets/keywords.js'
 import { buildTestApp, FakeClock, form } from '../helper.js'
+import { dispatchState, sms, startDispatch } from './failover-helpers.js'
 
 // A reply is waiting in the outbox when the customer texts STOP, and the worker drains at the same
 // moment. Whatever the order, the reply must not reach MessageBird: what the real SDK sends is
@@ -80,4 +81,21 @@ t.test('the drain read the reply before the STOP committed, and marks it after',
   const handled = s.services.worker.process(rows)
   await Promise.all([stop, handled])
   await assertNotSent(t, s)
+})
+
+t.test('consent is read when the worker marks a message sending, whatever recorded the opt-out', async (t) => {
+  const s = await setup(t)
+  const ticketId = (await s.reply()).ticket_id
+  const dispatch = await startDispatch(s.services, ticketId, [sms(PHONE, 'step one', 60), sms('+31687654321', 'step two')])
+  // An opt-out stored without the STOP path's clean-up of waiting messages (say, by a future agent
+  // action, or an import): the reply and the failover step are still queued.
+  await s.db.updateTable('contacts').set({ opted_out_at: s.clock.now().toISOString() }).where('phone', '=', PHONE).execute()
+  await s.services.worker.drain()
+  t.same(s.sent.slice(1), [], 'neither the reply nor the step reached MessageBird')
+  t.match(await s.reply(), { status: 'blocked', status_reason: OPTED_OUT_REASON, error_code: 'OPTED_OUT', attempts: 0 })
+  const events = await s.db.selectFrom('message_events').select(['status', 'source']).where('message_id', '=', s.messageId).execute()
+  t.same(events, [{ status: 'blocked', source: 'opt_out' }])
+  const d = await dispatchState(s.services, dispatch.dispatchId)
+  t.same(d.messages, ['blocked', 'blocked'], 'the status listeners saw the block: the step failed, and the next one was not sent either')
+  t.equal(d.status, 'failed')
 })
