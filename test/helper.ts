@@ -70,11 +70,6 @@ export async function buildTestApp (t: Test, opts: TestAppOptions = {}) {
   return { app, db, clock, config, services: app.services, databasePath: path }
 }
 
-/** Lets timers and promise chains scheduled with a zero delay (simulated reports) run. */
-export async function settle (ms = 5): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms))
-}
-
 export function form (fields: Record<string, string>): string {
   return new URLSearchParams(fields).toString()
 }
