@@ -52,8 +52,11 @@ export interface Config {
    * (0: never); a close can be undone for `closeUndoSeconds`.
    */
   teamInbox: { autoAssign: 'off' | 'round-robin', autoAssignMaxOpen: number, reopenWindowHours: number, pendingAutoCloseHours: number, closeUndoSeconds: number }
-  /** Live events kept for Last-Event-ID replay: at most this many, for at most this long. */
-  events: { replayMax: number, replayMinutes: number }
+  /**
+   * Live events kept for Last-Event-ID replay: at most this many, for at most this long. At most
+   * `maxStreams` open event streams in the process and `maxStreamsPerSession` per signed-in session.
+   */
+  events: { replayMax: number, replayMinutes: number, maxStreams: number, maxStreamsPerSession: number }
   session: { ttlHours: number, secureCookies: boolean }
   /**
    * Failed sign-ins per account and per client address: from half the limit on, each failure
@@ -297,7 +300,9 @@ export function loadConfig (env: Env = process.env): Config {
     },
     events: {
       replayMax: int('EVENT_REPLAY_MAX', 10_000, 10, 1_000_000),
-      replayMinutes: int('EVENT_REPLAY_MINUTES', 10, 1, 24 * 60)
+      replayMinutes: int('EVENT_REPLAY_MINUTES', 10, 1, 24 * 60),
+      maxStreams: int('EVENT_STREAMS_MAX', 1000, 1, 100_000),
+      maxStreamsPerSession: int('EVENT_STREAMS_PER_SESSION', 10, 1, 1000)
     },
     session: {
       ttlHours: int('SESSION_TTL_HOURS', 12, 1, 24 * 30),

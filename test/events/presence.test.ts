@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { BusEvent, PresenceEventData } from '../../src/events/bus.js'
 import { InProcessEventBus } from '../../src/events/in-process.js'
 import { InProcessPresenceBoard, TYPING_TTL_MS, VIEWING_TTL_MS } from '../../src/events/in-process-presence.js'
@@ -7,7 +7,7 @@ import { FakeClock, freshDatabase } from '../helper.js'
 const ada = { id: 1, name: 'Ada' }
 const bo = { id: 2, name: 'Bo' }
 
-async function setup (t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function setup (t: Test) {
   const { db } = await freshDatabase(t)
   t.teardown(async () => await db.destroy())
   const clock = new FakeClock()
