@@ -140,9 +140,10 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   const status = new StatusService({ db, clock, log: log.child({ module: 'status' }) })
   // Agents' pages show each message's delivery state: tell them once the status change commits.
-  // Wired here because messaging must not know about tickets' live events.
-  status.addListener(async (trx, message) => {
-    events.publishInTransaction(trx, { ticketId: message.ticket_id, change: 'delivery' })
+  // Wired here because messaging must not know about tickets' live events. `sending` lasts
+  // milliseconds (the worker's claim, then the provider's answer moves it on) and is not announced.
+  status.addListener(async (trx, message, next) => {
+    if (next !== 'sending') events.publishInTransaction(trx, { ticketId: message.ticket_id, change: 'delivery' })
   })
   const metrics = new Metrics({ db, clock })
   const outbound = new OutboundQueue(ticketPort, status)

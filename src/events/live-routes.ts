@@ -31,6 +31,8 @@ interface Stream {
   sessionId: string
   raw: ServerResponse
   unsubscribe: () => void
+  /** Frames waiting for this turn of the event loop to end (see write()). */
+  pending: string
 }
 
 /** One SSE frame. `data` is JSON of ids and names (never message text), so it has no line breaks. */
@@ -68,13 +70,26 @@ export async function liveRoutes (app: FastifyInstance, deps: LiveRoutesDeps): P
     if (!stream.raw.writableEnded) stream.raw.end()
   }
 
-  const write = (stream: Stream, text: string): void => {
-    if (stream.raw.writableEnded || stream.raw.destroyed) return
-    if (stream.raw.writableLength > MAX_UNSENT_BYTES) {
-      end(stream)
-      return
+  // Frames published in one turn of the event loop (a group commit's batch publishes dozens at
+  // once) go out in one write per stream: one system call instead of one per event and page.
+  let dirty: Stream[] = []
+  const flush = (): void => {
+    const streamsToFlush = dirty
+    dirty = []
+    for (const stream of streamsToFlush) {
+      const text = stream.pending
+      stream.pending = ''
+      if (stream.raw.writableEnded || stream.raw.destroyed) continue
+      if (stream.raw.writableLength + text.length > MAX_UNSENT_BYTES) end(stream)
+      else stream.raw.write(text)
     }
-    stream.raw.write(text)
+  }
+  const write = (stream: Stream, text: string): void => {
+    if (stream.pending === '') {
+      if (dirty.length === 0) setImmediate(flush)
+      dirty.push(stream)
+    }
+    stream.pending += text
   }
 
   const ping = setInterval(() => { for (const stream of streams) write(stream, ': ping\n\n') }, deps.pingMs ?? PING_MS)
@@ -117,7 +132,7 @@ export async function liveRoutes (app: FastifyInstance, deps: LiveRoutesDeps): P
     reply.header('cache-control', 'no-store')
     reply.header('x-accel-buffering', 'no')
 
-    const stream: Stream = { agentId, sessionId: session.id, raw, unsubscribe: () => {} }
+    const stream: Stream = { agentId, sessionId: session.id, raw, unsubscribe: () => {}, pending: '' }
     const deliver = (event: BusEvent): void => {
       if (event.audience === null || event.audience === agentId) write(stream, frame(event))
     }

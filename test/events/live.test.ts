@@ -214,6 +214,28 @@ t.test('closing the client removes its subscription; app.close() ends open strea
   t.equal(bus.listenerCount(), 0)
 })
 
+t.test('a page that stops reading is dropped once 256 KiB wait for it, instead of buffering without bound', async (t) => {
+  const { app, base, bus } = await liveApp(t)
+  const ada = await signedInAgent(app)
+  const idle = bus.listenerCount()
+  const frozen = await openStream(base, { cookie: ada.cookie })
+  const reading = await openStream(base, { cookie: ada.cookie })
+  t.teardown(() => { frozen.close(); reading.close() })
+  await frozen.next((f) => f.comment === 'connected')
+  frozen.pause()
+  let published = 0
+  // The kernel's socket buffers take some megabytes first; then Node's buffer grows.
+  while (bus.listenerCount() === idle + 2 && published < 2_000_000) {
+    for (let i = 0; i < 1000; i++) bus.publish({ ticketId: ++published, change: 'message' })
+    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  t.equal(bus.listenerCount(), idle + 1, `the frozen page was dropped after ${published} events`)
+  bus.publish({ ticketId: 0, change: 'note' })
+  await reading.next(isTicket(0, 'note'))
+  t.pass('the page that reads is still served')
+})
+
 t.test('a `: ping` comment goes out on the interval', async (t) => {
   const { app, base } = await liveApp(t, { pingMs: 10 })
   const ada = await signedInAgent(app)

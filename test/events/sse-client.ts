@@ -26,6 +26,8 @@ export interface SseClient {
   /** The JSON body of a refused (non-stream) answer. */
   json: () => Promise<unknown>
   close: () => void
+  /** Stops reading (a frozen tab): the server's buffers fill up. */
+  pause: () => void
 }
 
 export async function listen (app: FastifyInstance): Promise<string> {
@@ -106,7 +108,8 @@ export async function openStream (base: string, opts: { cookie?: string, lastEve
       })
       return JSON.parse(await body)
     },
-    close: () => { req.destroy() }
+    close: () => { req.destroy() },
+    pause: () => { res.pause() }
   }
 }
 
