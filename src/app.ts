@@ -223,6 +223,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       events,
       presence,
       ticketExists: async (id) => await findTicket(db, id) !== undefined,
+      sessionActive: async (id) => await sessions.stillActive(id),
       limits: { maxStreams: config.events.maxStreams, maxStreamsPerSession: config.events.maxStreamsPerSession },
       ...deps.live
     })

@@ -8,6 +8,8 @@ export interface LiveRoutesDeps {
   events: EventBus
   presence: PresenceBoard
   ticketExists: (ticketId: number) => Promise<boolean>
+  /** Whether a session is still signed in (not signed out, expired or disabled since the stream opened). */
+  sessionActive: (sessionId: string) => Promise<boolean>
   limits: { maxStreams: number, maxStreamsPerSession: number }
   /** How often every open stream gets a `: ping` comment (the contract's 15 s; tests shorten it). */
   pingMs?: number
@@ -92,13 +94,31 @@ export async function liveRoutes (app: FastifyInstance, deps: LiveRoutesDeps): P
     stream.pending += text
   }
 
-  const ping = setInterval(() => { for (const stream of streams) write(stream, ': ping\n\n') }, deps.pingMs ?? PING_MS)
+  // Each ping also ends the streams of sessions that stopped working since they connected (one
+  // lookup per session): a signed-out or disabled agent's page stops receiving within 15 s, and
+  // its reconnect gets 401.
+  let checking = false
+  let closing = false
+  const checkSessions = async (): Promise<void> => {
+    const sessions = new Set([...streams].map((s) => s.sessionId))
+    for (const sessionId of sessions) {
+      if (await deps.sessionActive(sessionId)) continue
+      for (const stream of [...streams]) if (stream.sessionId === sessionId) end(stream)
+    }
+  }
+  const ping = setInterval(() => {
+    for (const stream of streams) write(stream, ': ping\n\n')
+    if (checking || streams.size === 0) return
+    checking = true
+    checkSessions().catch((err) => { if (!closing) app.log.error({ err }, 'event stream session check failed') }).finally(() => { checking = false })
+  }, deps.pingMs ?? PING_MS)
   ping.unref()
   const sweep = setInterval(() => presence.sweep(), deps.presenceSweepMs ?? PRESENCE_SWEEP_MS)
   sweep.unref()
   // Before the server stops accepting: open streams would otherwise hold app.close() until every
   // page goes away. EventSource reconnects by itself to whichever instance answers next.
   app.addHook('preClose', async () => {
+    closing = true
     clearInterval(ping)
     clearInterval(sweep)
     for (const stream of [...streams]) end(stream)
@@ -106,6 +126,8 @@ export async function liveRoutes (app: FastifyInstance, deps: LiveRoutesDeps): P
 
   app.get<{ Querystring: { lastEventId?: string } }>('/inbox/events', {
     sse: { kind: 'only', heartbeat: false },
+    // A HEAD request would otherwise open a stream with no body that holds a slot.
+    exposeHeadRoute: false,
     logLevel,
     schema: { querystring: { type: 'object', properties: { lastEventId: { type: 'string', maxLength: 40 } } } }
   }, async (req, reply) => {

@@ -12,7 +12,7 @@ const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 const MARKER = 'SECRET-PARCEL-7f3a'
 
 /** The real app on a fresh database, listening on a port, with the stream's timers as the test needs them. */
-async function liveApp (t: Test, opts: { env?: Record<string, string>, pingMs?: number, presenceSweepMs?: number, databasePath?: string } = {}) {
+async function liveApp (t: Test, opts: { env?: Record<string, string>, pingMs?: number, presenceSweepMs?: number, databasePath?: string, logLines?: string[] } = {}) {
   let path = opts.databasePath
   let db
   if (path === undefined) {
@@ -25,7 +25,9 @@ async function liveApp (t: Test, opts: { env?: Record<string, string>, pingMs?: 
   }
   const clock = new FakeClock()
   const config = testConfig({ DATABASE_URL: `sqlite:${path}`, ...opts.env })
-  const app = await buildApp({ config, db, clock, live: { pingMs: opts.pingMs ?? 60_000, presenceSweepMs: opts.presenceSweepMs ?? 60_000 } })
+  const lines = opts.logLines
+  const logger = lines === undefined ? undefined : { level: 'info', stream: { write: (line: string) => { lines.push(line) } } }
+  const app = await buildApp({ config, db, clock, logger, live: { pingMs: opts.pingMs ?? 60_000, presenceSweepMs: opts.presenceSweepMs ?? 60_000 } })
   const sockets = new Set<Socket>()
   app.server.on('connection', (s: Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)) })
   t.teardown(async () => await app.close())
@@ -212,6 +214,44 @@ t.test('closing the client removes its subscription; app.close() ends open strea
   await open.ended
   t.pass('app.close() did not wait for the page to go away')
   t.equal(bus.listenerCount(), 0)
+})
+
+t.test('a signed-out or disabled agent\'s stream ends at the next ping; the reconnect gets 401', async (t) => {
+  const { app, base } = await liveApp(t, { pingMs: 10 })
+  const ada = await signedInAgent(app, { email: 'ada@example.com', name: 'Ada' })
+  const bo = await signedInAgent(app, { email: 'bo@example.com', name: 'Bo' })
+  const adas = await openStream(base, { cookie: ada.cookie })
+  const bos = await openStream(base, { cookie: bo.cookie })
+  t.teardown(() => { adas.close(); bos.close() })
+  await adas.next((f) => f.comment === 'ping')
+  const out = await ada.inject({ method: 'POST', url: '/logout', headers: FORM, payload: form({ _csrf: ada.csrfToken }) })
+  t.equal(out.statusCode, 303)
+  await adas.ended
+  t.pass('signed out: the stream ended')
+  await app.services.agents.disable('bo@example.com')
+  await bos.ended
+  t.pass('disabled: the stream ended')
+  t.equal((await openStream(base, { cookie: ada.cookie })).status, 401)
+})
+
+t.test('HEAD /inbox/events opens no stream', async (t) => {
+  const { app } = await liveApp(t)
+  const ada = await signedInAgent(app)
+  const res = await app.inject({ method: 'HEAD', url: '/inbox/events', headers: { cookie: ada.cookie, accept: 'text/event-stream' } })
+  t.equal(res.statusCode, 404)
+})
+
+t.test('nothing is logged per event', async (t) => {
+  const logLines: string[] = []
+  const { app, base, bus } = await liveApp(t, { logLines })
+  const ada = await signedInAgent(app)
+  const stream = await openStream(base, { cookie: ada.cookie })
+  t.teardown(() => stream.close())
+  await stream.next((f) => f.comment === 'connected')
+  const before = logLines.length
+  for (let i = 1; i <= 200; i++) bus.publish({ ticketId: i, change: 'message' })
+  await stream.next(isTicket(200))
+  t.equal(logLines.length, before, '200 events, no log line')
 })
 
 t.test('a page that stops reading is dropped once 256 KiB wait for it, instead of buffering without bound', async (t) => {
