@@ -81,8 +81,10 @@ export async function liveRoutes (app: FastifyInstance, deps: LiveRoutesDeps): P
     for (const stream of streamsToFlush) {
       const text = stream.pending
       stream.pending = ''
-      if (stream.raw.writableEnded || stream.raw.destroyed) continue
-      if (stream.raw.writableLength + text.length > MAX_UNSENT_BYTES) end(stream)
+      // A connection gone before its handler could hear of it never reports its close: drop it here.
+      if (stream.raw.destroyed) end(stream)
+      else if (stream.raw.writableEnded) continue
+      else if (stream.raw.writableLength + text.length > MAX_UNSENT_BYTES) end(stream)
       else stream.raw.write(text)
     }
   }
@@ -170,6 +172,10 @@ export async function liveRoutes (app: FastifyInstance, deps: LiveRoutesDeps): P
     perSession.set(session.id, sessionCount + 1)
     reply.sse.keepAlive()
     reply.sse.onClose(() => end(stream))
+    if (raw.destroyed) {
+      end(stream)
+      return
+    }
     reply.sse.sendHeaders()
     // The first bytes flush the headers, so the page's EventSource reports "open" at once.
     raw.write(': connected\n\n')
