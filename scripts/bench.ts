@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { benchFailover } from './bench/failover.js'
 import { timeInbox } from './bench/inbox.js'
+import { benchLive } from './bench/live.js'
 import { loadWebhook, peakRssMb, startChild, stopChild, type LoadResult } from './bench/load.js'
 import { createDatabase } from '../src/db/database.js'
 import { migrateToLatest } from '../src/db/migrate.js'
@@ -12,7 +13,7 @@ import { ROOT } from '../src/paths.js'
 // npm run bench: every figure is measured in this one run, and targets are checked as ratios
 // against a bare Fastify route measured moments before on the same machine.
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
-// `npm run bench -- ingest|inbox|failover` runs one part; no argument runs all three.
+// `npm run bench -- ingest|inbox|failover|live` runs one part; no argument runs them all.
 const only = process.argv[2]
 const runs = (part: string): boolean => only === undefined || only === part
 const CONNECTIONS = 20
@@ -32,6 +33,7 @@ try {
   if (runs('ingest')) await benchIngest()
   if (runs('inbox')) await benchInbox()
   if (runs('failover')) await benchFailoverRow()
+  if (runs('live')) await benchLiveRow()
 } finally {
   rmSync(work, { recursive: true, force: true })
 }
@@ -130,6 +132,28 @@ async function benchFailoverRow (): Promise<void> {
   console.log(`| ${fo.workflows} | ${fo.handoverLatenessMs.p50.toFixed(0)} ms | ${fo.handoverLatenessMs.p99.toFixed(0)} ms | ${fo.handoverLatenessMs.max.toFixed(0)} ms | ${fo.drainRatePerSec.toFixed(0)} sends/s | ${(fo.wallMs / 1000).toFixed(1)} s |`)
   console.log()
   check('failover handover lateness p99', `${fo.handoverLatenessMs.p99.toFixed(0)} ms`, fo.handoverLatenessMs.p99 < 1000, '< 1 s')
+}
+
+async function benchLiveRow (): Promise<void> {
+  const clients = 50
+  const rate = 500
+  console.log(`\nLive updates: inbound webhooks at ${rate}/s for ${SECONDS} s, without and then with ${clients} pages reading /inbox/events (real HTTP connections); presence probes every 50 ms time each page's receipt`)
+  const live = await benchLive({ work, dist, seconds: SECONDS, rate, clients, senders: SENDERS })
+  console.log('| run | webhooks/s | p50 ms | p99 ms | non-2xx |')
+  console.log('|---|---|---|---|---|')
+  for (const [name, r] of [['no page connected', live.withoutClients], [`${clients} pages connected`, live.withClients]] as const) {
+    console.log(`| ${name} | ${r.requestsPerSec.toFixed(0)} | ${r.p50Ms} | ${r.p99Ms} | ${r.non2xx} |`)
+  }
+  const l = live.latencyMs
+  console.log(`\n| event delivery (POST presence sent → frame read) | p50 ${l.p50.toFixed(1)} ms | p99 ${l.p99.toFixed(1)} ms | max ${l.max.toFixed(1)} ms | ${l.samples} receipts, ${l.missing} missing |`)
+  const perClientKb = (live.rssAfterKb - live.rssBeforeKb) / clients
+  console.log(`| memory per connected page (RSS delta / ${clients}) | ${perClientKb.toFixed(0)} KB | RSS ${(live.rssBeforeKb / 1024).toFixed(1)} → ${(live.rssAfterKb / 1024).toFixed(1)} MB |`)
+  console.log(`| ticket events read per page during the run | ${live.ticketEventsPerClient.toFixed(0)} |`)
+  console.log()
+  check('live event delivery p99 (50 pages, 500 webhooks/s)', `${l.p99.toFixed(1)} ms`, l.p99 < 250 && l.missing === 0, '< 250 ms, none missing')
+  const ratio = live.withClients.requestsPerSec / live.withoutClients.requestsPerSec
+  check('ingestion with 50 pages / without', `${(ratio * 100).toFixed(1)}%`, ratio >= 0.9 && live.withClients.non2xx === 0, '>= 90%, no refusals')
+  check('pages still connected at the end', `${live.clientsOpenAtEnd} of ${clients}`, live.clientsOpenAtEnd === clients, 'all')
 }
 
 console.log('| check | measured | result |')

@@ -16,6 +16,11 @@ import { WebhookReplayGuard } from './auth/webhook-replay-guard.js'
 import type { Config } from './config.js'
 import { createDatabase, type Db } from './db/database.js'
 import { errorBody } from './errors.js'
+import type { EventBus } from './events/bus.js'
+import { InProcessEventBus } from './events/in-process.js'
+import { InProcessPresenceBoard } from './events/in-process-presence.js'
+import { liveRoutes, type LiveRoutesDeps } from './events/live-routes.js'
+import type { PresenceBoard } from './events/presence.js'
 import { limitJsonBodies } from './http/json-body.js'
 import { maskPhoneNumbers, requestWithoutQuery } from './http/log-privacy.js'
 import { limitBodies, limitRate, machineFacing, notFound, securityHeaders } from './http/security.js'
@@ -34,6 +39,7 @@ import { simulatorRoutes } from './simulator/simulator-routes.js'
 import { ContactService } from './tickets/contact-service.js'
 import { ticketPort } from './tickets/ticket-port.js'
 import { TicketService } from './tickets/ticket-service.js'
+import { findTicket } from './tickets/ticket-repository.js'
 import { messagebirdWebhooks } from './webhooks/messagebird-routes.js'
 import { messagebirdSignature } from './webhooks/signature.js'
 import { healthRoutes } from './ops/health.js'
@@ -48,6 +54,8 @@ export interface AppDeps {
   channel?: ChannelAdapter
   clock?: Clock
   logger?: FastifyServerOptions['logger']
+  /** The live stream's timers (ping, presence sweep): tests shorten them instead of sleeping. */
+  live?: Pick<LiveRoutesDeps, 'pingMs' | 'presenceSweepMs'>
 }
 
 export interface Services {
@@ -70,6 +78,8 @@ export interface Services {
   passwordHashes: HashGate
   firstRun: FirstRunSetup
   webhookReplay: WebhookReplayGuard
+  events: EventBus
+  presence: PresenceBoard
 }
 
 // Agent pages post replies of at most 1,600 characters; nothing in that scope needs more.
@@ -107,6 +117,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
   const db = deps.db ?? createDatabase(config)
   const log = app.log
+  const events: EventBus = new InProcessEventBus({ db, clock, replayMax: config.events.replayMax, replayMinutes: config.events.replayMinutes })
+  const presence: PresenceBoard = new InProcessPresenceBoard({ clock, events })
 
   let simulator: SimulatorChannel | null = null
   let channel = deps.channel
@@ -127,6 +139,12 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   }
 
   const status = new StatusService({ db, clock, log: log.child({ module: 'status' }) })
+  // Agents' pages show each message's delivery state: tell them once the status change commits.
+  // Wired here because messaging must not know about tickets' live events. `sending` lasts
+  // milliseconds (the worker's claim, then the provider's answer moves it on) and is not announced.
+  status.addListener(async (trx, message, next) => {
+    if (next !== 'sending') events.publishInTransaction(trx, { ticketId: message.ticket_id, change: 'delivery' })
+  })
   const metrics = new Metrics({ db, clock })
   const outbound = new OutboundQueue(ticketPort, status)
   const failover = new FailoverService({ db, clock, status, outbound, tickets: ticketPort, log: log.child({ module: 'failover' }) })
@@ -149,12 +167,13 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const firstRun = new FirstRunSetup({ agents, config })
   const webhookReplay = new WebhookReplayGuard({ db, clock })
 
-  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay }
+  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay, events, presence }
   app.decorate('services', services)
   app.decorate('metrics', metrics)
   app.addHook('onClose', async () => {
     await failover.close()
     await worker.stop()
+    await events.close()
     channel.close?.()
     await db.destroy()
   })
@@ -200,6 +219,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)
     await scope.register(inboxRoutes, { tickets, contacts, config })
+    await scope.register(liveRoutes, {
+      events,
+      presence,
+      ticketExists: async (id) => await findTicket(db, id) !== undefined,
+      sessionActive: async (id) => await sessions.stillActive(id),
+      limits: { maxStreams: config.events.maxStreams, maxStreamsPerSession: config.events.maxStreamsPerSession },
+      ...deps.live
+    })
     if (simulator !== null) await scope.register(simulatorRoutes, { tickets, simulator })
   })
 

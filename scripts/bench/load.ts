@@ -11,14 +11,15 @@ export interface LoadResult {
   total2xx: number
 }
 
-/** Drives a webhook URL with form-encoded inbound SMS from `senders` rotating numbers. */
-export async function loadWebhook (url: string, opts: { seconds: number, connections: number, senders: number, tag: string, firstSender?: number }): Promise<LoadResult> {
+/** Drives a webhook URL with form-encoded inbound SMS from `senders` rotating numbers; `rate`: requests per second in all (default: as fast as it answers). */
+export async function loadWebhook (url: string, opts: { seconds: number, connections: number, senders: number, tag: string, firstSender?: number, rate?: number }): Promise<LoadResult> {
   let n = 0
   const result = await autocannon({
     url,
     method: 'POST',
     connections: opts.connections,
     duration: opts.seconds,
+    ...(opts.rate !== undefined ? { overallRate: opts.rate } : {}),
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     requests: [{
       setupRequest: (req) => {
@@ -53,6 +54,12 @@ export function peakRssMb (pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0)
   return Math.round(kb / 1024)
+}
+
+/** Resident memory of a process now, from /proc (Linux). */
+export function currentRssKb (pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
 }
 
 export async function stopChild (child: ChildProcess): Promise<void> {

@@ -65,6 +65,15 @@ export class SessionService {
     }
   }
 
+  /**
+   * Whether a session resolved earlier still works (not signed out, expired, or its agent
+   * disabled): for connections that outlive the request that opened them (the live event stream).
+   */
+  async stillActive (id: string): Promise<boolean> {
+    const row = await repo.findSessionWithAgent(this.deps.db, id)
+    return row !== undefined && row.disabled_at === null && Date.parse(row.expires_at) > this.deps.clock.now().getTime()
+  }
+
   csrfValid (session: ActiveSession, presented: unknown): boolean {
     return csrfTokenMatches(session.csrfSecret, 'session', presented)
   }

@@ -1,0 +1,109 @@
+import type { Clock } from '../clock.js'
+import type { Db } from '../db/database.js'
+import { afterCommit } from '../db/after-commit.js'
+import type { BusEvent, EventBus, PersistentEvent, PresenceEventData, Replay, TicketEventData } from './bus.js'
+
+/** Epochs handed out in this process: two buses made in the same millisecond still differ. */
+let lastEpoch = 0
+
+/**
+ * The event bus of one process. Persistent events get ids `epoch × 1000 + counter`, where the
+ * epoch is the instance's start in ms (made unique within the process): they grow within the
+ * instance and across restarts (unless an instance averaged over a million events a second), and
+ * an id from before a restart is not in the ring, so its reconnect is answered with "reload".
+ * Ids within an epoch are consecutive, so an id's place in the ring is a subtraction. The ring
+ * keeps the last `replayMax` events for at most `replayMinutes`, in memory: no database write per
+ * event.
+ */
+export class InProcessEventBus implements EventBus {
+  private readonly listeners = new Set<(event: BusEvent) => void>()
+  private readonly ring: PersistentEvent[] = []
+  /** The number of the ring's first event (when it holds one): `epoch × 1000 + counter`. */
+  private first: number
+  /** The id a client that has seen nothing newer resumes from: the epoch's start, or the last event dropped. */
+  private baseId: string
+  private readonly epoch: number
+  private counter = 0
+  private closed = false
+
+  constructor (private readonly deps: { db: Db, clock: Clock, replayMax: number, replayMinutes: number }) {
+    this.epoch = lastEpoch = Math.max(deps.clock.now().getTime(), lastEpoch + 1)
+    this.first = this.epoch * 1000 + 1
+    this.baseId = String(this.epoch * 1000)
+  }
+
+  publish (data: TicketEventData, opts: { audience?: number } = {}): void {
+    if (this.closed) return
+    const at = this.deps.clock.now().getTime()
+    const event: PersistentEvent = { id: String(this.epoch * 1000 + ++this.counter), name: 'ticket', data, audience: opts.audience ?? null, at }
+    this.ring.push(event)
+    this.forget(at)
+    this.emit(event)
+  }
+
+  publishInTransaction (_trx: unknown, data: TicketEventData, opts: { audience?: number } = {}): void {
+    afterCommit(this.deps.db, () => this.publish(data, opts))
+  }
+
+  publishEphemeral (data: PresenceEventData): void {
+    if (this.closed) return
+    this.emit({ name: 'presence', data, audience: null })
+  }
+
+  subscribe (listener: (event: BusEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  subscribeAfter (lastId: string | null, listener: (event: BusEvent) => void): { replay: Replay, unsubscribe: () => void } {
+    // Synchronous: nothing can be published between the replay and the subscription.
+    const replay = lastId === null ? { ok: true as const, events: [] } : this.after(lastId)
+    return { replay, unsubscribe: replay.ok ? this.subscribe(listener) : () => {} }
+  }
+
+  lastId (): string {
+    return this.ring.length > 0 ? this.ring[this.ring.length - 1].id : this.baseId
+  }
+
+  /** How many listeners are subscribed (the stream route's cleanup is tested with it). */
+  listenerCount (): number {
+    return this.listeners.size
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    this.listeners.clear()
+  }
+
+  private after (lastId: string): Replay {
+    this.forget(this.deps.clock.now().getTime())
+    if (lastId === this.baseId) return { ok: true, events: this.ring.slice() }
+    // Only the canonical spelling of a number in the ring: "007", "7.0" or "1e3" are not ids we sent.
+    if (!/^[1-9][0-9]{0,17}$/.test(lastId)) return { ok: false }
+    const offset = Number(lastId) - this.first
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset >= this.ring.length || this.ring[offset].id !== lastId) return { ok: false }
+    return { ok: true, events: this.ring.slice(offset + 1) }
+  }
+
+  /** Drops events beyond the ring's size or age. */
+  private forget (now: number): void {
+    const oldest = now - this.deps.replayMinutes * 60_000
+    let drop = 0
+    while (drop < this.ring.length && (this.ring.length - drop > this.deps.replayMax || this.ring[drop].at < oldest)) drop++
+    if (drop === 0) return
+    this.baseId = this.ring[drop - 1].id
+    this.ring.splice(0, drop)
+    this.first += drop
+  }
+
+  private emit (event: BusEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event)
+      } catch (err) {
+        // One broken subscriber must neither starve the others nor fail the committed change that published.
+        process.emitWarning(err as Error)
+      }
+    }
+  }
+}
