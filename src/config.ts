@@ -45,6 +45,15 @@ export interface Config {
   failover: { defaultExpirySeconds: number, confirmationWithFailover: boolean }
   simulator: { deliveryDelayMs: number }
   inbox: { pageSize: number, refreshSeconds: number }
+  /**
+   * The team inbox: `autoAssign` gives each new ticket to the next available agent with fewer than
+   * `autoAssignMaxOpen` open tickets; a customer's text within `reopenWindowHours` of a close
+   * reopens that ticket (0: a new ticket); pending tickets close after `pendingAutoCloseHours`
+   * (0: never); a close can be undone for `closeUndoSeconds`.
+   */
+  teamInbox: { autoAssign: 'off' | 'round-robin', autoAssignMaxOpen: number, reopenWindowHours: number, pendingAutoCloseHours: number, closeUndoSeconds: number }
+  /** Live events kept for Last-Event-ID replay: at most this many, for at most this long. */
+  events: { replayMax: number, replayMinutes: number }
   session: { ttlHours: number, secureCookies: boolean }
   /**
    * Failed sign-ins per account and per client address: from half the limit on, each failure
@@ -278,6 +287,17 @@ export function loadConfig (env: Env = process.env): Config {
     inbox: {
       pageSize: int('INBOX_PAGE_SIZE', 25, 1, 200),
       refreshSeconds: int('INBOX_REFRESH_SECONDS', 5, 1, 600)
+    },
+    teamInbox: {
+      autoAssign: oneOf('AUTO_ASSIGN', ['off', 'round-robin'] as const, 'off'),
+      autoAssignMaxOpen: int('AUTO_ASSIGN_MAX_OPEN', 20, 1, 10_000),
+      reopenWindowHours: int('REOPEN_WINDOW_HOURS', 0, 0, 24 * 365),
+      pendingAutoCloseHours: int('PENDING_AUTO_CLOSE_HOURS', 0, 0, 24 * 365),
+      closeUndoSeconds: int('CLOSE_UNDO_SECONDS', 30, 0, 3600)
+    },
+    events: {
+      replayMax: int('EVENT_REPLAY_MAX', 10_000, 10, 1_000_000),
+      replayMinutes: int('EVENT_REPLAY_MINUTES', 10, 1, 24 * 60)
     },
     session: {
       ttlHours: int('SESSION_TTL_HOURS', 12, 1, 24 * 30),

@@ -54,10 +54,29 @@ export function createDatabase (config: Pick<Config, 'database'> & { nodeEnv?: C
   // Outside production, a query on the root database from inside a group-commit unit throws
   // instead of waiting forever; production skips the bookkeeping (an AsyncLocalStorage per unit).
   const units = config.nodeEnv === 'production' ? null : new AsyncLocalStorage<UnitScope>()
-  const dialect = units === null ? new SqliteDialect({ database: statements }) : new UnitGuardDialect({ database: statements }, units)
-  const db = new Kysely<Database>({ dialect })
-  natives.set(db, { prepare: statements.prepare as NativeConnection['prepare'], inTransaction: () => sqlite.inTransaction, units })
+  const native: NativeConnection = {
+    prepare: statements.prepare as NativeConnection['prepare'],
+    inTransaction: () => sqlite.inTransaction,
+    units,
+    afterCommit: [],
+    committed: () => runAfterCommit(native),
+    rolledBack: (keep = 0) => { native.afterCommit.length = keep }
+  }
+  const db = new Kysely<Database>({ dialect: new TextdeskSqliteDialect({ database: statements }, native) })
+  natives.set(db, native)
   return db
+}
+
+function runAfterCommit (native: NativeConnection): void {
+  const callbacks = native.afterCommit.splice(0)
+  for (const fn of callbacks) {
+    try {
+      fn()
+    } catch (err) {
+      // What runs after a commit (publishing live events) must not turn a committed change into an error.
+      process.emitWarning(err as Error)
+    }
+  }
 }
 
 /** A group-commit unit while it runs (see db/group-commit.ts). */
@@ -67,21 +86,36 @@ export const ROOT_DB_IN_UNIT = 'A group-commit unit ran a query on the root data
   'so that query would wait forever. Run it on the executor the unit was given: groupCommitter(db).run(async (unit) => …(unit, …)).'
 
 /**
- * Kysely's SQLite driver has one connection behind a mutex, and a group-commit batch holds it. A
- * unit that asks for the connection again (any query on the root database, or a new transaction)
- * would wait for its own batch: refused here at once, with a message that says what to do.
+ * Kysely's SQLite driver with two additions. Kysely's transactions tell after-commit.ts when they
+ * commit or roll back. And outside production: the driver has one connection behind a mutex, and
+ * a group-commit batch holds it; a unit that asks for the connection again (any query on the root
+ * database, or a new transaction) would wait for its own batch: refused at once, with a message
+ * that says what to do.
  */
-class UnitGuardDialect extends SqliteDialect {
-  constructor (config: SqliteDialectConfig, private readonly units: AsyncLocalStorage<UnitScope>) {
+class TextdeskSqliteDialect extends SqliteDialect {
+  constructor (config: SqliteDialectConfig, private readonly native: NativeConnection) {
     super(config)
   }
 
   override createDriver (): Driver {
     const driver = super.createDriver()
-    const acquire = driver.acquireConnection.bind(driver)
-    driver.acquireConnection = async () => {
-      if (this.units.getStore()?.running === true) throw new Error(ROOT_DB_IN_UNIT)
-      return await acquire()
+    const { units } = this.native
+    if (units !== null) {
+      const acquire = driver.acquireConnection.bind(driver)
+      driver.acquireConnection = async () => {
+        if (units.getStore()?.running === true) throw new Error(ROOT_DB_IN_UNIT)
+        return await acquire()
+      }
+    }
+    const commit = driver.commitTransaction.bind(driver)
+    const rollback = driver.rollbackTransaction.bind(driver)
+    driver.commitTransaction = async (connection) => {
+      await commit(connection)
+      this.native.committed()
+    }
+    driver.rollbackTransaction = async (connection) => {
+      this.native.rolledBack()
+      await rollback(connection)
     }
     return driver
   }
@@ -96,6 +130,12 @@ export interface NativeConnection {
   inTransaction: () => boolean
   /** Which group-commit unit the running code belongs to; null in production. */
   units: AsyncLocalStorage<UnitScope> | null
+  /** Callbacks waiting for the open transaction to commit (db/after-commit.ts). */
+  afterCommit: Array<() => void>
+  /** The open transaction committed: run the callbacks. */
+  committed: () => void
+  /** Rolled back: drop the callbacks after the first `keep` (a unit's savepoint), or all. */
+  rolledBack: (keep?: number) => void
 }
 
 const natives = new WeakMap<Db, NativeConnection>()

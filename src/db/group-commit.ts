@@ -58,6 +58,7 @@ export class GroupCommitter {
           try {
             for (const job of batch) {
               this.exec('savepoint unit')
+              const callbacksBefore = this.native.afterCommit.length
               const scope: UnitScope = { running: true }
               try {
                 const units = this.native.units
@@ -65,6 +66,7 @@ export class GroupCommitter {
                 outcomes.push({ ok: true, value })
               } catch (err) {
                 this.exec('rollback to unit')
+                this.native.rolledBack(callbacksBefore)
                 outcomes.push({ ok: false, err })
               } finally {
                 // Work the unit deferred (a timer, setImmediate) keeps its scope but runs after it.
@@ -74,9 +76,11 @@ export class GroupCommitter {
             }
             this.exec('commit')
           } catch (err) {
+            this.native.rolledBack()
             if (this.native.inTransaction()) this.exec('rollback')
             throw err
           }
+          this.native.committed()
         })
       } catch (err) {
         for (const job of batch) job.reject(err)
