@@ -16,6 +16,10 @@ import { WebhookReplayGuard } from './auth/webhook-replay-guard.js'
 import type { Config } from './config.js'
 import { createDatabase, type Db } from './db/database.js'
 import { errorBody } from './errors.js'
+import type { EventBus } from './events/bus.js'
+import { InProcessEventBus } from './events/in-process.js'
+import { InProcessPresenceBoard } from './events/in-process-presence.js'
+import type { PresenceBoard } from './events/presence.js'
 import { limitJsonBodies } from './http/json-body.js'
 import { maskPhoneNumbers, requestWithoutQuery } from './http/log-privacy.js'
 import { limitBodies, limitRate, machineFacing, notFound, securityHeaders } from './http/security.js'
@@ -70,6 +74,8 @@ export interface Services {
   passwordHashes: HashGate
   firstRun: FirstRunSetup
   webhookReplay: WebhookReplayGuard
+  events: EventBus
+  presence: PresenceBoard
 }
 
 // Agent pages post replies of at most 1,600 characters; nothing in that scope needs more.
@@ -107,6 +113,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
   const db = deps.db ?? createDatabase(config)
   const log = app.log
+  const events: EventBus = new InProcessEventBus({ db, clock, replayMax: config.events.replayMax, replayMinutes: config.events.replayMinutes })
+  const presence: PresenceBoard = new InProcessPresenceBoard({ clock, events })
 
   let simulator: SimulatorChannel | null = null
   let channel = deps.channel
@@ -130,7 +138,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const metrics = new Metrics({ db, clock })
   const outbound = new OutboundQueue(ticketPort, status)
   const failover = new FailoverService({ db, clock, status, outbound, tickets: ticketPort, log: log.child({ module: 'failover' }) })
-  const tickets = new TicketService({ db, clock, config, failover, outbound, log: log.child({ module: 'tickets' }) })
+  const tickets = new TicketService({ db, clock, config, failover, outbound, events, log: log.child({ module: 'tickets' }) })
   const worker = new OutboxWorker({ db, channel: metrics.timeSends(channel), status, tickets: ticketPort, clock, config, log: log.child({ module: 'outbox' }) })
   tickets.onOutboxWork(() => worker.wake())
   failover.attach(worker)
@@ -138,7 +146,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   callbacks.attach({ status, failover, worker })
   const contacts = new ContactService({ db, clock })
   const apiKeys = new ApiKeyService({ db, clock })
-  const notifications = new NotificationService({ db, clock, config, failover, outbound, log: log.child({ module: 'api' }), wake: () => worker.wake() })
+  const notifications = new NotificationService({ db, clock, config, failover, outbound, events, log: log.child({ module: 'api' }), wake: () => worker.wake() })
   simulator?.onReport(async (report) => await status.applyReport(report))
   metrics.attach({ status, failover, tickets })
 
@@ -149,12 +157,13 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const firstRun = new FirstRunSetup({ agents, config })
   const webhookReplay = new WebhookReplayGuard({ db, clock })
 
-  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay }
+  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay, events, presence }
   app.decorate('services', services)
   app.decorate('metrics', metrics)
   app.addHook('onClose', async () => {
     await failover.close()
     await worker.stop()
+    await events.close()
     channel.close?.()
     await db.destroy()
   })

@@ -55,7 +55,7 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
   app.get('/admin', async (req, reply) => await reply.redirect('/inbox'))
 
   const listData = async (cursor: string | undefined) => {
-    const result = await tickets.listOpen(cursor ?? null)
+    const result = await tickets.listView('open', 0, cursor ?? null)
     return { ...result, isFirstPage: cursor === undefined || cursor === '', cursor: cursor ?? '' }
   }
 
