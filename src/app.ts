@@ -204,11 +204,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       root: VIEWS_DIR,
       viewExt: 'hbs',
       production: config.nodeEnv === 'production',
-      options: { partials: { ticketList: 'partials/ticket-list.hbs', conversation: 'partials/conversation.hbs', phoneMessages: 'partials/phone-messages.hbs' } }
+      options: { partials: { ticketList: 'partials/ticket-list.hbs', viewNav: 'partials/view-nav.hbs', timeline: 'partials/timeline.hbs', phoneMessages: 'partials/phone-messages.hbs' } }
     })
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)
-    await scope.register(inboxRoutes, { tickets, contacts, config })
+    await scope.register(inboxRoutes, { tickets, contacts, presence, config, simulatorOn: simulator !== null })
     if (simulator !== null) await scope.register(simulatorRoutes, { tickets, simulator })
   })
 

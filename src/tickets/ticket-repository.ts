@@ -146,8 +146,9 @@ const qCountMessage = prepared<{ at: string, ticketId: number }, never>((db) =>
 export function findTicket (db: Executor, id: number) {
   return db.selectFrom('tickets')
     .innerJoin('contacts', 'contacts.id', 'tickets.contact_id')
+    .leftJoin('agents as assignee', 'assignee.id', 'tickets.assignee_id')
     .selectAll('tickets')
-    .select(['contacts.phone', 'contacts.name as contact_name', 'contacts.opted_out_at'])
+    .select(['contacts.phone', 'contacts.name as contact_name', 'contacts.opted_out_at', 'assignee.name as assignee_name'])
     .where('tickets.id', '=', id)
     .executeTakeFirst()
 }

@@ -446,6 +446,7 @@ export class TicketService {
     const before = parseCursor(cursor)
     const limit = this.deps.config.inbox.pageSize
     const rows = await inbox.listView(this.deps.db, view, agentId, limit + 1, before)
+    const nowMs = this.deps.clock.now().getTime()
     const page = rows.slice(0, limit)
     const last = page[page.length - 1]
     const lastAt = last === undefined ? null : view === 'closed' ? last.closed_at : last.last_message_at
@@ -456,7 +457,8 @@ export class TicketService {
         ref: ticketRef(t.id),
         customer: t.contact_name ?? t.phone,
         senderLabel: senderLabel(t.last_sender, t.last_sender_agent_id, t.sender_name, agentId),
-        unread: t.last_customer_message_at !== null && (t.read_at === null || t.read_at < t.last_customer_message_at)
+        unread: t.last_customer_message_at !== null && (t.read_at === null || t.read_at < t.last_customer_message_at),
+        waitingSeconds: t.awaiting_reply_since === null ? null : Math.max(0, (nowMs - Date.parse(t.awaiting_reply_since)) / 1000)
       })),
       nextCursor: rows.length > limit && last !== undefined && lastAt !== null ? `${lastAt}_${last.id}` : null
     }
@@ -465,27 +467,44 @@ export class TicketService {
   async getTicket (id: number) {
     const ticket = await repo.findTicket(this.deps.db, id)
     if (ticket === undefined) throw notFound(`Ticket ${ticketRef(id)}`)
-    const [messages, steps, addresses, setAside] = await Promise.all([
+    const [messages, steps, addresses, setAside, notes, events, earlier] = await Promise.all([
       messageRepo.listTicketMessages(this.deps.db, id),
       listTicketSteps(this.deps.db, id),
       contactAddresses(this.deps.db, ticket.contact_id),
-      setAsideAddresses(this.deps.db, ticket.contact_id)
+      setAsideAddresses(this.deps.db, ticket.contact_id),
+      inbox.listNotes(this.deps.db, id),
+      inbox.listTicketEvents(this.deps.db, id),
+      inbox.listOtherTickets(this.deps.db, ticket.contact_id, id)
     ])
     const stepOf = new Map(steps.map((s) => [s.message_id, s]))
-    const unconfirmedBefore = this.deps.clock.now().getTime() - this.deps.config.unconfirmedAfterSeconds * 1000
+    const nowMs = this.deps.clock.now().getTime()
+    const unconfirmedBefore = nowMs - this.deps.config.unconfirmedAfterSeconds * 1000
+    const messageItems = messages.map((m) => ({
+      ...m,
+      statusLabel: statusLabel(m.status),
+      reasonText: plainReason(m),
+      recipient: m.direction === 'outbound' && (m.channel !== 'sms' || m.to_address !== ticket.phone) ? `${m.channel === 'whatsapp' ? 'WhatsApp' : 'SMS'} ${m.to_address}` : null,
+      failover: stepView(stepOf.get(m.id)),
+      unconfirmed: m.direction === 'outbound' && (m.status === 'sent' || m.status === 'buffered') && Date.parse(m.status_at) < unconfirmedBefore
+    }))
+    // One chronological thread; at the same instant messages come first, then notes, then events.
+    const timeline: TimelineItem[] = [
+      ...messageItems.map((m, i) => ({ itemId: m.id, kind: m.direction, at: m.created_at, order: i, message: m })),
+      ...notes.map((n, i) => ({ itemId: `note-${n.id}`, kind: 'note' as const, at: n.created_at, order: messages.length + i, note: n })),
+      ...events.map((e, i) => ({ itemId: `event-${e.id}`, kind: 'event' as const, at: e.created_at, order: messages.length + notes.length + i, event: { ...e, text: eventText(e, this.deps.config.teamInbox.pendingAutoCloseHours) } }))
+    ].sort((a, b) => a.at < b.at ? -1 : a.at > b.at ? 1 : a.order - b.order)
+    const lastClose = ticket.status === 'closed' ? events.filter((e) => e.kind === 'status' && e.to_status === 'closed').at(-1) : undefined
+    const undoUntil = lastClose === undefined ? null : Date.parse(lastClose.created_at) + this.deps.config.teamInbox.closeUndoSeconds * 1000
     return {
-      ticket: { ...ticket, ref: ticketRef(ticket.id) },
+      ticket: { ...ticket, ref: ticketRef(ticket.id), customer: ticket.contact_name ?? ticket.phone },
       addresses,
       setAside,
       unconfirmedAfterMinutes: Math.max(1, Math.round(this.deps.config.unconfirmedAfterSeconds / 60)),
-      messages: messages.map((m) => ({
-        ...m,
-        statusLabel: statusLabel(m.status),
-        reasonText: plainReason(m),
-        recipient: m.direction === 'outbound' && (m.channel !== 'sms' || m.to_address !== ticket.phone) ? `${m.channel === 'whatsapp' ? 'WhatsApp' : 'SMS'} ${m.to_address}` : null,
-        failover: stepView(stepOf.get(m.id)),
-        unconfirmed: m.direction === 'outbound' && (m.status === 'sent' || m.status === 'buffered') && Date.parse(m.status_at) < unconfirmedBefore
-      }))
+      messages: messageItems,
+      timeline,
+      newestItemId: timeline.at(-1)?.itemId ?? '',
+      earlierTickets: earlier.map((t) => ({ ...t, ref: ticketRef(t.id) })),
+      canUndoClose: undoUntil !== null && lastClose?.from_status !== 'closed' && nowMs <= undoUntil
     }
   }
 
@@ -536,4 +555,38 @@ export function senderLabel (sender: string | null, senderAgentId: number | null
   if (sender === 'api') return 'API'
   if (sender === 'automatic') return 'Automatic'
   return null
+}
+
+export type TimelineItem =
+  | { itemId: string, kind: 'inbound' | 'outbound', at: string, order: number, message: Record<string, unknown> }
+  | { itemId: string, kind: 'note', at: string, order: number, note: Record<string, unknown> }
+  | { itemId: string, kind: 'event', at: string, order: number, event: Record<string, unknown> }
+
+type EventRow = Awaited<ReturnType<typeof inbox.listTicketEvents>>[number]
+
+/** How the timeline words a ticket event: "Ada assigned this to Bo", "Ada took this", … */
+export function eventText (e: EventRow, autoCloseHours: number): string {
+  const actor = e.actor_name ?? null
+  if (e.kind === 'assigned') {
+    if (actor === null) return e.target_name === null ? 'Unassigned automatically' : `Assigned automatically to ${e.target_name}`
+    if (e.target_agent_id === null) return `${actor} unassigned this`
+    if (e.target_agent_id === e.agent_id) return `${actor} took this`
+    return `${actor} assigned this to ${e.target_name ?? 'another agent'}`
+  }
+  if (e.kind === 'status') {
+    const from = e.from_status
+    const to = e.to_status
+    if (actor === null) {
+      if (from === 'pending' && to === 'open') return 'The customer answered: open again'
+      if (from === 'closed' && to === 'open') return 'The customer texted within the reopen window: reopened'
+      if (to === 'closed') return `Closed automatically after ${autoCloseHours} h waiting on the customer`
+      return `Status changed from ${from ?? '?'} to ${to ?? '?'}`
+    }
+    if (to === 'closed') return `${actor} closed this`
+    if (to === 'pending') return `${actor} set this to pending (waiting on the customer)`
+    if (from === 'closed') return `${actor} reopened this`
+    return `${actor} set this to open`
+  }
+  if (e.kind === 'opt_out') return 'The customer texted STOP: no messages go to them until they text START'
+  return 'The customer texted START: messages may go to them again'
 }
