@@ -161,6 +161,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('services', services)
   app.decorate('metrics', metrics)
   app.addHook('onClose', async () => {
+    tickets.stopAutoClose()
     await failover.close()
     await worker.stop()
     await events.close()

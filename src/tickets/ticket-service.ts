@@ -68,6 +68,7 @@ export { ticketRef }
 export class TicketService {
   private wakeOutbox: () => void = () => {}
   private readonly autoReplies: AutoReplies
+  private autoCloseTimer: NodeJS.Timeout | null = null
   private inboundStored: (channel: Channel) => void = () => {}
 
   constructor (private readonly deps: {
@@ -360,6 +361,45 @@ export class TicketService {
     })
     if (changed) this.deps.events.publish({ ticketId, change: 'status' })
     return { changed }
+  }
+
+  /**
+   * PENDING_AUTO_CLOSE_HOURS: closes the tickets that have waited on the customer that long, oldest
+   * first, each in its own transaction with a guarded update (a customer's answer that got there
+   * first wins). The state is the tickets' `status_at`, so a restart loses nothing: the next run
+   * closes what is due. Returns how many it closed.
+   */
+  async autoClosePending (limit = 500): Promise<number> {
+    const hours = this.deps.config.teamInbox.pendingAutoCloseHours
+    if (hours === 0) return 0
+    const nowMs = this.deps.clock.now().getTime()
+    const cutoff = new Date(nowMs - hours * 3600_000).toISOString()
+    const due = await inbox.listPendingSince(this.deps.db, cutoff, limit)
+    let closed = 0
+    for (const t of due) {
+      const from = { status: 'pending' as const, assigneeId: t.assignee_id }
+      const moved = await this.deps.db.transaction().execute(async (trx) =>
+        await this.moveTicket(trx, t.id, from, { status: 'closed', assigneeId: t.assignee_id }, null, this.deps.clock.now().toISOString()))
+      if (moved) {
+        closed++
+        this.deps.events.publish({ ticketId: t.id, change: 'status' })
+      }
+    }
+    return closed
+  }
+
+  /** Runs autoClosePending every `everyMs` (server.ts starts it with the outbox worker). */
+  startAutoClose (everyMs = 60_000): void {
+    if (this.deps.config.teamInbox.pendingAutoCloseHours === 0 || this.autoCloseTimer !== null) return
+    this.autoCloseTimer = setInterval(() => {
+      this.autoClosePending().catch((err: unknown) => { this.deps.log.error({ err }, 'auto-close of pending tickets failed') })
+    }, everyMs)
+    this.autoCloseTimer.unref()
+  }
+
+  stopAutoClose (): void {
+    if (this.autoCloseTimer !== null) clearInterval(this.autoCloseTimer)
+    this.autoCloseTimer = null
   }
 
   /** Closes a ticket (kept for callers that only close). */

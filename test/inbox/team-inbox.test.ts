@@ -368,3 +368,45 @@ t.test('signing out lands on the sign-in page saying so; the simulator link show
   const login = await app.inject({ method: 'GET', url: out.headers.location as string, headers: HTML })
   t.match(login.body, /You are signed out\./)
 })
+
+t.test('AUTO_ASSIGN=round-robin: new tickets go to available agents in turn, under the open-ticket cap; nobody available → Unassigned', async (t) => {
+  const { ada, bo, text, db, clock, services } = await setup(t, { AUTO_ASSIGN: 'round-robin', AUTO_ASSIGN_MAX_OPEN: '2' })
+  const assignee = async (id: number) => (await db.selectFrom('tickets').select('assignee_id').where('id', '=', id).executeTakeFirstOrThrow()).assignee_id
+  const got: Array<number | null> = []
+  for (let i = 0; i < 5; i++) {
+    clock.advance(1000)
+    got.push(await assignee(await text(`3161234500${i}`, 'hello')))
+  }
+  t.same(got, [ada.id, bo.id, ada.id, bo.id, null], 'alternating (longest since last assignment first, then by id), then both are at the cap')
+  t.equal(await assignee(await text('31612345000', 'again')), ada.id, 'a text on an existing ticket assigns nothing')
+  await post(ada, '/agents/me/availability', { available: '0' })
+  await post(ada, '/tickets/1/status', { status: 'closed' })
+  await post(bo, '/tickets/2/status', { status: 'closed' })
+  clock.advance(1000)
+  t.equal(await assignee(await text('31612345100', 'new')), bo.id, 'Ada is not available; Bo is under the cap again')
+  const page = await get(bo, `/tickets/${6}`)
+  t.match(page.body, /Assigned automatically to Bo Jensen/)
+  // The order lives in the database: a new app on the same file continues it.
+  t.ok((await db.selectFrom('agents').select('last_assigned_at').where('id', '=', bo.id).executeTakeFirstOrThrow()).last_assigned_at)
+  t.equal((await services.tickets.counts(bo.id)).mine, 2)
+})
+
+t.test('PENDING_AUTO_CLOSE_HOURS: pending tickets close after waiting that long on the customer; an answer first keeps them', async (t) => {
+  const { ada, text, clock, db, services } = await setup(t, { PENDING_AUTO_CLOSE_HOURS: '24', SESSION_TTL_HOURS: '720' })
+  const waiting = await text('31612345001', 'a')
+  const answered = await text('31612345002', 'b')
+  await post(ada, `/tickets/${waiting}/status`, { status: 'pending' })
+  await post(ada, `/tickets/${answered}/status`, { status: 'pending' })
+  clock.advance(23 * 3600_000)
+  t.equal(await services.tickets.autoClosePending(), 0, 'not yet')
+  await text('31612345002', 'still need help')
+  clock.advance(3600_000)
+  t.equal(await services.tickets.autoClosePending(), 1)
+  const status = async (id: number) => (await db.selectFrom('tickets').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status
+  t.same([await status(waiting), await status(answered)], ['closed', 'open'])
+  const closedPage = await get(ada, `/tickets/${waiting}`)
+  t.equal(closedPage.statusCode, 200, closedPage.body)
+  t.match(closedPage.body, /Closed automatically after 24 h waiting on the customer/)
+  t.same((await ada.inject({ method: 'GET', url: '/inbox/counts' })).json().closed, 1)
+  t.equal(await services.tickets.autoClosePending(), 0, 'nothing twice')
+})
