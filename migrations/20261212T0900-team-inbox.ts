@@ -17,10 +17,15 @@ export async function up (db: Kysely<any>): Promise<void> {
     last_customer_message_at: sql`(select max(m.created_at) from messages m where m.ticket_id = tickets.id and m.direction = 'inbound')`
   }).execute()
 
-  // The open and pending views (and the old "all open" list): one index over status and activity.
-  // It replaces tickets_open_by_activity: an inbound text still rewrites one entry here.
+  // The Open and Pending views, newest activity first: one partial index each. They replace
+  // tickets_open_by_activity (open and pending together). A single index on (status, activity)
+  // would also match the Closed view's status, and SQLite then picks it and sorts by closed_at in
+  // a temporary B-tree: partial indexes leave it one choice per view.
   await db.schema.dropIndex('tickets_open_by_activity').execute()
-  await db.schema.createIndex('tickets_status_activity').on('tickets').columns(['status', 'last_message_at desc', 'id desc']).execute()
+  await db.schema.createIndex('tickets_open_activity').on('tickets').columns(['last_message_at desc', 'id desc'])
+    .where(sql.ref('status'), '=', 'open').execute()
+  await db.schema.createIndex('tickets_pending_activity').on('tickets').columns(['last_message_at desc', 'id desc'])
+    .where(sql.ref('status'), '=', 'pending').execute()
   // Mine and Unassigned: open tickets by assignee (NULL for nobody), newest activity first.
   await db.schema.createIndex('tickets_open_assignee_activity').on('tickets').columns(['assignee_id', 'last_message_at desc', 'id desc'])
     .where(sql.ref('status'), '=', 'open').execute()
@@ -86,7 +91,7 @@ export async function down (db: Kysely<any>): Promise<void> {
   for (const t of ['ticket_counts', 'agent_ticket_reads', 'notes', 'ticket_events']) await db.schema.dropTable(t).execute()
   await db.schema.alterTable('agents').dropColumn('last_assigned_at').execute()
   await db.schema.alterTable('agents').dropColumn('available').execute()
-  for (const i of ['tickets_pending_since', 'tickets_closed_recent', 'tickets_open_assignee_activity', 'tickets_status_activity']) await db.schema.dropIndex(i).execute()
+  for (const i of ['tickets_pending_since', 'tickets_closed_recent', 'tickets_open_assignee_activity', 'tickets_pending_activity', 'tickets_open_activity']) await db.schema.dropIndex(i).execute()
   await db.schema.createIndex('tickets_open_by_activity').on('tickets').columns(['last_message_at desc', 'id desc'])
     .where(sql.ref('status'), '<>', 'closed').execute()
   for (const c of ['awaiting_reply_since', 'last_customer_message_at', 'last_sender_agent_id', 'last_sender', 'status_at']) {

@@ -2,48 +2,14 @@ import SQLite from 'better-sqlite3'
 import t from 'tap'
 import { buildTestApp, FakeClock, form } from '../helper.js'
 import { ManualChannel, runDue, sms, startDispatch } from '../messaging/failover-helpers.js'
+import { captureStatements, type Captured } from '../db/capture-statements.js'
 
 // Every query the webhook paths run, captured from the real paths while driving them through
 // inject (not a hand-kept list that could drift), must be served by an index: a SCAN of a table
 // that grows with traffic turns each webhook, inside the write batch, into a walk over that table.
 
-const GROWING = ['messages', 'message_events', 'tickets', 'contacts', 'contact_addresses', 'outbox', 'dispatches', 'dispatch_steps', 'webhook_jtis']
+const GROWING = ['messages', 'message_events', 'tickets', 'contacts', 'contact_addresses', 'outbox', 'dispatches', 'dispatch_steps', 'webhook_jtis', 'ticket_events', 'notes', 'agent_ticket_reads']
 const NOT_QUERIES = /^\s*(begin|commit|rollback|savepoint|release|pragma)\b/i
-
-interface Captured { sql: string, params: unknown[] }
-
-/**
- * Records every statement better-sqlite3 runs (Kysely's driver and the compiled-once queries that
- * bypass it both end there) while `capturing` is set. Patched on the shared Statement prototype,
- * for this test process only.
- */
-function captureStatements () {
-  const probe = new SQLite(':memory:')
-  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<'run' | 'get' | 'all' | 'iterate', (...args: unknown[]) => unknown>
-  probe.close()
-  let current: Captured[] | null = null
-  const originals = { run: proto.run, get: proto.get, all: proto.all, iterate: proto.iterate }
-  for (const name of ['run', 'get', 'all', 'iterate'] as const) {
-    const original = originals[name]
-    proto[name] = function (this: { source: string }, ...args: unknown[]) {
-      current?.push({ sql: this.source, params: args })
-      return original.apply(this, args)
-    }
-  }
-  return {
-    during: async (work: () => Promise<void>): Promise<Captured[]> => {
-      const seen: Captured[] = []
-      current = seen
-      try {
-        await work()
-      } finally {
-        current = null
-      }
-      return seen
-    },
-    restore: () => Object.assign(proto, originals)
-  }
-}
 
 const A = '+31612345678'
 const B = '+31687654321'
