@@ -16,7 +16,7 @@ export const VIEW_URLS = ['/inbox?view=mine', '/inbox?view=unassigned', '/inbox?
  * of the open ones a quarter unassigned and the rest spread over agents 1 to 3. The view counters
  * are then computed from the table, as the migration does.
  */
-function seed (path: string, n: number): void {
+export function seed (path: string, n: number): void {
   const db = new SQLite(path)
   db.pragma('journal_mode = WAL')
   const contact = db.prepare('insert into contacts (phone, created_at, updated_at) values (?, ?, ?)')

@@ -7,7 +7,7 @@ import { MAX_PARTS_WITHOUT_CONFIRM } from '../messaging/sms-parts.js'
 import { renderFragment, renderPage } from './render.js'
 import { MAX_NOTE_LENGTH, MAX_REPLY_LENGTH, PartsToConfirm, ReplyCollision, type TicketService } from '../tickets/ticket-service.js'
 import type { ContactService } from '../tickets/contact-service.js'
-import { VIEWS, type View } from '../tickets/inbox-repository.js'
+import { UNREAD_CAP, VIEWS, type View } from '../tickets/inbox-repository.js'
 
 export interface InboxDeps {
   tickets: TicketService
@@ -116,7 +116,7 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
         tickets: list.tickets.map((t) => ({ ...t, statusWord: STATUS_WORDS[t.status] ?? t.status, mine: t.assignee_id === agentId }))
       },
       counts,
-      unread: counts.unread,
+      unread: counts.unread >= UNREAD_CAP ? `${UNREAD_CAP - 1}+` : counts.unread,
       viewTabs: VIEWS.map((name) => ({ name, label: VIEW_LABELS[name], count: counts[name], current: name === view })),
       currentView: view,
       viewLabel: VIEW_LABELS[view],

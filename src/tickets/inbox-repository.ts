@@ -62,23 +62,29 @@ export async function readCounts (db: Executor, agentId: number): Promise<Record
   return { mine: n(mine), unassigned: n('unassigned'), open: n('open'), pending: n('pending'), closed: n('closed') }
 }
 
+/** `unread` counts up to this many; the tab title shows "(99+)" from here on. */
+export const UNREAD_CAP = 100
+
 /**
  * Unread tickets in the agent's Mine and Unassigned views: those whose newest customer message is
- * newer than the agent's last opening. Two range scans of the open-by-assignee index, so the cost
- * grows with the open work in those two views, not with the table.
+ * newer than the agent's last opening. Two range scans of the open-by-assignee index that stop at
+ * UNREAD_CAP unread rows: the cost is bounded by the open work in those two views (read tickets
+ * are walked past), never by the table. Exact below the cap.
  */
 export async function countUnread (db: Executor, agentId: number): Promise<number> {
   let total = 0
   for (const assignee of [agentId, null]) {
-    const row = await db.selectFrom('tickets as t')
+    const unread = db.selectFrom('tickets as t')
       .leftJoin('agent_ticket_reads as r', (join) => join.onRef('r.ticket_id', '=', 't.id').on('r.agent_id', '=', agentId))
-      .select((eb) => eb.fn.countAll().as('n'))
+      .select(sql.lit(1).as('one'))
       .where('t.status', '=', sql.lit('open'))
       .where('t.assignee_id', assignee === null ? 'is' : '=', assignee)
       .where('t.last_customer_message_at', 'is not', null)
       .where((eb) => eb.or([eb('r.read_at', 'is', null), eb('r.read_at', '<', eb.ref('t.last_customer_message_at'))]))
-      .executeTakeFirstOrThrow()
+      .limit(UNREAD_CAP - total)
+    const row = await db.selectFrom(unread.as('u')).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()
     total += Number(row.n)
+    if (total >= UNREAD_CAP) break
   }
   return total
 }

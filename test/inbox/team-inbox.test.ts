@@ -410,3 +410,10 @@ t.test('PENDING_AUTO_CLOSE_HOURS: pending tickets close after waiting that long 
   t.same((await ada.inject({ method: 'GET', url: '/inbox/counts' })).json().closed, 1)
   t.equal(await services.tickets.autoClosePending(), 0, 'nothing twice')
 })
+
+t.test('unread counts up to 100; the title says (99+) from there', async (t) => {
+  const { ada, text } = await setup(t)
+  for (let i = 0; i < 101; i++) await text(`316123${String(40000 + i)}`, 'hello')
+  t.equal((await ada.inject({ method: 'GET', url: '/inbox/counts' })).json().unread, 100)
+  t.match((await get(ada, '/inbox?view=open')).body, /<title>\(99\+\) Open · Textdesk<\/title>/)
+})
