@@ -417,3 +417,26 @@ t.test('unread counts up to 100; the title says (99+) from there', async (t) => 
   t.equal((await ada.inject({ method: 'GET', url: '/inbox/counts' })).json().unread, 100)
   t.match((await get(ada, '/inbox?view=open')).body, /<title>\(99\+\) Open · Textdesk<\/title>/)
 })
+
+t.test('ticket events are published after each change commits: created, message, status, assigned, note, read (to that agent only)', async (t) => {
+  const { app, ada, text, services } = await setup(t)
+  const seen: Array<{ change: string, ticketId: number, audience: number | null }> = []
+  services.events.subscribe((e) => { if (e.name === 'ticket') seen.push({ ...e.data, audience: e.audience }) })
+  const id = await text('31612345001', 'hello')
+  await text('31612345001', 'again')
+  await post(ada, `/tickets/${id}/status`, { status: 'pending' })
+  await text('31612345001', 'answer')
+  await post(ada, `/tickets/${id}/assign`, { assignee: 'me' })
+  await post(ada, `/tickets/${id}/notes`, { body: 'n' })
+  await post(ada, `/tickets/${id}/replies`, { body: 'r' })
+  await get(ada, `/tickets/${id}`)
+  const api = await apiClient(app, services)
+  await api.post('/api/v1/messages', { to: '31612345002', text: 'Shipped' })
+  t.same(seen.map((e) => [e.ticketId, e.change, e.audience]), [
+    [id, 'created', null], [id, 'message', null], [id, 'status', null], [id, 'status', null],
+    [id, 'assigned', null], [id, 'note', null], [id, 'message', null], [id, 'read', ada.id], [2, 'created', null]
+  ])
+  const failed = await post(ada, `/tickets/${id}/notes`, { body: '' })
+  t.equal(failed.statusCode, 422)
+  t.equal(seen.length, 9, 'nothing published for a refused change')
+})
