@@ -58,37 +58,67 @@ export function seed (path: string, n: number): void {
   db.close()
 }
 
-export interface ViewTiming { url: string, medianMs: number, p95Ms: number }
+export interface ViewTiming { url: string, small: { medianMs: number, p95Ms: number }, large: { medianMs: number, p95Ms: number } }
 
-/** Median and p95 time of every view's first page (full page) and of /inbox/counts, for agent 1, with `n` tickets. */
-export async function timeViews (n: number, iterations = 100): Promise<{ tickets: number, messages: number, timings: ViewTiming[] }> {
+interface Desk { request: (url: string) => Promise<number>, close: () => Promise<void> }
+
+/** An app over a database of `n` seeded tickets, signed in as agent 1; `request` answers in ms. */
+async function desk (dir: string, n: number): Promise<Desk> {
+  const path = join(dir, `inbox-${n}.sqlite`)
+  const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: `sqlite:${path}`, SMS_CHANNEL: 'simulator', ALLOW_SIMULATOR_IN_PRODUCTION: 'true' })
+  const db = createDatabase(config)
+  await migrateToLatest(db)
+  const app = await buildApp({ config, db })
+  const agent = await app.services.agents.add({ email: 'bench@example.com', name: 'Bench', role: 'agent', password: 'benchmark-password-1' })
+  for (const k of [2, 3]) await app.services.agents.add({ email: `agent${k}@example.com`, name: `Agent ${k}`, role: 'agent', password: 'benchmark-password-1' })
+  seed(path, n)
+  const { token } = await app.services.sessions.create(agent.id)
+  const headers = { cookie: `textdesk_session=${token}`, accept: 'text/html' }
+  return {
+    request: async (url) => {
+      const t0 = performance.now()
+      const res = await app.inject({ method: 'GET', url, headers })
+      const ms = performance.now() - t0
+      if (res.statusCode !== 200) throw new Error(`${url} answered ${res.statusCode}`)
+      return ms
+    },
+    close: async () => { await app.close() }
+  }
+}
+
+const stats = (times: number[]) => {
+  times.sort((a, b) => a - b)
+  return { medianMs: times[Math.floor(times.length / 2)], p95Ms: times[Math.floor(times.length * 0.95)] }
+}
+
+/**
+ * Every view's first page (full page) and /inbox/counts, for agent 1, on a desk of `small` and one
+ * of `large` tickets. The two are measured in alternation, request by request, so that both see
+ * the same machine: on a shared VM the load drifts more between two runs than the views differ.
+ */
+export async function timeViews (small: number, large: number, iterations = 100): Promise<{ small: number, large: number, messages: number, timings: ViewTiming[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'textdesk-inbox-bench-'))
   try {
-    const path = join(dir, 'inbox.sqlite')
-    const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: `sqlite:${path}`, SMS_CHANNEL: 'simulator', ALLOW_SIMULATOR_IN_PRODUCTION: 'true' })
-    const db = createDatabase(config)
-    await migrateToLatest(db)
-    const app = await buildApp({ config, db })
-    const agent = await app.services.agents.add({ email: 'bench@example.com', name: 'Bench', role: 'agent', password: 'benchmark-password-1' })
-    for (const k of [2, 3]) await app.services.agents.add({ email: `agent${k}@example.com`, name: `Agent ${k}`, role: 'agent', password: 'benchmark-password-1' })
-    seed(path, n)
-    const { token } = await app.services.sessions.create(agent.id)
-    const headers = { cookie: `textdesk_session=${token}`, accept: 'text/html' }
+    const a = await desk(dir, small)
+    const b = await desk(dir, large)
     const timings: ViewTiming[] = []
     for (const url of VIEW_URLS) {
-      const times: number[] = []
+      const ta: number[] = []
+      const tb: number[] = []
       for (let i = 0; i < iterations + 20; i++) {
-        const t0 = performance.now()
-        const res = await app.inject({ method: 'GET', url, headers })
-        const ms = performance.now() - t0
-        if (res.statusCode !== 200) throw new Error(`${url} answered ${res.statusCode}`)
-        if (i >= 20) times.push(ms)
+        // Which desk goes first alternates too, so neither always runs on a warmer cache.
+        const aFirst = i % 2 === 0
+        const first = await (aFirst ? a : b).request(url)
+        const second = await (aFirst ? b : a).request(url)
+        if (i < 20) continue
+        ta.push(aFirst ? first : second)
+        tb.push(aFirst ? second : first)
       }
-      times.sort((a, b) => a - b)
-      timings.push({ url, medianMs: times[Math.floor(times.length / 2)], p95Ms: times[Math.floor(times.length * 0.95)] })
+      timings.push({ url, small: stats(ta), large: stats(tb) })
     }
-    await app.close()
-    return { tickets: n, messages: n * MESSAGES_PER_TICKET, timings }
+    await a.close()
+    await b.close()
+    return { small, large, messages: large * MESSAGES_PER_TICKET, timings }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
