@@ -14,13 +14,14 @@ const NOT_QUERIES = /^\s*(begin|commit|rollback|savepoint|release|pragma)\b/i
 const A = '+31612345678'
 const B = '+31687654321'
 const C = '+31611112222'
+const D = '+31633334444'
 
 t.test('every query the webhook paths run is served by an index', async (t) => {
   const capture = captureStatements()
   t.teardown(() => capture.restore())
   const clock = new FakeClock()
   const channel = new ManualChannel()
-  const { app, services, db, databasePath } = await buildTestApp(t, { clock, channel, env: { STATUS_CALLBACK_URL: 'https://hooks.example.com/textdesk', STATUS_CALLBACK_SECRET: 'a-secret-of-enough-length' } })
+  const { app, services, db, databasePath } = await buildTestApp(t, { clock, channel, env: { STATUS_CALLBACK_URL: 'https://hooks.example.com/textdesk', STATUS_CALLBACK_SECRET: 'a-secret-of-enough-length', AUTO_ASSIGN: 'round-robin', REOPEN_WINDOW_HOURS: '24' } })
   const inbound = async (from: string, payload: string, id: string) => {
     clock.advance(1000)
     const res = await app.inject({ method: 'POST', url: '/webhooks/messagebird', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ originator: from.slice(1), payload, id }) })
@@ -51,9 +52,15 @@ t.test('every query the webhook paths run is served by an index', async (t) => {
   await services.tickets.reply(ticketA, 'It ships today', null)
   const waiting = await startDispatch(services, ticketA, [sms(A, 'first', 60), sms(C, 'second')])
 
+  // D's ticket is closed: D's next text reopens it (REOPEN_WINDOW_HOURS).
+  const ticketD = await inbound(D, 'Hi', 'seed-d')
+  await services.tickets.close(ticketD, null)
+  await services.agents.add({ email: 'ada@example.com', name: 'Ada', role: 'agent', password: 'correct horse battery staple' })
+
   const paths: Record<string, Captured[]> = {}
   paths['inbound SMS'] = await capture.during(async () => {
     await inbound(C, 'New customer', 'in-c1')
+    t.equal(await inbound(D, 'Me again', 'in-d1'), ticketD, 'reopened within the window')
     await inbound(C, 'Second text', 'in-c2')
     await inbound(C, 'Second text', 'in-c2')
     await inbound(C, 'HELP', 'in-c3')
