@@ -148,7 +148,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const metrics = new Metrics({ db, clock })
   const outbound = new OutboundQueue(ticketPort, status)
   const failover = new FailoverService({ db, clock, status, outbound, tickets: ticketPort, log: log.child({ module: 'failover' }) })
-  const tickets = new TicketService({ db, clock, config, failover, outbound, log: log.child({ module: 'tickets' }) })
+  const tickets = new TicketService({ db, clock, config, failover, outbound, events, log: log.child({ module: 'tickets' }) })
   const worker = new OutboxWorker({ db, channel: metrics.timeSends(channel), status, tickets: ticketPort, clock, config, log: log.child({ module: 'outbox' }) })
   tickets.onOutboxWork(() => worker.wake())
   failover.attach(worker)
@@ -156,7 +156,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   callbacks.attach({ status, failover, worker })
   const contacts = new ContactService({ db, clock })
   const apiKeys = new ApiKeyService({ db, clock })
-  const notifications = new NotificationService({ db, clock, config, failover, outbound, log: log.child({ module: 'api' }), wake: () => worker.wake() })
+  const notifications = new NotificationService({ db, clock, config, failover, outbound, events, log: log.child({ module: 'api' }), wake: () => worker.wake() })
   simulator?.onReport(async (report) => await status.applyReport(report))
   metrics.attach({ status, failover, tickets })
 
@@ -171,6 +171,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('services', services)
   app.decorate('metrics', metrics)
   app.addHook('onClose', async () => {
+    tickets.stopAutoClose()
     await failover.close()
     await worker.stop()
     await events.close()
@@ -214,11 +215,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       root: VIEWS_DIR,
       viewExt: 'hbs',
       production: config.nodeEnv === 'production',
-      options: { partials: { ticketList: 'partials/ticket-list.hbs', conversation: 'partials/conversation.hbs', phoneMessages: 'partials/phone-messages.hbs' } }
+      options: { partials: { ticketList: 'partials/ticket-list.hbs', viewNav: 'partials/view-nav.hbs', timeline: 'partials/timeline.hbs', phoneMessages: 'partials/phone-messages.hbs' } }
     })
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)
-    await scope.register(inboxRoutes, { tickets, contacts, config })
+    await scope.register(inboxRoutes, { tickets, contacts, presence, config, simulatorOn: simulator !== null })
     await scope.register(liveRoutes, {
       events,
       presence,

@@ -76,6 +76,7 @@ async function listen (server: FastifyInstance, port: number, host: string, vari
 const address = await listen(app, config.port, config.host, 'PORT')
 if (metrics !== null && config.metrics.port !== null) await listen(metrics, config.metrics.port, config.metrics.host, 'METRICS_PORT')
 app.services.worker.start()
+app.services.tickets.startAutoClose()
 // When started by a parent process (the benchmark), tell it we are ready to take traffic.
 process.send?.({ ready: address })
 if (config.smsChannel === 'simulator') {

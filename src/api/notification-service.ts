@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
-import { isUniqueViolation, type Db, type Executor } from '../db/database.js'
+import { isUniqueViolation, type Db, type Executor, type TxExecutor } from '../db/database.js'
 import type { Channel } from '../db/schema.js'
 import { notFound, UserError } from '../errors.js'
+import type { EventBus } from '../events/bus.js'
 import type { FailoverService, StepSpec } from '../messaging/failover.js'
 import { findDispatch } from '../messaging/dispatch-repository.js'
 import { findMessage } from '../messaging/message-repository.js'
@@ -54,6 +55,8 @@ export class NotificationService {
     outbound: OutboundQueue
     log: FastifyBaseLogger
     wake: () => void
+    /** Live updates for agents' inbox pages; published when the request's transaction commits. */
+    events?: EventBus
   }) {
     this.link = linker(deps.config.publicUrl)
   }
@@ -158,9 +161,10 @@ export class NotificationService {
       owner ??= { conversation, address: a.address }
     }
     const target = owner ?? { conversation: undefined, address: (addresses.find((a) => a.channel === 'sms') ?? addresses[0]).address }
-    const found = await findOrOpenTicket(trx, target.address, target.conversation, now, { preview: preview(text), direction: 'outbound' })
+    const found = await findOrOpenTicket(trx, target.address, target.conversation, now, { preview: preview(text), direction: 'outbound', sender: 'api' })
     // A contact a concurrent writer created after the loop above read nothing may have opted out.
     if (found.optedOutAt !== null) throw optedOut(addresses.find((a) => a.address === target.address)?.field ?? 'to', target.address)
+    this.deps.events?.publishInTransaction(trx as TxExecutor, { ticketId: found.ticketId, change: found.newTicket ? 'created' : 'message' })
     return { ticketId: found.ticketId }
   }
 }

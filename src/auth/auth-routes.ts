@@ -36,7 +36,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 const LOGIN_COOKIE_MAX_AGE = 2 * 3600
 const LOGIN_BODY_LIMIT = 8 * 1024
 
-const loginQuery = { type: 'object', properties: { next: { type: 'string', maxLength: 2048 } } } as const
+const loginQuery = { type: 'object', properties: { next: { type: 'string', maxLength: 2048 }, 'signed-out': { type: 'string', maxLength: 8 } } } as const
 const loginBody = {
   type: 'object',
   properties: {
@@ -87,6 +87,14 @@ export function safeNextPath (next: unknown): string {
   const target = url.pathname + url.search + url.hash
   if (!isLocalPath(target) || url.pathname === '/login' || url.pathname === '/logout') return fallback
   return target
+}
+
+/** Where a form's `return_to` may send the browser after a POST: a path on this site (its `#fragment` kept), else `fallback`. */
+export function safeReturnTo (returnTo: unknown, fallback: string): string {
+  if (typeof returnTo !== 'string' || returnTo === '' || !isLocalPath(returnTo)) return fallback
+  const url = new URL(returnTo, SITE)
+  const target = url.pathname + url.search + url.hash
+  return isLocalPath(target) ? target : fallback
 }
 
 function throttleMessage (verdict: ThrottleVerdict | { retryAfterSeconds: number, lockedOut: boolean }): string | null {
@@ -153,7 +161,7 @@ export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Pro
   }
 
   /** The sign-in page; while no agent exists, the form that creates the first admin instead. */
-  const renderLogin = async (req: FastifyRequest, reply: FastifyReply, form: { next?: string, email?: string, name?: string, error?: string | null }): Promise<FastifyReply> => {
+  const renderLogin = async (req: FastifyRequest, reply: FastifyReply, form: { next?: string, email?: string, name?: string, error?: string | null, notice?: string | null }): Promise<FastifyReply> => {
     let secret = loginSecret(req)
     if (secret === undefined) {
       secret = newSecret()
@@ -167,6 +175,7 @@ export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Pro
       next: safeNextPath(form.next),
       email: form.email ?? '',
       error: form.error ?? null,
+      notice: form.notice ?? null,
       setup: setup ? { name: form.name ?? '', needsToken: firstRun.access(req) === 'token' } : null,
       setupHint: setup ? null : await setupHint()
     })
@@ -196,9 +205,9 @@ export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Pro
     return await errorPage(req, reply, 403, 'CSRF_TOKEN_INVALID', 'This form has expired or did not come from Textdesk, so nothing was changed. Go back, reload the page and try again.')
   })
 
-  app.get<{ Querystring: { next?: string } }>('/login', { config: { public: true }, schema: { querystring: loginQuery } }, async (req, reply) => {
+  app.get<{ Querystring: { next?: string, 'signed-out'?: string } }>('/login', { config: { public: true }, schema: { querystring: loginQuery } }, async (req, reply) => {
     if (req.agent !== undefined) return await reply.redirect(safeNextPath(req.query.next), 303)
-    return await renderLogin(req, reply, { next: req.query.next })
+    return await renderLogin(req, reply, { next: req.query.next, notice: req.query['signed-out'] === '1' ? 'You are signed out.' : null })
   })
 
   app.post<{ Body: { email?: string, password?: string, next?: string } }>('/login', {
@@ -288,6 +297,6 @@ export async function agentAuth (app: FastifyInstance, deps: AgentAuthDeps): Pro
     await sessions.end(req.cookies[sessionCookie])
     req.log.info({ agentId: req.agent?.id }, 'agent signed out')
     reply.clearCookie(sessionCookie, cookieOptions)
-    return await reply.redirect('/login', 303)
+    return await reply.redirect('/login?signed-out=1', 303)
   })
 }

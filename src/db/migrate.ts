@@ -7,6 +7,7 @@ import * as oneNumberOneContact from '../../migrations/20261210T0900-one-number-
 import * as autoReplyLimits from '../../migrations/20261210T1000-auto-reply-limits.js'
 import * as apiMessageKeys from '../../migrations/20261211T0900-api-message-keys.js'
 import * as dispatchesByTicket from '../../migrations/20261211T1000-dispatches-by-ticket.js'
+import * as teamInbox from '../../migrations/20261212T0900-team-inbox.js'
 
 // Migrations are listed explicitly (not read from a folder) so the same list works from the
 // TypeScript sources in tests and from the compiled files in dist/. Add new ones at the end.
@@ -18,7 +19,8 @@ export const migrations: Record<string, Migration> = {
   '20261210T0900-one-number-one-contact': oneNumberOneContact,
   '20261210T1000-auto-reply-limits': autoReplyLimits,
   '20261211T0900-api-message-keys': apiMessageKeys,
-  '20261211T1000-dispatches-by-ticket': dispatchesByTicket
+  '20261211T1000-dispatches-by-ticket': dispatchesByTicket,
+  '20261212T0900-team-inbox': teamInbox
 }
 
 export async function migrateToLatest (db: Kysely<any>): Promise<MigrationResultSet> {

@@ -8,7 +8,9 @@ type Iso = string
 
 export type Channel = 'sms' | 'whatsapp'
 export type Direction = 'inbound' | 'outbound'
-export type TicketStatus = 'open' | 'closed'
+export type TicketStatus = 'open' | 'pending' | 'closed'
+/** Who wrote a ticket's latest previewed message. */
+export type SenderKind = 'customer' | 'agent' | 'api' | 'automatic'
 
 /**
  * Our status model for messages. Inbound messages are `received`.
@@ -89,6 +91,49 @@ export interface TicketsTable {
   last_message_preview: string
   last_message_direction: Direction
   message_count: number
+  /** When the status last changed (pending tickets auto-close from here). */
+  status_at: Iso | null
+  last_sender: SenderKind | null
+  last_sender_agent_id: number | null
+  /** The newest customer message: unread for an agent whose last read is older. */
+  last_customer_message_at: Iso | null
+  /** The oldest customer message no agent reply has followed yet; null when answered. */
+  awaiting_reply_since: Iso | null
+}
+
+export type TicketEventKind = 'assigned' | 'status' | 'opt_out' | 'opt_in'
+
+/** The timeline's entries that are not messages or notes. */
+export interface TicketEventsTable {
+  id: Id
+  ticket_id: number
+  kind: TicketEventKind
+  /** Who did it; null for the system (the customer's text, auto-assignment, auto-close). */
+  agent_id: number | null
+  target_agent_id: number | null
+  from_status: TicketStatus | null
+  to_status: TicketStatus | null
+  created_at: Iso
+}
+
+/** Private notes: never messages, never in the outbox. */
+export interface NotesTable {
+  id: Id
+  ticket_id: number
+  agent_id: number
+  body: string
+  created_at: Iso
+}
+
+export interface AgentTicketReadsTable {
+  agent_id: number
+  ticket_id: number
+  read_at: Iso
+}
+
+export interface TicketCountsTable {
+  bucket: string
+  n: number
 }
 
 export interface MessagesTable {
@@ -152,6 +197,9 @@ export interface AgentsTable {
   disabled_at: Iso | null
   created_at: Iso
   updated_at: Iso
+  /** 1 when auto-assignment may give this agent new tickets. */
+  available: ColumnType<number, number | undefined, number>
+  last_assigned_at: ColumnType<Iso | null, Iso | null | undefined, Iso | null>
 }
 
 export interface SessionsTable {
@@ -251,6 +299,10 @@ export interface Database {
   api_keys: ApiKeysTable
   idempotency_keys: IdempotencyKeysTable
   api_messages: ApiMessagesTable
+  ticket_events: TicketEventsTable
+  notes: NotesTable
+  agent_ticket_reads: AgentTicketReadsTable
+  ticket_counts: TicketCountsTable
 }
 
 export type Contact = Selectable<ContactsTable>
@@ -260,5 +312,7 @@ export type NewMessage = Insertable<MessagesTable>
 export type MessageUpdate = Updateable<MessagesTable>
 export type OutboxRow = Selectable<OutboxTable>
 export type Agent = Selectable<AgentsTable>
+export type TicketEvent = Selectable<TicketEventsTable>
+export type Note = Selectable<NotesTable>
 export type Dispatch = Selectable<DispatchesTable>
 export type DispatchStep = Selectable<DispatchStepsTable>

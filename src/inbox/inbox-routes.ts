@@ -1,130 +1,276 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { safeReturnTo } from '../auth/auth-routes.js'
 import type { Config } from '../config.js'
 import { errorBody, UserError } from '../errors.js'
+import type { PresenceBoard } from '../events/presence.js'
+import { MAX_PARTS_WITHOUT_CONFIRM } from '../messaging/sms-parts.js'
 import { renderFragment, renderPage } from './render.js'
-import { MAX_REPLY_LENGTH, type TicketService } from '../tickets/ticket-service.js'
+import { MAX_NOTE_LENGTH, MAX_REPLY_LENGTH, PartsToConfirm, ReplyCollision, type TicketService } from '../tickets/ticket-service.js'
 import type { ContactService } from '../tickets/contact-service.js'
+import { UNREAD_CAP, VIEWS, type View } from '../tickets/inbox-repository.js'
 
 export interface InboxDeps {
   tickets: TicketService
   contacts: ContactService
+  presence: PresenceBoard
   config: Config
+  /** Shows the simulator's link in the header. */
+  simulatorOn: boolean
 }
 
+const VIEW_LABELS: Record<View, string> = { mine: 'Mine', unassigned: 'Unassigned', open: 'Open', pending: 'Pending', closed: 'Closed' }
+const STATUS_WORDS: Record<string, string> = { open: 'Open', pending: 'Pending', closed: 'Closed' }
+
+// Ids arrive as text so that `/tickets/abc` gets a sentence, not a schema validator's wording.
 const idParams = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'integer', minimum: 1 } }
+  properties: { id: { type: 'string', maxLength: 200 } }
 } as const
-const cursorQuery = {
+const listQuery = {
   type: 'object',
-  properties: { cursor: { type: 'string', maxLength: 64 }, closed: { type: 'integer' } }
+  properties: { view: { type: 'string', maxLength: 32 }, cursor: { type: 'string', maxLength: 64 }, q: { type: 'string', maxLength: 200 } }
 } as const
+const str = { type: 'string', maxLength: 20_000 } as const
+const short = { type: 'string', maxLength: 2048 } as const
 const replyBody = {
   type: 'object',
-  properties: { body: { type: 'string' }, failover: { type: 'string', maxLength: 8 } }
+  properties: { body: str, failover: short, seen: short, confirm_collision: short, confirm_parts: short, return_to: short, _csrf: short }
+} as const
+const formBody = {
+  type: 'object',
+  properties: { body: str, assignee: short, status: short, undo: short, available: short, return_to: short, _csrf: short }
 } as const
 const addressBody = {
   type: 'object',
-  properties: { channel: { type: 'string', maxLength: 16 }, address: { type: 'string', maxLength: 40 } }
+  properties: { channel: { type: 'string', maxLength: 16 }, address: { type: 'string', maxLength: 40 }, return_to: short, _csrf: short }
 } as const
 const addressParams = {
   type: 'object',
   required: ['id', 'addressId'],
-  properties: { id: { type: 'integer', minimum: 1 }, addressId: { type: 'integer', minimum: 1 } }
+  properties: { id: { type: 'string', maxLength: 200 }, addressId: { type: 'integer', minimum: 1 } }
 } as const
 
-type IdReq = FastifyRequest<{ Params: { id: number } }>
+interface Form { body?: string, assignee?: string, status?: string, undo?: string, available?: string, return_to?: string, failover?: string, seen?: string, confirm_collision?: string, confirm_parts?: string }
+type TicketReq = FastifyRequest<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>
 
-/** Agent pages. Server-rendered; a small script refreshes the lists and conversation in place. */
+/** What the ticket page shows besides the ticket: an error with the agent's text kept, and what to confirm. */
+interface PageState {
+  error?: string
+  replyDraft?: string
+  noteDraft?: string
+  noteError?: string
+  collision?: boolean
+  confirmParts?: boolean
+  addressError?: string
+  channel?: string
+  address?: string
+}
+
+/** `/tickets/42` → 42; anything else is a ticket that does not exist, said in words. */
+export function ticketIdOf (raw: string): number {
+  if (!/^[1-9]\d{0,8}$/.test(raw)) throw new UserError(404, `There is no ticket ${raw.slice(0, 40)}. Ticket numbers are whole numbers, like 42.`, 'NOT_FOUND')
+  return Number(raw)
+}
+
+function viewOf (raw: string | undefined, fallback: View): View {
+  if (raw === undefined || raw === '') return fallback
+  if ((VIEWS as readonly string[]).includes(raw)) return raw as View
+  throw new UserError(404, `There is no inbox view "${raw.slice(0, 40)}"; the views are ${VIEWS.join(', ')}.`, 'NOT_FOUND')
+}
+
+/**
+ * Agent pages: the team inbox. Server-rendered, with a form for every action; the browser script
+ * only enhances them (live updates, keyboard, counters).
+ */
 export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promise<void> {
-  const { tickets, contacts, config } = deps
+  const { tickets, contacts, presence, config } = deps
   const page = async (reply: FastifyReply, name: string, data: Record<string, unknown>) =>
-    await renderPage(reply, name, { refreshSeconds: config.inbox.refreshSeconds, ...data })
+    await renderPage(reply, name, { simulatorOn: deps.simulatorOn, ...data })
 
   app.setErrorHandler(async (err, req, reply) => {
     const { statusCode, body } = errorBody(err)
     if (statusCode >= 500) req.log.error({ err }, 'page failed')
     reply.code(statusCode)
     if (!(req.headers.accept ?? '').includes('text/html')) return await reply.send(body)
-    return await page(reply, 'error', { title: 'Error', statusCode, message: body.message })
+    return await page(reply, 'error', { title: statusCode === 404 ? 'Not found' : 'Error', statusCode, message: body.message })
   })
 
   app.get('/', async (req, reply) => await reply.redirect('/inbox'))
   // The original guide's admin page lived at /admin.
   app.get('/admin', async (req, reply) => await reply.redirect('/inbox'))
 
-  const listData = async (cursor: string | undefined) => {
-    const result = await tickets.listOpen(cursor ?? null)
-    return { ...result, isFirstPage: cursor === undefined || cursor === '', cursor: cursor ?? '' }
+  const agentOf = (req: FastifyRequest): { id: number, name: string } => {
+    if (req.agent === undefined) throw new UserError(401, 'Sign in first.', 'UNAUTHORIZED')
+    return req.agent
   }
 
-  app.get<{ Querystring: { cursor?: string, closed?: number } }>('/inbox', { schema: { querystring: cursorQuery } }, async (req, reply) => {
-    const data = await listData(req.query.cursor)
-    return await page(reply, 'inbox', { title: 'Inbox', ...data, closedRef: req.query.closed ?? null })
+  /** The list pane and the view tabs, shared by /inbox, /tickets/:id and the list fragment. */
+  const listData = async (agentId: number, view: View, cursor: string | undefined) => {
+    const [list, counts, agents] = await Promise.all([tickets.listView(view, agentId, cursor ?? null), tickets.counts(agentId), tickets.activeAgents()])
+    return {
+      list: {
+        ...list,
+        isFirstPage: cursor === undefined || cursor === '',
+        returnTo: `/inbox?view=${view}${cursor !== undefined && cursor !== '' ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        tickets: list.tickets.map((t) => ({ ...t, statusWord: STATUS_WORDS[t.status] ?? t.status, mine: t.assignee_id === agentId }))
+      },
+      counts,
+      unread: counts.unread >= UNREAD_CAP ? `${UNREAD_CAP - 1}+` : counts.unread,
+      viewTabs: VIEWS.map((name) => ({ name, label: VIEW_LABELS[name], count: counts[name], current: name === view })),
+      currentView: view,
+      viewLabel: VIEW_LABELS[view],
+      available: agents.find((a) => a.id === agentId)?.available === 1
+    }
+  }
+
+  app.get<{ Querystring: { view?: string, cursor?: string } }>('/inbox', { schema: { querystring: listQuery } }, async (req, reply) => {
+    const agent = agentOf(req)
+    if (req.query.view === undefined || req.query.view === '') return await reply.redirect(`/inbox?view=${await tickets.defaultView(agent.id)}`, 303)
+    const view = viewOf(req.query.view, 'open')
+    const data = await listData(agent.id, view, req.query.cursor)
+    return await page(reply, 'inbox', { title: data.viewLabel, pageClass: 'page-inbox', dataView: view, ...data })
   })
-  app.get<{ Querystring: { cursor?: string } }>('/inbox/list', { schema: { querystring: cursorQuery } }, async (req, reply) => {
-    return await renderFragment(reply, 'partials/ticket-list', await listData(req.query.cursor))
+  app.get<{ Querystring: { view?: string, cursor?: string } }>('/inbox/list', { schema: { querystring: listQuery } }, async (req, reply) => {
+    const agent = agentOf(req)
+    return await renderFragment(reply, 'partials/ticket-list', await listData(agent.id, viewOf(req.query.view, 'open'), req.query.cursor))
+  })
+  app.get('/inbox/counts', async (req, reply) => {
+    const agent = agentOf(req)
+    return await reply.header('cache-control', 'no-store').send(await tickets.counts(agent.id))
   })
 
-  const ticketPage = async (req: IdReq, reply: FastifyReply, form: { error?: string, draft?: string } = {}, addressForm: { error?: string, channel?: string, address?: string } = {}) => {
-    const data = await tickets.getTicket(req.params.id)
+  const ticketPage = async (req: TicketReq, reply: FastifyReply, state: PageState = {}) => {
+    const agent = agentOf(req)
+    const id = ticketIdOf(req.params.id)
+    const data = await tickets.getTicket(id)
+    const view = viewOf(req.query?.view, 'open')
+    const lists = await listData(agent.id, view, undefined)
     return await page(reply, 'ticket', {
       title: `Ticket ${data.ticket.ref}`,
+      pageClass: 'page-ticket',
+      dataView: view,
+      ticketId: id,
+      ...lists,
       ...data,
-      form,
-      addressForm,
+      statusWord: STATUS_WORDS[data.ticket.status],
+      agents: (await tickets.activeAgents()).map((a) => ({ ...a, selected: a.id === data.ticket.assignee_id, isMe: a.id === agent.id })),
+      viewers: presence.viewers(id).filter((v) => v.agentId !== agent.id),
+      returnTo: `/tickets/${id}?view=${view}`,
+      state,
       maxReply: MAX_REPLY_LENGTH,
+      reopenWindowHours: config.teamInbox.reopenWindowHours,
+      maxNote: MAX_NOTE_LENGTH,
+      maxPartsWithoutConfirm: MAX_PARTS_WITHOUT_CONFIRM,
       isOpen: data.ticket.status !== 'closed',
+      isMine: data.ticket.assignee_id === agent.id,
       canFailover: data.addresses.length > 1,
       failoverExpiryMinutes: Math.round(config.failover.defaultExpirySeconds / 6) / 10
     })
   }
 
-  app.get('/tickets/:id', { schema: { params: idParams } }, async (req: IdReq, reply) => {
+  app.get<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>('/tickets/:id', { schema: { params: idParams, querystring: listQuery } }, async (req, reply) => {
+    const agent = agentOf(req)
+    const id = ticketIdOf(req.params.id)
+    await tickets.getTicket(id)
+    await tickets.markRead(id, agent.id)
     return await ticketPage(req, reply)
   })
-  app.get('/tickets/:id/conversation', { schema: { params: idParams } }, async (req: IdReq, reply) => {
-    const data = await tickets.getTicket(req.params.id)
-    return await renderFragment(reply, 'partials/conversation', data)
-  })
+  const timelineFragment = async (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
+    agentOf(req)
+    const data = await tickets.getTicket(ticketIdOf(req.params.id))
+    return await renderFragment(reply, 'partials/timeline', data)
+  }
+  app.get<{ Params: { id: string } }>('/tickets/:id/timeline', { schema: { params: idParams } }, timelineFragment)
+  // The refresh target of the page's script before the timeline existed.
+  app.get<{ Params: { id: string } }>('/tickets/:id/conversation', { schema: { params: idParams } }, timelineFragment)
 
-  app.post<{ Params: { id: number }, Body: { body?: string, failover?: string } }>('/tickets/:id/replies', { schema: { params: idParams, body: replyBody } }, async (req, reply) => {
-    try {
-      await tickets.reply(req.params.id, req.body?.body ?? '', req.agent?.id ?? null, { failover: (req.body?.failover ?? '') !== '' })
-    } catch (err) {
-      // A bad reply re-renders the form with the agent's text kept and the reason shown.
-      if (err instanceof UserError && err.statusCode === 422) {
-        reply.code(422)
-        return await ticketPage(req, reply, { error: err.message, draft: req.body?.body ?? '' })
-      }
-      throw err
-    }
-    return await reply.redirect(`/tickets/${req.params.id}`, 303)
-  })
+  /** After a POST: back where the form said (a local path, `#fragment` kept), else to the ticket. */
+  const done = async (req: TicketReq, reply: FastifyReply, fallback: string) =>
+    await reply.redirect(safeReturnTo(req.body?.return_to, fallback), 303)
+  const ticketUrl = (req: TicketReq) => `/tickets/${ticketIdOf(req.params.id)}`
 
-  // A contact's extra addresses, used in order by "send with failover".
-  app.post<{ Params: { id: number }, Body: { channel?: string, address?: string } }>('/tickets/:id/addresses', { schema: { params: idParams, body: addressBody } }, async (req, reply) => {
+  /** Runs a form action; a refusal a person can fix re-renders the ticket page with the reason and their text. */
+  const action = async (req: TicketReq, reply: FastifyReply, run: () => Promise<unknown>, onError: (err: UserError) => PageState) => {
     try {
-      await contacts.add(req.params.id, req.body?.channel ?? '', req.body?.address ?? '')
+      await run()
     } catch (err) {
       if (err instanceof UserError && (err.statusCode === 422 || err.statusCode === 409)) {
         reply.code(err.statusCode)
-        return await ticketPage(req, reply, {}, { error: err.message, channel: req.body?.channel, address: req.body?.address })
+        return await ticketPage(req, reply, onError(err))
       }
       throw err
     }
-    return await reply.redirect(`/tickets/${req.params.id}#addresses`, 303)
+    return await done(req, reply, ticketUrl(req))
+  }
+
+  const post = { schema: { params: idParams, body: formBody, querystring: listQuery } }
+  app.post<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>('/tickets/:id/replies', { schema: { params: idParams, body: replyBody, querystring: listQuery } }, async (req, reply) => {
+    const agent = agentOf(req)
+    const b = req.body ?? {}
+    return await action(req, reply, async () => await tickets.reply(ticketIdOf(req.params.id), b.body ?? '', agent.id, {
+      failover: (b.failover ?? '') !== '',
+      seen: b.seen,
+      confirmCollision: b.confirm_collision === '1',
+      confirmParts: b.confirm_parts === '1'
+    }), (err) => ({ error: err.message, replyDraft: b.body ?? '', collision: err instanceof ReplyCollision, confirmParts: err instanceof PartsToConfirm }))
   })
-  app.post<{ Params: { id: number, addressId: number } }>('/tickets/:id/addresses/:addressId/delete', { schema: { params: addressParams } }, async (req, reply) => {
-    await contacts.remove(req.params.id, req.params.addressId)
-    return await reply.redirect(`/tickets/${req.params.id}#addresses`, 303)
+  app.post<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>('/tickets/:id/notes', post, async (req, reply) => {
+    const agent = agentOf(req)
+    return await action(req, reply, async () => await tickets.addNote(ticketIdOf(req.params.id), agent.id, req.body?.body ?? ''),
+      (err) => ({ noteError: err.message, noteDraft: req.body?.body ?? '' }))
+  })
+  app.post<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>('/tickets/:id/assign', post, async (req, reply) => {
+    const agent = agentOf(req)
+    return await action(req, reply, async () => await tickets.assign(ticketIdOf(req.params.id), req.body?.assignee ?? '', agent.id), (err) => ({ error: err.message }))
+  })
+  app.post<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>('/tickets/:id/status', post, async (req, reply) => {
+    const agent = agentOf(req)
+    return await action(req, reply, async () => await tickets.setStatus(ticketIdOf(req.params.id), req.body?.status ?? '', agent.id, { undo: req.body?.undo === '1' }), (err) => ({ error: err.message }))
+  })
+  app.post<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>('/tickets/:id/unread', post, async (req, reply) => {
+    const agent = agentOf(req)
+    await tickets.markUnread(ticketIdOf(req.params.id), agent.id)
+    // Back to the list: reopening the ticket page would mark it read again.
+    return await done(req, reply, '/inbox')
+  })
+  app.post<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>('/tickets/:id/close', post, async (req, reply) => {
+    const agent = agentOf(req)
+    await tickets.setStatus(ticketIdOf(req.params.id), 'closed', agent.id)
+    return await done(req, reply, ticketUrl(req))
+  })
+  app.post<{ Body: Form }>('/agents/me/availability', { schema: { body: formBody } }, async (req, reply) => {
+    const agent = agentOf(req)
+    await tickets.setAvailability(agent.id, req.body?.available ?? '')
+    return await reply.redirect(safeReturnTo(req.body?.return_to, '/inbox'), 303)
   })
 
-  app.post('/tickets/:id/close', { schema: { params: idParams } }, async (req: IdReq, reply) => {
-    await tickets.close(req.params.id, req.agent?.id ?? null)
-    return await reply.redirect(`/inbox?closed=${req.params.id}`, 303)
+  // A contact's extra addresses, used in order by "send with failover".
+  app.post<{ Params: { id: string }, Querystring: { view?: string }, Body: Form & { channel?: string, address?: string } }>('/tickets/:id/addresses', { schema: { params: idParams, body: addressBody } }, async (req, reply) => {
+    const id = ticketIdOf(req.params.id)
+    try {
+      await contacts.add(id, req.body?.channel ?? '', req.body?.address ?? '')
+    } catch (err) {
+      if (err instanceof UserError && (err.statusCode === 422 || err.statusCode === 409)) {
+        reply.code(err.statusCode)
+        return await ticketPage(req, reply, { addressError: err.message, channel: req.body?.channel, address: req.body?.address })
+      }
+      throw err
+    }
+    return await reply.redirect(`/tickets/${id}#addresses`, 303)
   })
+  app.post<{ Params: { id: string, addressId: number } }>('/tickets/:id/addresses/:addressId/delete', { schema: { params: addressParams } }, async (req, reply) => {
+    const id = ticketIdOf(req.params.id)
+    await contacts.remove(id, req.params.addressId)
+    return await reply.redirect(`/tickets/${id}#addresses`, 303)
+  })
+
+  // A refused form re-renders at its POST address; reloading that address later (a GET) must
+  // land on the ticket, not on a 404.
+  for (const path of ['replies', 'notes', 'assign', 'status', 'unread', 'close', 'addresses']) {
+    app.get<{ Params: { id: string } }>(`/tickets/:id/${path}`, { schema: { params: idParams } }, async (req, reply) =>
+      await reply.redirect(`/tickets/${ticketIdOf(req.params.id)}`, 303))
+  }
 }
 
 declare module 'fastify' {

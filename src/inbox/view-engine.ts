@@ -6,6 +6,7 @@ export function createViewEngine (): typeof Handlebars {
   hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b)
   hbs.registerHelper('time', (iso: unknown) => typeof iso === 'string' ? formatTime(iso) : '')
   hbs.registerHelper('ago', (iso: unknown) => typeof iso === 'string' ? ago(iso, Date.now()) : '')
+  hbs.registerHelper('duration', (seconds: unknown) => typeof seconds === 'number' ? duration(seconds) : '')
   return hbs
 }
 
@@ -16,7 +17,12 @@ export function formatTime (iso: string): string {
 }
 
 export function ago (iso: string, nowMs: number): string {
-  const s = Math.max(0, Math.round((nowMs - Date.parse(iso)) / 1000))
+  return duration((nowMs - Date.parse(iso)) / 1000)
+}
+
+/** 42s, 5m, 3h, 2d: the list's waiting time. */
+export function duration (seconds: number): string {
+  const s = Math.max(0, Math.round(seconds))
   if (s < 60) return `${s}s`
   if (s < 3600) return `${Math.floor(s / 60)}m`
   if (s < 86400) return `${Math.floor(s / 3600)}h`

@@ -3,7 +3,7 @@ import { uuidv7 } from '../db/ids.js'
 import type { Channel, MessageKind, MessageStatus } from '../db/schema.js'
 import { insertMessage } from './message-repository.js'
 import { insertOutbox } from './outbox-repository.js'
-import type { TicketPort } from './ports.js'
+import type { LastMessage, TicketPort } from './ports.js'
 import type { StatusService } from './status-service.js'
 
 export interface OutboundInput {
@@ -26,7 +26,20 @@ export function optOutBlock (optedOutAt: string | null | undefined): string | nu
 }
 
 export const PREVIEW_LENGTH = 140
-const AUTOMATIC_KINDS: ReadonlySet<MessageKind> = new Set(['confirmation', 'help', 'opt_out', 'opt_in'])
+
+/**
+ * Who the list names as the sender of an outbound message. The confirmation of a new ticket is
+ * counted but never previewed: the customer's text it answers is what an agent scans for.
+ */
+function previewed (input: OutboundInput): LastMessage | null {
+  const base = { preview: preview(input.body), direction: 'outbound' as const }
+  switch (input.kind) {
+    case 'confirmation': return null
+    case 'reply': return { ...base, sender: 'agent', agentId: input.agentId ?? null }
+    case 'notification': return { ...base, sender: 'api' }
+    default: return { ...base, sender: 'automatic' }
+  }
+}
 
 export function preview (text: string): string {
   const oneLine = text.replace(/\s+/g, ' ').trim()
@@ -70,8 +83,7 @@ export class OutboundQueue {
       updated_at: now
     })
     if (!blocked) await insertOutbox(trx, { kind: 'send', messageId: id, runAt: now }, now)
-    const automatic = AUTOMATIC_KINDS.has(input.kind)
-    await this.tickets.touch(trx, input.ticketId, now, automatic ? null : { preview: preview(input.body), direction: 'outbound' })
+    await this.tickets.touch(trx, input.ticketId, now, previewed(input))
     return { messageId: id, status }
   }
 

@@ -1,6 +1,8 @@
 import type { Executor } from '../db/database.js'
-import type { Direction } from '../db/schema.js'
+import type { TicketStatus } from '../db/schema.js'
+import type { LastMessage } from '../messaging/ports.js'
 import { claimNumber } from './contact-repository.js'
+import { adjustCounts, findClosedSince, insertTicketEvent, updateTicketState } from './inbox-repository.js'
 import * as repo from './ticket-repository.js'
 
 // "Find or open the customer's ticket": the one implementation, used by inbound texts and by the
@@ -13,8 +15,10 @@ import * as repo from './ticket-repository.js'
 export interface Conversation {
   contactId: number
   optedOutAt: string | null
-  /** Their open ticket, or null when they have none. */
+  /** Their ticket that is not closed (open or pending), or null when they have none. */
   openTicketId: number | null
+  openTicketStatus: TicketStatus | null
+  openTicketAssigneeId: number | null
 }
 
 export interface OpenTicket {
@@ -23,6 +27,11 @@ export interface OpenTicket {
   ticketId: number
   /** True when this call opened the ticket (and so decides about its confirmation). */
   newTicket: boolean
+  /** The ticket's status and assignee before this message. */
+  status: TicketStatus
+  assigneeId: number | null
+  /** True when this call reopened a ticket closed within the reopen window. */
+  reopened: boolean
 }
 
 /** A lost race is followed by a read of the winner; only a winner that vanished again needs another round. */
@@ -31,7 +40,9 @@ const ROUNDS = 3
 /** Who a number belongs to (their phone or an extra address, on any channel) and their open ticket. */
 export async function findConversation (trx: Executor, number: string): Promise<Conversation | undefined> {
   const row = await repo.findConversation(trx, number)
-  return row === undefined ? undefined : { contactId: row.contact_id, optedOutAt: row.opted_out_at, openTicketId: row.open_ticket_id }
+  return row === undefined
+    ? undefined
+    : { contactId: row.contact_id, optedOutAt: row.opted_out_at, openTicketId: row.open_ticket_id, openTicketStatus: row.open_ticket_status, openTicketAssigneeId: row.open_ticket_assignee_id }
 }
 
 /**
@@ -41,8 +52,14 @@ export async function findConversation (trx: Executor, number: string): Promise<
  * concurrent writer has since created the contact, claimed the number for another contact, or
  * opened the ticket, the insert does nothing and the winner's row is used: one open ticket, and
  * `newTicket` is false, so no second confirmation.
+ *
+ * A ticket that starts with a message to the customer (a notification) opens as `pending`: it is
+ * not work until they answer. With `reopenSince`, the contact's ticket closed at or after that
+ * time is reopened instead of a new one. That UPDATE can meet a ticket a concurrent writer has
+ * just opened: SQLite's single writer rules it out; on Postgres the unique index refuses it and
+ * the caller runs its whole unit again (as for a duplicate provider id), finding that ticket.
  */
-export async function findOrOpenTicket (trx: Executor, number: string, seen: Conversation | undefined, now: string, first: { preview: string, direction: Direction }): Promise<OpenTicket> {
+export async function findOrOpenTicket (trx: Executor, number: string, seen: Conversation | undefined, now: string, first: LastMessage, opts: { reopenSince?: string | null } = {}): Promise<OpenTicket> {
   let conversation = seen
   for (let round = 0; conversation === undefined; round++) {
     if (round === ROUNDS) throw new Error('The contact for a number kept disappearing while it was being created')
@@ -54,12 +71,26 @@ export async function findOrOpenTicket (trx: Executor, number: string, seen: Con
     conversation = await findConversation(trx, number)
   }
   const { contactId, optedOutAt } = conversation
-  if (conversation.openTicketId !== null) return { contactId, optedOutAt, ticketId: conversation.openTicketId, newTicket: false }
+  const found = (ticketId: number, status: TicketStatus, assigneeId: number | null): OpenTicket => ({ contactId, optedOutAt, ticketId, newTicket: false, status, assigneeId, reopened: false })
+  if (conversation.openTicketId !== null) return found(conversation.openTicketId, conversation.openTicketStatus ?? 'open', conversation.openTicketAssigneeId)
+  if (opts.reopenSince != null) {
+    const closed = await findClosedSince(trx, contactId, opts.reopenSince)
+    const state = { status: 'closed' as const, assigneeId: closed?.assignee_id ?? null }
+    if (closed !== undefined && await updateTicketState(trx, closed.id, state, { status: 'open', assigneeId: state.assigneeId }, null, now)) {
+      await adjustCounts(trx, state, { status: 'open', assigneeId: state.assigneeId })
+      await insertTicketEvent(trx, { ticketId: closed.id, kind: 'status', agentId: null, fromStatus: 'closed', toStatus: 'open' }, now)
+      return { ...found(closed.id, 'closed', state.assigneeId), reopened: true }
+    }
+  }
+  const status = first.direction === 'outbound' ? 'pending' : 'open'
   for (let round = 0; round < ROUNDS; round++) {
-    const opened = await repo.insertOpenTicket(trx, contactId, now, first)
-    if (opened !== undefined) return { contactId, optedOutAt, ticketId: opened, newTicket: true }
+    const opened = await repo.insertOpenTicket(trx, contactId, now, first, status)
+    if (opened !== undefined) {
+      await adjustCounts(trx, null, { status, assigneeId: null })
+      return { contactId, optedOutAt, ticketId: opened, newTicket: true, status, assigneeId: null, reopened: false }
+    }
     const open = await repo.findOpenTicketForContact(trx, contactId)
-    if (open !== undefined) return { contactId, optedOutAt, ticketId: open.id, newTicket: false }
+    if (open !== undefined) return found(open.id, open.status, open.assignee_id)
   }
   throw new Error('The open ticket of a contact kept closing while a new one was being opened')
 }

@@ -1,7 +1,8 @@
 import { sql } from 'kysely'
 import type { Executor } from '../db/database.js'
 import { param, prepared } from '../db/prepared.js'
-import type { Channel, Direction, Ticket } from '../db/schema.js'
+import type { Channel, Ticket, TicketStatus } from '../db/schema.js'
+import type { LastMessage } from '../messaging/ports.js'
 
 // All SQL for contacts and tickets (messages belong to messaging/message-repository.ts). Every
 // function takes the database or a transaction first; the service decides where transactions begin and end.
@@ -34,8 +35,8 @@ export async function setContactOptOut (db: Executor, contactId: number, optedOu
   await db.updateTable('contacts').set({ opted_out_at: optedOutAt, updated_at: now }).where('id', '=', contactId).execute()
 }
 
-const qOpenTicketForContact = prepared<{ contactId: number }, { id: number }>((db) =>
-  db.selectFrom('tickets').select(['id'])
+const qOpenTicketForContact = prepared<{ contactId: number }, { id: number, status: TicketStatus, assignee_id: number | null }>((db) =>
+  db.selectFrom('tickets').select(['id', 'status', 'assignee_id'])
     // A literal, so SQLite can match the partial index tickets_one_open_per_contact.
     .where('contact_id', '=', param<number>('contactId')).where('status', '<>', sql.lit('closed')))
 
@@ -57,10 +58,10 @@ export const conversationQuery = (db: Executor) =>
   db.selectFrom('contact_numbers as n')
     .innerJoin('contacts as c', 'c.id', 'n.contact_id')
     .leftJoin('tickets as t', (join) => join.onRef('t.contact_id', '=', 'c.id').on('t.status', '<>', sql.lit('closed')))
-    .select(['c.id as contact_id', 'c.opted_out_at', 't.id as open_ticket_id'])
+    .select(['c.id as contact_id', 'c.opted_out_at', 't.id as open_ticket_id', 't.status as open_ticket_status', 't.assignee_id as open_ticket_assignee_id'])
     .where('n.number', '=', param<string>('number'))
 
-const qConversation = prepared<{ number: string }, { contact_id: number, opted_out_at: string | null, open_ticket_id: number | null }>(conversationQuery)
+const qConversation = prepared<{ number: string }, { contact_id: number, opted_out_at: string | null, open_ticket_id: number | null, open_ticket_status: TicketStatus | null, open_ticket_assignee_id: number | null }>(conversationQuery)
 
 /**
  * Who a number belongs to (their own phone or an extra address, on any channel) and their open
@@ -71,20 +72,24 @@ export async function findConversation (db: Executor, number: string) {
 }
 
 /**
- * Opens a ticket for a contact, or returns undefined when they already have an open one (a
+ * Opens a ticket for a contact (`open`, or `pending` when it starts with a message to the
+ * customer), or returns undefined when they already have a ticket that is not closed (a
  * concurrent writer's). The conflict target repeats the predicate of the partial unique index
  * tickets_one_open_per_contact as a literal, which is how SQLite and Postgres match it; DO NOTHING
  * never raises, so the caller's transaction stays usable on Postgres too.
  */
-export async function insertOpenTicket (db: Executor, contactId: number, now: string, first: { preview: string, direction: Direction }): Promise<number | undefined> {
+export async function insertOpenTicket (db: Executor, contactId: number, now: string, first: LastMessage, status: 'open' | 'pending' = 'open'): Promise<number | undefined> {
   const row = await db.insertInto('tickets').values({
     contact_id: contactId,
-    status: 'open',
+    status,
+    status_at: now,
     created_at: now,
     updated_at: now,
     last_message_at: now,
     last_message_preview: first.preview,
     last_message_direction: first.direction,
+    last_sender: first.sender,
+    last_sender_agent_id: first.agentId ?? null,
     message_count: 0
   }).onConflict((oc) => oc.column('contact_id').where('status', '<>', sql.lit('closed')).doNothing())
     .returning('id').executeTakeFirst()
@@ -92,20 +97,42 @@ export async function insertOpenTicket (db: Executor, contactId: number, now: st
 }
 
 /**
- * Keeps the ticket's denormalised list columns in step with its messages. Automatic messages
- * (confirmations, keyword answers) count, but do not replace the preview an agent scans for.
+ * Keeps the ticket's denormalised list columns in step with its messages. The confirmation of a
+ * new ticket (`null`) counts, but does not replace the preview an agent scans for. A customer's
+ * text makes the ticket unread for agents who read it before, and starts its waiting time unless
+ * one is running; an agent's reply ends it.
  */
-export async function touchTicket (db: Executor, ticketId: number, at: string, last: { preview: string, direction: Direction } | null): Promise<void> {
+export async function touchTicket (db: Executor, ticketId: number, at: string, last: LastMessage | null): Promise<void> {
   if (last === null) await qCountMessage(db, { at, ticketId })
-  else await qTouchTicket(db, { at, ticketId, preview: last.preview, direction: last.direction })
+  else if (last.direction === 'inbound') await qTouchInbound(db, { at, ticketId, preview: last.preview })
+  else await qTouchOutbound(db, { at, ticketId, preview: last.preview, sender: last.sender, agentId: last.agentId ?? null, answered: last.sender === 'agent' ? 1 : 0 })
 }
 
-const qTouchTicket = prepared<{ at: string, ticketId: number, preview: string, direction: Direction }, never>((db) =>
+// Every inbound SMS runs this one: compiled once.
+const qTouchInbound = prepared<{ at: string, ticketId: number, preview: string }, never>((db) =>
   db.updateTable('tickets')
     .set((eb) => ({
       last_message_at: param<string>('at'),
       last_message_preview: param<string>('preview'),
-      last_message_direction: param<Direction>('direction'),
+      last_message_direction: 'inbound',
+      last_sender: 'customer',
+      last_sender_agent_id: null,
+      last_customer_message_at: param<string>('at'),
+      awaiting_reply_since: eb.fn.coalesce(eb.ref('awaiting_reply_since'), eb.val(param<string>('at'))),
+      message_count: eb('message_count', '+', 1),
+      updated_at: param<string>('at')
+    }))
+    .where('id', '=', param<number>('ticketId')))
+
+const qTouchOutbound = prepared<{ at: string, ticketId: number, preview: string, sender: string, agentId: number | null, answered: number }, never>((db) =>
+  db.updateTable('tickets')
+    .set((eb) => ({
+      last_message_at: param<string>('at'),
+      last_message_preview: param<string>('preview'),
+      last_message_direction: 'outbound',
+      last_sender: param<LastMessage['sender']>('sender'),
+      last_sender_agent_id: param<number | null>('agentId'),
+      awaiting_reply_since: sql<string | null>`case when ${param<number>('answered')} = 1 then null else awaiting_reply_since end`,
       message_count: eb('message_count', '+', 1),
       updated_at: param<string>('at')
     }))
@@ -119,8 +146,9 @@ const qCountMessage = prepared<{ at: string, ticketId: number }, never>((db) =>
 export function findTicket (db: Executor, id: number) {
   return db.selectFrom('tickets')
     .innerJoin('contacts', 'contacts.id', 'tickets.contact_id')
+    .leftJoin('agents as assignee', 'assignee.id', 'tickets.assignee_id')
     .selectAll('tickets')
-    .select(['contacts.phone', 'contacts.name as contact_name', 'contacts.opted_out_at'])
+    .select(['contacts.phone', 'contacts.name as contact_name', 'contacts.opted_out_at', 'assignee.name as assignee_name'])
     .where('tickets.id', '=', id)
     .executeTakeFirst()
 }
@@ -136,43 +164,5 @@ export async function findOptedOutAtForTicket (db: Executor, ticketId: number): 
 }
 
 export type TicketWithContact = NonNullable<Awaited<ReturnType<typeof findTicket>>>
-
-export async function closeTicket (db: Executor, id: number, agentId: number | null, now: string): Promise<boolean> {
-  const res = await db.updateTable('tickets')
-    .set({ status: 'closed', closed_at: now, closed_by: agentId, updated_at: now })
-    .where('id', '=', id).where('status', '<>', 'closed')
-    .executeTakeFirst()
-  return res.numUpdatedRows > 0n
-}
-
-export interface OpenTicketCursor { at: string, id: number }
-
-/** One page of open tickets, newest activity first, by keyset so page 1,000 costs what page 1 does. */
-export function listOpenTickets (db: Executor, limit: number, before: OpenTicketCursor | null) {
-  let q = db.selectFrom('tickets')
-    .innerJoin('contacts', 'contacts.id', 'tickets.contact_id')
-    .select([
-      'tickets.id', 'tickets.status', 'tickets.created_at', 'tickets.last_message_at',
-      'tickets.last_message_preview', 'tickets.last_message_direction', 'tickets.message_count',
-      'contacts.phone', 'contacts.name as contact_name', 'contacts.opted_out_at'
-    ])
-    // A literal, so SQLite can match the partial index tickets_open_by_activity.
-    .where('tickets.status', '<>', sql.lit('closed'))
-  if (before !== null) {
-    q = q.where((eb) => eb(eb.refTuple('tickets.last_message_at', 'tickets.id'), '<', eb.tuple(before.at, before.id)))
-  }
-  return q.orderBy('tickets.last_message_at', 'desc').orderBy('tickets.id', 'desc').limit(limit).execute()
-}
-
-/**
- * Open tickets, counted up to `cap` (then the inbox says "cap+"): an exact count of 100,000 open
- * tickets would cost more than the rest of the page.
- */
-export async function countOpenTickets (db: Executor, cap: number): Promise<number> {
-  const row = await db.selectFrom((eb) => eb.selectFrom('tickets').select(sql.lit(1).as('one')).where('status', '<>', sql.lit('closed')).limit(cap + 1).as('open'))
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .executeTakeFirstOrThrow()
-  return Number(row.n)
-}
 
 export type { Ticket, Channel }

@@ -4,14 +4,17 @@ import type { Config } from '../config.js'
 import { isUniqueViolation, type Db, type Executor, type UnitExecutor } from '../db/database.js'
 import { groupCommitter } from '../db/group-commit.js'
 import { uuidv7 } from '../db/ids.js'
-import type { Channel, MessageStatus } from '../db/schema.js'
-import { invalid, conflict, notFound } from '../errors.js'
+import type { Channel, MessageStatus, TicketStatus } from '../db/schema.js'
+import { invalid, conflict, notFound, UserError } from '../errors.js'
+import type { EventBus, TicketChange } from '../events/bus.js'
 import { listTicketSteps } from '../messaging/dispatch-repository.js'
 import type { FailoverService } from '../messaging/failover.js'
 import * as messageRepo from '../messaging/message-repository.js'
 import { OPTED_OUT_REASON, optOutBlock, preview, type OutboundQueue } from '../messaging/outbound.js'
 import { statusLabel } from '../messaging/status.js'
 import { plainReason } from '../messaging/status-wording.js'
+import { MAX_PARTS_WITHOUT_CONFIRM, MAX_SMS_TEXT_LENGTH, normaliseLineBreaks, smsParts } from '../messaging/sms-parts.js'
+import * as inbox from './inbox-repository.js'
 import { AutoReplies } from './auto-replies.js'
 import { contactAddresses, failoverSteps, setAsideAddresses } from './contact-service.js'
 import { findConversation, findOrOpenTicket, ticketRef, type Conversation } from './conversations.js'
@@ -39,9 +42,22 @@ export interface InboundResult {
   newTicket: boolean
 }
 
-export const MAX_REPLY_LENGTH = 1600
-/** The inbox counts open tickets exactly up to this many. */
-export const OPEN_COUNT_CAP = 999
+export const MAX_REPLY_LENGTH = MAX_SMS_TEXT_LENGTH
+export const MAX_NOTE_LENGTH = 4000
+
+/** 409 on a reply: a colleague replied after what the agent had on screen. */
+export class ReplyCollision extends UserError {
+  constructor (readonly colleague: string, readonly secondsAgo: number, readonly body: string) {
+    super(409, `${colleague} replied ${secondsAgo} s ago: “${preview(body)}”`, 'REPLY_COLLISION')
+  }
+}
+
+/** 422 on a reply of more SMS parts than an agent may send without confirming. */
+export class PartsToConfirm extends UserError {
+  constructor (readonly parts: number, readonly encoding: string) {
+    super(422, `This reply is ${parts} SMS parts (${encoding}), billed as ${parts} messages. Confirm to send it anyway, or shorten it.`, 'CONFIRM_PARTS')
+  }
+}
 
 export { ticketRef }
 
@@ -52,14 +68,16 @@ export { ticketRef }
 export class TicketService {
   private wakeOutbox: () => void = () => {}
   private readonly autoReplies: AutoReplies
+  private autoCloseTimer: NodeJS.Timeout | null = null
   private inboundStored: (channel: Channel) => void = () => {}
 
   constructor (private readonly deps: {
     db: Db
     clock: Clock
-    config: Pick<Config, 'confirmationTemplate' | 'helpText' | 'autoReply' | 'inbox' | 'unconfirmedAfterSeconds' | 'failover'>
+    config: Pick<Config, 'confirmationTemplate' | 'helpText' | 'autoReply' | 'inbox' | 'unconfirmedAfterSeconds' | 'failover' | 'teamInbox'>
     log: FastifyBaseLogger
     outbound: OutboundQueue
+    events: EventBus
     /** Sends with failover across the contact's addresses; without it every send is a single message. */
     failover?: FailoverService
   }) {
@@ -95,7 +113,10 @@ export class TicketService {
         })
         // Most texts add to an open ticket and send nothing: only wake the worker for real work.
         if (result.queuedOutbound) this.wakeOutbox()
-        if (!result.duplicate) this.inboundStored(sms.channel)
+        if (!result.duplicate) {
+          this.inboundStored(sms.channel)
+          this.deps.events.publish({ ticketId: result.ticketId, change: result.change })
+        }
         // Only build the entry (and mask the number) when it will be written.
         if ((this.deps.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') !== false) {
           this.deps.log.info({ ticketId: result.ticketId, messageId: result.messageId, from: maskPhone(sms.from), duplicate: result.duplicate, newTicket: result.newTicket }, 'inbound message')
@@ -117,17 +138,33 @@ export class TicketService {
    */
   lookUpSender: (trx: Executor, number: string) => Promise<Conversation | undefined> = findConversation
 
-  private async ingest (trx: UnitExecutor, sms: InboundSms): Promise<InboundResult & { queuedOutbound: boolean }> {
+  private async ingest (trx: UnitExecutor, sms: InboundSms): Promise<InboundResult & { queuedOutbound: boolean, change: TicketChange }> {
     const now = this.deps.clock.now().toISOString()
     if (sms.providerMessageId !== null) {
       const existing = await messageRepo.findMessageByProviderId(trx, sms.provider, sms.providerMessageId)
-      if (existing !== undefined) return { duplicate: true, ticketId: existing.ticket_id, messageId: existing.id, newTicket: false, queuedOutbound: false }
+      if (existing !== undefined) return { duplicate: true, ticketId: existing.ticket_id, messageId: existing.id, newTicket: false, queuedOutbound: false, change: 'message' }
     }
-    const first = { preview: preview(sms.text), direction: 'inbound' as const }
-    const { contactId, optedOutAt, ticketId, newTicket } = await findOrOpenTicket(trx, sms.from, await this.lookUpSender(trx, sms.from), now, first)
+    const first = { preview: preview(sms.text), direction: 'inbound' as const, sender: 'customer' as const }
+    const { reopenWindowHours, autoAssign, autoAssignMaxOpen } = this.deps.config.teamInbox
+    const reopenSince = reopenWindowHours > 0 ? new Date(Date.parse(now) - reopenWindowHours * 3600_000).toISOString() : null
+    const opened = await findOrOpenTicket(trx, sms.from, await this.lookUpSender(trx, sms.from), now, first, { reopenSince })
+    const { contactId, optedOutAt, ticketId, newTicket } = opened
+    let change: TicketChange = newTicket ? 'created' : opened.reopened ? 'status' : 'message'
+    if (!newTicket && opened.status === 'pending') {
+      // The customer answered while the ticket waited on them: it is work again.
+      await this.moveTicket(trx, ticketId, { status: 'pending', assigneeId: opened.assigneeId }, { status: 'open', assigneeId: opened.assigneeId }, null, now)
+      change = 'status'
+    }
+    if (newTicket && autoAssign === 'round-robin') {
+      const agentId = await inbox.nextAgentForAutoAssign(trx, autoAssignMaxOpen)
+      if (agentId !== undefined) {
+        await this.moveTicket(trx, ticketId, { status: 'open', assigneeId: null }, { status: 'open', assigneeId: agentId }, null, now)
+        await inbox.markAutoAssigned(trx, agentId, now)
+      }
+    }
 
     const keyword = detectKeyword(sms.text)
-    const { answer, note } = await this.applyKeyword(trx, keyword, { contactId, optedOutAt }, now)
+    const { answer, note } = await this.applyKeyword(trx, keyword, { contactId, optedOutAt, ticketId }, now)
 
     const messageId = uuidv7(Date.parse(now))
     await messageRepo.insertMessage(trx, {
@@ -175,15 +212,33 @@ export class TicketService {
       }
       queuedOutbound = true
     }
-    return { duplicate: false, ticketId, messageId, newTicket, queuedOutbound }
+    return { duplicate: false, ticketId, messageId, newTicket, queuedOutbound, change }
+  }
+
+  /**
+   * Moves a ticket between statuses or assignees with a guarded UPDATE, keeps the view counters
+   * exact and records the change in the timeline, all in `trx`. False when the ticket was no longer
+   * in `from` (a concurrent change won; nothing was written).
+   */
+  private async moveTicket (trx: Executor, ticketId: number, from: inbox.TicketState, to: inbox.TicketState, by: number | null, now: string): Promise<boolean> {
+    if (!await inbox.updateTicketState(trx, ticketId, from, to, by, now)) return false
+    await inbox.adjustCounts(trx, from, to)
+    if (from.status !== to.status) {
+      // A close remembers the assignee, so that its undo restores them.
+      await inbox.insertTicketEvent(trx, { ticketId, kind: 'status', agentId: by, fromStatus: from.status, toStatus: to.status, targetAgentId: to.status === 'closed' ? from.assigneeId : null }, now)
+    }
+    if (from.assigneeId !== to.assigneeId) {
+      await inbox.insertTicketEvent(trx, { ticketId, kind: 'assigned', agentId: by, targetAgentId: to.assigneeId }, now)
+    }
+    return true
   }
 
   /**
    * A keyword's consequences (opt-out, opt-in), and its automatic answer unless a limit holds it
    * back; then `note` says, on the stored text, why no answer went out.
    */
-  private async applyKeyword (trx: UnitExecutor, keyword: Keyword | null, contact: { contactId: number, optedOutAt: string | null }, now: string): Promise<{ answer: KeywordAnswer | null, note: string | null }> {
-    const { contactId, optedOutAt } = contact
+  private async applyKeyword (trx: UnitExecutor, keyword: Keyword | null, contact: { contactId: number, optedOutAt: string | null, ticketId: number }, now: string): Promise<{ answer: KeywordAnswer | null, note: string | null }> {
+    const { contactId, optedOutAt, ticketId } = contact
     const answered = async (kind: KeywordAnswer['kind'], body: string): Promise<{ answer: KeywordAnswer | null, note: string | null }> => {
       const note = await this.autoReplies.take(trx, contactId, kind, now)
       return note === null ? { answer: { kind, body }, note } : { answer: null, note }
@@ -191,6 +246,7 @@ export class TicketService {
     if (keyword === 'opt_out') {
       if (optedOutAt !== null) return { answer: null, note: 'No automatic answer: this number had already opted out, and an opt-out is confirmed once.' }
       await repo.setContactOptOut(trx, contactId, now, now)
+      await inbox.insertTicketEvent(trx, { ticketId, kind: 'opt_out', agentId: null }, now)
       // Replies still waiting in the outbox (say, backing off after a provider outage) would
       // otherwise go out after the STOP.
       await this.deps.outbound.blockQueued(trx, contactId, now)
@@ -200,6 +256,7 @@ export class TicketService {
     if (keyword === 'opt_in') {
       if (optedOutAt === null) return { answer: null, note: 'No automatic answer: START changed nothing, as this number had not opted out.' }
       await repo.setContactOptOut(trx, contactId, null, now)
+      await inbox.insertTicketEvent(trx, { ticketId, kind: 'opt_in', agentId: null }, now)
       return await answered('opt_in', OPT_IN_CONFIRMATION)
     }
     if (keyword === 'help') {
@@ -222,16 +279,32 @@ export class TicketService {
    * An agent's reply: validated, queued in one transaction with the ticket's activity update. With
    * `failover`, and when the contact has more than one address, it becomes a failover workflow over
    * them (their phone by SMS first) with the configured expiry per step.
+   *
+   * `seen` is the newest timeline item the agent had on screen: a colleague's reply written after
+   * it refuses the send (409) unless `confirmCollision`. More than MAX_PARTS_WITHOUT_CONFIRM SMS
+   * parts refuse it (422) unless `confirmParts`. Text over the limit is refused, never cut.
    */
-  async reply (ticketId: number, body: string, agentId: number | null, opts: { failover?: boolean } = {}): Promise<{ messageId: string, status: MessageStatus, dispatchId?: string }> {
-    const text = body.replace(/\r\n/g, '\n').trim()
+  async reply (ticketId: number, body: string, agentId: number | null, opts: { failover?: boolean, seen?: string, confirmCollision?: boolean, confirmParts?: boolean } = {}): Promise<{ messageId: string, status: MessageStatus, dispatchId?: string }> {
+    const text = normaliseLineBreaks(body).trim()
     if (text === '') throw invalid('The reply is empty. Write a message before sending.', [{ field: 'body', message: 'must not be empty' }])
-    if (text.length > MAX_REPLY_LENGTH) throw invalid(`The reply is ${text.length} characters long; the limit is ${MAX_REPLY_LENGTH} (about 10 SMS).`, [{ field: 'body', message: `at most ${MAX_REPLY_LENGTH} characters` }])
+    if (text.length > MAX_REPLY_LENGTH) throw invalid(`The reply is ${text.length} characters long; the limit is ${MAX_REPLY_LENGTH} (about 10 SMS). Shorten it; nothing was sent.`, [{ field: 'body', message: `at most ${MAX_REPLY_LENGTH} characters` }])
+    const parts = smsParts(text)
+    if (parts.parts > MAX_PARTS_WITHOUT_CONFIRM && opts.confirmParts !== true) throw new PartsToConfirm(parts.parts, parts.encoding)
     const result = await this.deps.db.transaction().execute(async (trx) => {
       const ticket = await repo.findTicket(trx, ticketId)
       if (ticket === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
-      if (ticket.status === 'closed') throw conflict(`Ticket ${ticketRef(ticketId)} is closed; a reply cannot be sent on a closed ticket.`)
+      if (ticket.status === 'closed') throw conflict(`Ticket ${ticketRef(ticketId)} is closed; a reply cannot be sent on a closed ticket. Reopen it first.`)
       const now = this.deps.clock.now().toISOString()
+      if (opts.seen !== undefined && opts.seen !== '' && opts.confirmCollision !== true && agentId !== null) {
+        const seenAt = await inbox.timelineItemTime(trx, ticketId, opts.seen)
+        if (seenAt !== undefined) {
+          const newer = await inbox.latestReplyByOthers(trx, ticketId, agentId, seenAt)
+          if (newer !== undefined) {
+            const secondsAgo = Math.max(0, Math.round((Date.parse(now) - Date.parse(newer.created_at)) / 1000))
+            throw new ReplyCollision(newer.agent_name ?? 'A colleague', secondsAgo, newer.body)
+          }
+        }
+      }
       const { failover, config } = this.deps
       if (opts.failover === true && failover !== undefined && ticket.opted_out_at === null) {
         const addresses = await contactAddresses(trx, ticket.contact_id)
@@ -250,56 +323,228 @@ export class TicketService {
         blockedReason: optOutBlock(ticket.opted_out_at)
       }, now)
     })
+    this.deps.events.publish({ ticketId, change: 'message' })
     this.wakeOutbox()
     return result
   }
 
-  async close (ticketId: number, agentId: number | null): Promise<void> {
-    const ticket = await repo.findTicket(this.deps.db, ticketId)
-    if (ticket === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
-    await repo.closeTicket(this.deps.db, ticketId, agentId, this.deps.clock.now().toISOString())
+  /**
+   * Moves a ticket to `status` (open, pending, closed) for an agent. Reopening a closed ticket
+   * fails with 409 while the customer has another ticket that is not closed (one per contact).
+   * With `undo`, a reopen within CLOSE_UNDO_SECONDS of the close restores the status and assignee
+   * the ticket had before it; after that it is a plain reopen.
+   */
+  async setStatus (ticketId: number, status: string, agentId: number | null, opts: { undo?: boolean } = {}): Promise<{ changed: boolean }> {
+    if (!isStatus(status)) throw invalid(`"${status.slice(0, 40)}" is not a ticket status; choose open, pending or closed.`, [{ field: 'status', message: 'must be open, pending or closed' }])
+    const changed = await this.deps.db.transaction().execute(async (trx) => {
+      const now = this.deps.clock.now().toISOString()
+      for (let round = 0; round < 3; round++) {
+        const t = await inbox.findTicketState(trx, ticketId)
+        if (t === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
+        if (t.status === status) return false
+        const from = { status: t.status, assigneeId: t.assignee_id }
+        let to: inbox.TicketState = { status, assigneeId: t.assignee_id }
+        if (t.status === 'closed') {
+          const other = await repo.findOpenTicketForContact(trx, t.contact_id)
+          if (other !== undefined) throw conflict(`This customer has a newer ticket #${ticketRef(other.id)} that is not closed; a customer has one open ticket at a time. Continue there.`)
+          if (opts.undo === true && status === 'open') {
+            const close = await inbox.latestStatusEvent(trx, ticketId)
+            const undoUntil = close === undefined ? 0 : Date.parse(close.created_at) + this.deps.config.teamInbox.closeUndoSeconds * 1000
+            if (close?.to_status === 'closed' && close.from_status !== null && close.from_status !== 'closed' && Date.parse(now) <= undoUntil) {
+              to = { status: close.from_status, assigneeId: close.target_agent_id }
+            }
+          }
+        }
+        if (await this.moveTicket(trx, ticketId, from, to, agentId, now)) return true
+      }
+      throw conflict(`Ticket ${ticketRef(ticketId)} kept changing while its status was being set; reload and try again.`)
+    })
+    if (changed) this.deps.events.publish({ ticketId, change: 'status' })
+    return { changed }
   }
 
-  async listOpen (cursor: string | null) {
+  /**
+   * PENDING_AUTO_CLOSE_HOURS: closes the tickets that have waited on the customer that long, oldest
+   * first, each in its own transaction with a guarded update (a customer's answer that got there
+   * first wins). The state is the tickets' `status_at`, so a restart loses nothing: the next run
+   * closes what is due. Returns how many it closed.
+   */
+  async autoClosePending (limit = 500): Promise<number> {
+    const hours = this.deps.config.teamInbox.pendingAutoCloseHours
+    if (hours === 0) return 0
+    const nowMs = this.deps.clock.now().getTime()
+    const cutoff = new Date(nowMs - hours * 3600_000).toISOString()
+    const due = await inbox.listPendingSince(this.deps.db, cutoff, limit)
+    let closed = 0
+    for (const t of due) {
+      const from = { status: 'pending' as const, assigneeId: t.assignee_id }
+      const moved = await this.deps.db.transaction().execute(async (trx) =>
+        await this.moveTicket(trx, t.id, from, { status: 'closed', assigneeId: t.assignee_id }, null, this.deps.clock.now().toISOString()))
+      if (moved) {
+        closed++
+        this.deps.events.publish({ ticketId: t.id, change: 'status' })
+      }
+    }
+    return closed
+  }
+
+  /** Runs autoClosePending every `everyMs` (server.ts starts it with the outbox worker). */
+  startAutoClose (everyMs = 60_000): void {
+    if (this.deps.config.teamInbox.pendingAutoCloseHours === 0 || this.autoCloseTimer !== null) return
+    this.autoCloseTimer = setInterval(() => {
+      this.autoClosePending().catch((err: unknown) => { this.deps.log.error({ err }, 'auto-close of pending tickets failed') })
+    }, everyMs)
+    this.autoCloseTimer.unref()
+  }
+
+  stopAutoClose (): void {
+    if (this.autoCloseTimer !== null) clearInterval(this.autoCloseTimer)
+    this.autoCloseTimer = null
+  }
+
+  /** Closes a ticket (kept for callers that only close). */
+  async close (ticketId: number, agentId: number | null): Promise<void> {
+    await this.setStatus(ticketId, 'closed', agentId)
+  }
+
+  /** Assigns a ticket to `me`, `none` or an active agent's id. */
+  async assign (ticketId: number, assignee: string, agentId: number): Promise<{ changed: boolean }> {
+    let target: number | null
+    if (assignee === 'me') target = agentId
+    else if (assignee === 'none' || assignee === '') target = null
+    else if (/^\d{1,9}$/.test(assignee)) target = Number(assignee)
+    else throw invalid(`"${assignee.slice(0, 40)}" is not someone to assign to; choose me, nobody or an agent.`, [{ field: 'assignee', message: 'must be me, none or an agent id' }])
+    const changed = await this.deps.db.transaction().execute(async (trx) => {
+      if (target !== null && await inbox.findActiveAgent(trx, target) === undefined) {
+        throw invalid(`There is no active agent with id ${target} to assign to.`, [{ field: 'assignee', message: 'no such active agent' }])
+      }
+      const now = this.deps.clock.now().toISOString()
+      for (let round = 0; round < 3; round++) {
+        const t = await inbox.findTicketState(trx, ticketId)
+        if (t === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
+        if (t.assignee_id === target) return false
+        if (await this.moveTicket(trx, ticketId, { status: t.status, assigneeId: t.assignee_id }, { status: t.status, assigneeId: target }, agentId, now)) return true
+      }
+      throw conflict(`Ticket ${ticketRef(ticketId)} kept changing while it was being assigned; reload and try again.`)
+    })
+    if (changed) this.deps.events.publish({ ticketId, change: 'assigned' })
+    return { changed }
+  }
+
+  /** A private note: stored in `notes` only, never a message, never queued. */
+  async addNote (ticketId: number, agentId: number, body: string): Promise<{ noteId: number }> {
+    const text = normaliseLineBreaks(body).trim()
+    if (text === '') throw invalid('The note is empty. Write something before saving it.', [{ field: 'body', message: 'must not be empty' }])
+    if (text.length > MAX_NOTE_LENGTH) throw invalid(`The note is ${text.length} characters long; the limit is ${MAX_NOTE_LENGTH}. Shorten it; nothing was saved.`, [{ field: 'body', message: `at most ${MAX_NOTE_LENGTH} characters` }])
+    const noteId = await this.deps.db.transaction().execute(async (trx) => {
+      if (await inbox.findTicketState(trx, ticketId) === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
+      return await inbox.insertNote(trx, ticketId, agentId, text, this.deps.clock.now().toISOString())
+    })
+    this.deps.events.publish({ ticketId, change: 'note' })
+    return { noteId }
+  }
+
+  /** The agent opened the ticket: it is read for them until the customer's next message. */
+  async markRead (ticketId: number, agentId: number): Promise<void> {
+    await inbox.markRead(this.deps.db, agentId, ticketId, this.deps.clock.now().toISOString())
+    this.deps.events.publish({ ticketId, change: 'read' }, { audience: agentId })
+  }
+
+  async markUnread (ticketId: number, agentId: number): Promise<void> {
+    if (await inbox.findTicketState(this.deps.db, ticketId) === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
+    await inbox.markUnread(this.deps.db, agentId, ticketId)
+    this.deps.events.publish({ ticketId, change: 'read' }, { audience: agentId })
+  }
+
+  async setAvailability (agentId: number, available: string): Promise<void> {
+    if (available !== '1' && available !== '0') throw invalid('Availability is 1 (available for new tickets) or 0 (not available).', [{ field: 'available', message: 'must be 1 or 0' }])
+    await inbox.setAvailability(this.deps.db, agentId, available === '1', this.deps.clock.now().toISOString())
+  }
+
+  async isAvailable (agentId: number): Promise<boolean> {
+    return await inbox.isAvailable(this.deps.db, agentId)
+  }
+
+  async activeAgents () {
+    return await inbox.listActiveAgents(this.deps.db)
+  }
+
+  /** The view an agent lands on: Mine when they have open work, else Unassigned when any, else Open. */
+  async defaultView (agentId: number): Promise<inbox.View> {
+    const c = await inbox.readCounts(this.deps.db, agentId)
+    return c.mine > 0 ? 'mine' : c.unassigned > 0 ? 'unassigned' : 'open'
+  }
+
+  async counts (agentId: number): Promise<Record<inbox.View | 'unread', number>> {
+    const [c, unread] = await Promise.all([inbox.readCounts(this.deps.db, agentId), inbox.countUnread(this.deps.db, agentId)])
+    return { ...c, unread }
+  }
+
+  /** One page of a view for an agent, with the list's columns worded. */
+  async listView (view: string, agentId: number, cursor: string | null) {
+    if (!isView(view)) throw invalid(`There is no inbox view "${view.slice(0, 40)}"; the views are ${inbox.VIEWS.join(', ')}.`)
     const before = parseCursor(cursor)
     const limit = this.deps.config.inbox.pageSize
-    const [rows, total] = await Promise.all([
-      repo.listOpenTickets(this.deps.db, limit + 1, before),
-      repo.countOpenTickets(this.deps.db, OPEN_COUNT_CAP)
-    ])
+    const rows = await inbox.listView(this.deps.db, view, agentId, limit + 1, before)
+    const nowMs = this.deps.clock.now().getTime()
     const page = rows.slice(0, limit)
     const last = page[page.length - 1]
+    const lastAt = last === undefined ? null : view === 'closed' ? last.closed_at : last.last_message_at
     return {
-      tickets: page.map((t) => ({ ...t, ref: ticketRef(t.id) })),
-      total: total > OPEN_COUNT_CAP ? `${OPEN_COUNT_CAP}+` : String(total),
-      nextCursor: rows.length > limit && last !== undefined ? `${last.last_message_at}_${last.id}` : null
+      view,
+      tickets: page.map((t) => ({
+        ...t,
+        ref: ticketRef(t.id),
+        customer: t.contact_name ?? t.phone,
+        senderLabel: senderLabel(t.last_sender, t.last_sender_agent_id, t.sender_name, agentId),
+        unread: t.last_customer_message_at !== null && (t.read_at === null || t.read_at < t.last_customer_message_at),
+        waitingSeconds: t.awaiting_reply_since === null ? null : Math.max(0, (nowMs - Date.parse(t.awaiting_reply_since)) / 1000)
+      })),
+      nextCursor: rows.length > limit && last !== undefined && lastAt !== null ? `${lastAt}_${last.id}` : null
     }
   }
 
   async getTicket (id: number) {
     const ticket = await repo.findTicket(this.deps.db, id)
     if (ticket === undefined) throw notFound(`Ticket ${ticketRef(id)}`)
-    const [messages, steps, addresses, setAside] = await Promise.all([
+    const [messages, steps, addresses, setAside, notes, events, earlier] = await Promise.all([
       messageRepo.listTicketMessages(this.deps.db, id),
       listTicketSteps(this.deps.db, id),
       contactAddresses(this.deps.db, ticket.contact_id),
-      setAsideAddresses(this.deps.db, ticket.contact_id)
+      setAsideAddresses(this.deps.db, ticket.contact_id),
+      inbox.listNotes(this.deps.db, id),
+      inbox.listTicketEvents(this.deps.db, id),
+      inbox.listOtherTickets(this.deps.db, ticket.contact_id, id)
     ])
     const stepOf = new Map(steps.map((s) => [s.message_id, s]))
-    const unconfirmedBefore = this.deps.clock.now().getTime() - this.deps.config.unconfirmedAfterSeconds * 1000
+    const nowMs = this.deps.clock.now().getTime()
+    const unconfirmedBefore = nowMs - this.deps.config.unconfirmedAfterSeconds * 1000
+    const messageItems = messages.map((m) => ({
+      ...m,
+      statusLabel: statusLabel(m.status),
+      reasonText: plainReason(m),
+      recipient: m.direction === 'outbound' && (m.channel !== 'sms' || m.to_address !== ticket.phone) ? `${m.channel === 'whatsapp' ? 'WhatsApp' : 'SMS'} ${m.to_address}` : null,
+      failover: stepView(stepOf.get(m.id)),
+      unconfirmed: m.direction === 'outbound' && (m.status === 'sent' || m.status === 'buffered') && Date.parse(m.status_at) < unconfirmedBefore
+    }))
+    // One chronological thread; at the same instant messages come first, then notes, then events.
+    const timeline: TimelineItem[] = [
+      ...messageItems.map((m, i) => ({ itemId: m.id, kind: m.direction, at: m.created_at, order: i, message: m })),
+      ...notes.map((n, i) => ({ itemId: `note-${n.id}`, kind: 'note' as const, at: n.created_at, order: messages.length + i, note: n })),
+      ...events.map((e, i) => ({ itemId: `event-${e.id}`, kind: 'event' as const, at: e.created_at, order: messages.length + notes.length + i, event: { ...e, text: eventText(e, this.deps.config.teamInbox.pendingAutoCloseHours) } }))
+    ].sort((a, b) => a.at < b.at ? -1 : a.at > b.at ? 1 : a.order - b.order)
+    const lastClose = ticket.status === 'closed' ? events.filter((e) => e.kind === 'status' && e.to_status === 'closed').at(-1) : undefined
+    const undoUntil = lastClose === undefined ? null : Date.parse(lastClose.created_at) + this.deps.config.teamInbox.closeUndoSeconds * 1000
     return {
-      ticket: { ...ticket, ref: ticketRef(ticket.id) },
+      ticket: { ...ticket, ref: ticketRef(ticket.id), customer: ticket.contact_name ?? ticket.phone },
       addresses,
       setAside,
       unconfirmedAfterMinutes: Math.max(1, Math.round(this.deps.config.unconfirmedAfterSeconds / 60)),
-      messages: messages.map((m) => ({
-        ...m,
-        statusLabel: statusLabel(m.status),
-        reasonText: plainReason(m),
-        recipient: m.direction === 'outbound' && (m.channel !== 'sms' || m.to_address !== ticket.phone) ? `${m.channel === 'whatsapp' ? 'WhatsApp' : 'SMS'} ${m.to_address}` : null,
-        failover: stepView(stepOf.get(m.id)),
-        unconfirmed: m.direction === 'outbound' && (m.status === 'sent' || m.status === 'buffered') && Date.parse(m.status_at) < unconfirmedBefore
-      }))
+      messages: messageItems,
+      timeline,
+      newestItemId: timeline.at(-1)?.itemId ?? '',
+      earlierTickets: earlier.map((t) => ({ ...t, ref: ticketRef(t.id) })),
+      canUndoClose: undoUntil !== null && lastClose?.from_status !== 'closed' && nowMs <= undoUntil
     }
   }
 
@@ -329,9 +574,59 @@ function stepView (s: Awaited<ReturnType<typeof listTicketSteps>>[number] | unde
   return { step: s.position + 1, of: count, words, deadlineAt: s.status === 'active' ? s.deadline_at : null, dispatchStatus: s.dispatch_status }
 }
 
-function parseCursor (cursor: string | null): repo.OpenTicketCursor | null {
+function parseCursor (cursor: string | null): inbox.ListCursor | null {
   if (cursor === null || cursor === '') return null
   const m = /^(\d{4}-\d{2}-\d{2}T[\d:.]+Z)_(\d+)$/.exec(cursor)
   if (m === null) throw invalid('The page link is malformed; go back to the first page of the inbox.')
   return { at: m[1], id: Number(m[2]) }
+}
+
+function isStatus (s: string): s is TicketStatus {
+  return s === 'open' || s === 'pending' || s === 'closed'
+}
+
+function isView (v: string): v is inbox.View {
+  return (inbox.VIEWS as readonly string[]).includes(v)
+}
+
+/** "You:" for the agent's own reply, the colleague's first name for theirs, "API:", "Automatic:"; null for the customer. */
+export function senderLabel (sender: string | null, senderAgentId: number | null, senderName: string | null, viewerId: number): string | null {
+  if (sender === 'agent') return senderAgentId === viewerId ? 'You' : (senderName ?? 'Agent').split(' ')[0]
+  if (sender === 'api') return 'API'
+  if (sender === 'automatic') return 'Automatic'
+  return null
+}
+
+export type TimelineItem =
+  | { itemId: string, kind: 'inbound' | 'outbound', at: string, order: number, message: Record<string, unknown> }
+  | { itemId: string, kind: 'note', at: string, order: number, note: Record<string, unknown> }
+  | { itemId: string, kind: 'event', at: string, order: number, event: Record<string, unknown> }
+
+type EventRow = Awaited<ReturnType<typeof inbox.listTicketEvents>>[number]
+
+/** How the timeline words a ticket event: "Ada assigned this to Bo", "Ada took this", … */
+export function eventText (e: EventRow, autoCloseHours: number): string {
+  const actor = e.actor_name ?? null
+  if (e.kind === 'assigned') {
+    if (actor === null) return e.target_name === null ? 'Unassigned automatically' : `Assigned automatically to ${e.target_name}`
+    if (e.target_agent_id === null) return `${actor} unassigned this`
+    if (e.target_agent_id === e.agent_id) return `${actor} took this`
+    return `${actor} assigned this to ${e.target_name ?? 'another agent'}`
+  }
+  if (e.kind === 'status') {
+    const from = e.from_status
+    const to = e.to_status
+    if (actor === null) {
+      if (from === 'pending' && to === 'open') return 'The customer answered: open again'
+      if (from === 'closed' && to === 'open') return 'The customer texted within the reopen window: reopened'
+      if (to === 'closed') return `Closed automatically after ${autoCloseHours} h waiting on the customer`
+      return `Status changed from ${from ?? '?'} to ${to ?? '?'}`
+    }
+    if (to === 'closed') return `${actor} closed this`
+    if (to === 'pending') return `${actor} set this to pending (waiting on the customer)`
+    if (from === 'closed') return `${actor} reopened this`
+    return `${actor} set this to open`
+  }
+  if (e.kind === 'opt_out') return 'The customer texted STOP: no messages go to them until they text START'
+  return 'The customer texted START: messages may go to them again'
 }

@@ -105,6 +105,6 @@ t.test('the agent sees the notification on the ticket, marked as coming from the
   await runDue(services)
   const page = await agent.inject({ method: 'GET', url: `/tickets/${res.json().ticket_id as number}`, headers: { accept: 'text/html' } })
   t.equal(page.statusCode, 200)
-  t.match(page.body, /Your cupcakes are ready for collection<\/div>\s*<div class="msg-meta">\s*Notification \(API\)/)
+  t.match(page.body, /Your cupcakes are ready for collection<\/div>\s*<div class="msg-meta">\s*API\s*·/)
   t.match(page.body, /class="status delivered"/)
 })

@@ -47,7 +47,7 @@ t.test('add, list, disable, enable and reset-password', async (t) => {
   const disable = io()
   t.equal(await agentCli(agents, ['disable', '--email', 'bob@example.com'], disable.cli), 0)
   t.equal(disable.text(), 'Disabled bob@example.com; 1 session ended. Re-enable with: npm run agent -- enable --email bob@example.com')
-  t.equal((await bob.inject({ method: 'GET', url: '/inbox', headers: { accept: 'text/html' } })).statusCode, 303, 'the disabled agent is signed out')
+  t.equal((await bob.inject({ method: 'GET', url: '/inbox?view=open', headers: { accept: 'text/html' } })).statusCode, 303, 'the disabled agent is signed out')
   const listed = io()
   await agentCli(agents, ['list'], listed.cli)
   t.match(listed.out[2], /^2\s+bob@example.com\s+Bob\s+agent\s+disabled 2026-01-01$/)

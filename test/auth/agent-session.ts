@@ -58,7 +58,7 @@ export async function signIn (app: FastifyInstance, email: string, password: str
   const token = cookieValue(res, 'textdesk_session')
   if (res.statusCode !== 303 || token === undefined) throw new Error(`sign-in failed: ${res.statusCode} ${res.body}`)
   const cookie = `textdesk_session=${token}`
-  const page = await app.inject({ method: 'GET', url: '/inbox', headers: { accept: 'text/html', cookie } })
+  const page = await app.inject({ method: 'GET', url: '/inbox?view=open', headers: { accept: 'text/html', cookie } })
   const csrfToken = hiddenCsrf(page.body)
   return {
     token,

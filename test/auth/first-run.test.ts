@@ -45,7 +45,7 @@ t.test('on this machine, with no agent yet, the sign-in page creates the first a
   t.ok(session !== undefined, 'signed in')
   const agents = await db.selectFrom('agents').select(['name', 'email', 'role', 'disabled_at']).execute()
   t.same(agents, [{ name: 'Grace Hopper', email: 'grace@example.com', role: 'admin', disabled_at: null }])
-  const inbox = await app.inject({ method: 'GET', url: '/inbox', headers: { ...HTML, cookie: `textdesk_session=${session as string}` } })
+  const inbox = await app.inject({ method: 'GET', url: '/inbox?view=open', headers: { ...HTML, cookie: `textdesk_session=${session as string}` } })
   t.equal(inbox.statusCode, 200)
   t.match(inbox.body, /Grace Hopper/)
 

@@ -38,7 +38,7 @@ t.test('pages carry a strict Content-Security-Policy and the usual security head
   const { app, services } = await buildTestApp(t, { env: FAST_HASH_ENV })
   await createAgent(services)
   const agent = await signedInAgent(app, { email: 'grace@example.com' })
-  for (const res of [await app.inject({ method: 'GET', url: '/login', headers: HTML }), await agent.inject({ method: 'GET', url: '/inbox', headers: HTML })]) {
+  for (const res of [await app.inject({ method: 'GET', url: '/login', headers: HTML }), await agent.inject({ method: 'GET', url: '/inbox?view=open', headers: HTML })]) {
     const csp = directives(res.headers['content-security-policy'] as string)
     t.same(csp, {
       'default-src': "'none'",

@@ -44,7 +44,7 @@ t.test('signing in sets an HttpOnly SameSite=Lax session cookie, stores only its
   t.equal(rows[0].agent_id, agent.id)
   t.equal(rows[0].expires_at, new Date(clock.now().getTime() + 12 * 3600_000).toISOString())
 
-  const inbox = await app.inject({ method: 'GET', url: '/inbox', headers: { ...HTML, cookie: `textdesk_session=${cookie?.value as string}` } })
+  const inbox = await app.inject({ method: 'GET', url: '/inbox?view=open', headers: { ...HTML, cookie: `textdesk_session=${cookie?.value as string}` } })
   t.equal(inbox.statusCode, 200)
   t.match(inbox.body, /Ada Lovelace/, 'the header names the signed-in agent')
   t.match(inbox.body, /action="\/logout"/)
@@ -127,14 +127,14 @@ t.test('signing out deletes the session: the old cookie no longer works', async 
   const session = await signIn(app, 'ada@example.com')
   const out = await session.inject({ method: 'POST', url: '/logout', headers: { ...HTML, 'content-type': 'application/x-www-form-urlencoded' }, payload: `_csrf=${session.csrfToken}` })
   t.equal(out.statusCode, 303)
-  t.equal(out.headers.location, '/login')
+  t.equal(out.headers.location, '/login?signed-out=1')
   const cleared = (out.cookies as Array<{ name: string, value: string, maxAge?: number, expires?: Date }>).find((c) => c.name === 'textdesk_session')
   t.ok(cleared !== undefined && cleared.value === '', 'the cookie is cleared')
   t.equal((await db.selectFrom('sessions').selectAll().execute()).length, 0, 'the session row is gone')
 
-  const again = await app.inject({ method: 'GET', url: '/inbox', headers: { ...HTML, cookie: session.cookie } })
+  const again = await app.inject({ method: 'GET', url: '/inbox?view=open', headers: { ...HTML, cookie: session.cookie } })
   t.equal(again.statusCode, 303)
-  t.equal(again.headers.location, '/login?next=%2Finbox')
+  t.equal(again.headers.location, '/login?next=%2Finbox%3Fview%3Dopen')
 })
 
 t.test('signing out also works from a script: token in a header, no body', async (t) => {
@@ -152,9 +152,9 @@ t.test('sessions expire on the server after SESSION_TTL_HOURS', async (t) => {
   await createAgent(services)
   const session = await signIn(app, 'ada@example.com')
   clock.advance(2 * 3600_000 - 1000)
-  t.equal((await session.inject({ method: 'GET', url: '/inbox', headers: HTML })).statusCode, 200, 'still valid a second before expiry')
+  t.equal((await session.inject({ method: 'GET', url: '/inbox?view=open', headers: HTML })).statusCode, 200, 'still valid a second before expiry')
   clock.advance(1000)
-  const expired = await session.inject({ method: 'GET', url: '/inbox', headers: HTML })
+  const expired = await session.inject({ method: 'GET', url: '/inbox?view=open', headers: HTML })
   t.equal(expired.statusCode, 303)
   t.match(expired.headers.location, /^\/login\?next=/)
   t.equal((await db.selectFrom('sessions').selectAll().execute()).length, 0, 'the expired row is removed')
@@ -165,11 +165,11 @@ t.test('disabling an agent ends their sessions at once; reset-password signs the
   await createAgent(services)
   const first = await signIn(app, 'ada@example.com')
   const second = await signIn(app, 'ada@example.com')
-  t.equal((await first.inject({ method: 'GET', url: '/inbox', headers: HTML })).statusCode, 200)
+  t.equal((await first.inject({ method: 'GET', url: '/inbox?view=open', headers: HTML })).statusCode, 200)
 
   await services.agents.resetPassword('ada@example.com', 'an entirely new passphrase')
-  t.equal((await first.inject({ method: 'GET', url: '/inbox', headers: HTML })).statusCode, 303)
-  t.equal((await second.inject({ method: 'GET', url: '/inbox', headers: HTML })).statusCode, 303)
+  t.equal((await first.inject({ method: 'GET', url: '/inbox?view=open', headers: HTML })).statusCode, 303)
+  t.equal((await second.inject({ method: 'GET', url: '/inbox?view=open', headers: HTML })).statusCode, 303)
   t.equal((await postLogin(app, await loginForm(app), { email: 'ada@example.com', password: PASSWORD })).statusCode, 401, 'the old password is gone')
 
   const third = await signIn(app, 'ada@example.com', 'an entirely new passphrase')
@@ -185,7 +185,7 @@ t.test('a disabled agent whose session row survives is still refused', async (t)
   const session = await signIn(app, 'ada@example.com')
   // As if disabled by hand in the database, without the service ending the sessions.
   await db.updateTable('agents').set({ disabled_at: clock.now().toISOString() }).where('id', '=', agent.id).execute()
-  const res = await session.inject({ method: 'GET', url: '/inbox', headers: HTML })
+  const res = await session.inject({ method: 'GET', url: '/inbox?view=open', headers: HTML })
   t.equal(res.statusCode, 303)
 })
 

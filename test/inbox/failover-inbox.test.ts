@@ -102,7 +102,7 @@ t.test('the ticket page shows status, time, plain-words reason, price and the un
   await runDue(services)
   await app.inject({ method: 'GET', url: `/webhooks/messagebird/status?id=x&reference=${failed.messageId}&status=delivery_failed&statusDatetime=2026-01-01T09:00:03%2B00:00&statusReason=unknown+subscriber&price%5Bamount%5D=0.071&price%5Bcurrency%5D=EUR` })
   let page = await agent.inject({ method: 'GET', url: `/tickets/${ticketId}`, headers: { accept: 'text/html' } })
-  const item = (id: string) => new RegExp(`data-message-id="${id}"[\\s\\S]*?</li>`).exec(page.body)?.[0] ?? ''
+  const item = (id: string) => new RegExp(`data-item-id="${id}"[\\s\\S]*?</li>`).exec(page.body)?.[0] ?? ''
   t.match(item(failed.messageId), /<span class="status failed"[^>]*>Failed<\/span> <time datetime="2026-01-01T09:00:03.000Z">2026-01-01 09:00 UTC<\/time>/)
   t.match(item(failed.messageId), /The number does not exist or is no longer in service\. Check it with the customer\. <span class="muted">\(provider: unknown subscriber\)<\/span>/)
   t.match(item(failed.messageId), /0\.071 EUR/)

@@ -37,7 +37,7 @@ async function appLoggingAt (t: Test, level: 'info' | 'debug') {
   return { app, sink, cookie }
 }
 
-const BACKGROUND_REQUESTS = ['/inbox/list', '/tickets/1/conversation', '/simulator/conversation?number=%2B31612345678', '/healthz', '/readyz', '/metrics']
+const BACKGROUND_REQUESTS = ['/inbox/list', '/inbox/counts', '/tickets/1/timeline', '/tickets/1/conversation', '/simulator/conversation?number=%2B31612345678', '/healthz', '/readyz', '/metrics']
 
 t.test('at info, the inbox\'s background refresh, health checks and scrapes write no request lines', async (t) => {
   const { app, sink, cookie } = await appLoggingAt(t, 'info')
@@ -47,7 +47,7 @@ t.test('at info, the inbox\'s background refresh, health checks and scrapes writ
   }
   t.same(sink.take(), [], 'an idle inbox tab polling every few seconds adds nothing to the log')
 
-  await app.inject({ method: 'GET', url: '/inbox', headers: { cookie, accept: 'text/html' } })
+  await app.inject({ method: 'GET', url: '/inbox?view=open', headers: { cookie, accept: 'text/html' } })
   const page = sink.take()
   t.same(page.map((l) => l.msg), ['incoming request', 'request completed'], 'a page a person opens is logged as before')
 })

@@ -17,7 +17,7 @@ import { messagebirdApp } from '../webhooks/messagebird-sent.js'
 const PHONE = '+31612345678'
 const OTHER = '+31687654321'
 const AT = '2026-01-01T09:00:00.000Z'
-const FIRST = { preview: 'Hello', direction: 'inbound' as const }
+const FIRST = { preview: 'Hello', direction: 'inbound' as const, sender: 'customer' as const }
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
 /** The concurrent writer: its own better-sqlite3 connection, committing what another ingest would. */
@@ -57,7 +57,7 @@ t.test('a contact and ticket a concurrent writer created after our read are used
   t.equal(seen, undefined, 'our read: nobody has this number')
   const theirs = other.contactWithTicket(PHONE)
   const got = await db.transaction().execute(async (trx) => await findOrOpenTicket(trx, PHONE, seen, AT, FIRST))
-  t.same(got, { contactId: theirs.contactId, optedOutAt: null, ticketId: theirs.ticketId, newTicket: false })
+  t.same(got, { contactId: theirs.contactId, optedOutAt: null, ticketId: theirs.ticketId, newTicket: false, status: 'open', assigneeId: null, reopened: false })
   t.same(await tally(db), { contacts: 1, numbers: 1, openTickets: 1 })
 })
 
@@ -69,7 +69,7 @@ t.test('a number a concurrent writer gave to another contact as an extra address
   t.equal(seen, undefined)
   other.addAddress(owner.contactId, 'whatsapp', PHONE)
   const got = await db.transaction().execute(async (trx) => await findOrOpenTicket(trx, PHONE, seen, AT, FIRST))
-  t.same(got, { contactId: owner.contactId, optedOutAt: null, ticketId: owner.ticketId, newTicket: false }, 'the owner\'s ticket')
+  t.same(got, { contactId: owner.contactId, optedOutAt: null, ticketId: owner.ticketId, newTicket: false, status: 'open', assigneeId: null, reopened: false }, 'the owner\'s ticket')
   t.same(await tally(db), { contacts: 1, numbers: 2, openTickets: 1 }, 'the contact our insert made was taken back')
 })
 
@@ -80,10 +80,10 @@ t.test('a ticket a concurrent writer opened after our read showed none is used',
   t.equal(first.newTicket, true)
   await db.updateTable('tickets').set({ status: 'closed' }).where('id', '=', first.ticketId).execute()
   const seen = await findConversation(db, PHONE)
-  t.same(seen, { contactId: first.contactId, optedOutAt: null, openTicketId: null }, 'our read: no open ticket')
+  t.same(seen, { contactId: first.contactId, optedOutAt: null, openTicketId: null, openTicketStatus: null, openTicketAssigneeId: null }, 'our read: no open ticket')
   const theirs = other.openTicket(first.contactId)
   const got = await db.transaction().execute(async (trx) => await findOrOpenTicket(trx, PHONE, seen, AT, FIRST))
-  t.same(got, { contactId: first.contactId, optedOutAt: null, ticketId: theirs, newTicket: false })
+  t.same(got, { contactId: first.contactId, optedOutAt: null, ticketId: theirs, newTicket: false, status: 'open', assigneeId: null, reopened: false })
   t.same(await tally(db), { contacts: 1, numbers: 1, openTickets: 1 })
 })
 

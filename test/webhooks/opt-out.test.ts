@@ -70,7 +70,7 @@ t.test('STOP opts the contact out, sends exactly one confirmation, and shows on 
   t.equal((await outbound()).filter((m) => m.kind === 'opt_out').length, 1)
 
   const agent = await signedInAgent(app)
-  const inbox = await agent.inject({ method: 'GET', url: '/inbox', headers: HTML })
+  const inbox = await agent.inject({ method: 'GET', url: '/inbox?view=open', headers: HTML })
   t.match(inbox.body, /<span class="badge failed" title="Texted STOP">opted out<\/span>/, 'the inbox shows the opt-out')
   const page = await agent.inject({ method: 'GET', url: `/tickets/${ticketId}`, headers: HTML })
   t.match(page.body, /opted out since/)

@@ -2,59 +2,26 @@ import SQLite from 'better-sqlite3'
 import t from 'tap'
 import { buildTestApp, FakeClock, form } from '../helper.js'
 import { ManualChannel, runDue, sms, startDispatch } from '../messaging/failover-helpers.js'
+import { captureStatements, type Captured } from '../db/capture-statements.js'
 
 // Every query the webhook paths run, captured from the real paths while driving them through
 // inject (not a hand-kept list that could drift), must be served by an index: a SCAN of a table
 // that grows with traffic turns each webhook, inside the write batch, into a walk over that table.
 
-const GROWING = ['messages', 'message_events', 'tickets', 'contacts', 'contact_addresses', 'outbox', 'dispatches', 'dispatch_steps', 'webhook_jtis']
+const GROWING = ['messages', 'message_events', 'tickets', 'contacts', 'contact_addresses', 'outbox', 'dispatches', 'dispatch_steps', 'webhook_jtis', 'ticket_events', 'notes', 'agent_ticket_reads']
 const NOT_QUERIES = /^\s*(begin|commit|rollback|savepoint|release|pragma)\b/i
-
-interface Captured { sql: string, params: unknown[] }
-
-/**
- * Records every statement better-sqlite3 runs (Kysely's driver and the compiled-once queries that
- * bypass it both end there) while `capturing` is set. Patched on the shared Statement prototype,
- * for this test process only.
- */
-function captureStatements () {
-  const probe = new SQLite(':memory:')
-  const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<'run' | 'get' | 'all' | 'iterate', (...args: unknown[]) => unknown>
-  probe.close()
-  let current: Captured[] | null = null
-  const originals = { run: proto.run, get: proto.get, all: proto.all, iterate: proto.iterate }
-  for (const name of ['run', 'get', 'all', 'iterate'] as const) {
-    const original = originals[name]
-    proto[name] = function (this: { source: string }, ...args: unknown[]) {
-      current?.push({ sql: this.source, params: args })
-      return original.apply(this, args)
-    }
-  }
-  return {
-    during: async (work: () => Promise<void>): Promise<Captured[]> => {
-      const seen: Captured[] = []
-      current = seen
-      try {
-        await work()
-      } finally {
-        current = null
-      }
-      return seen
-    },
-    restore: () => Object.assign(proto, originals)
-  }
-}
 
 const A = '+31612345678'
 const B = '+31687654321'
 const C = '+31611112222'
+const D = '+31633334444'
 
 t.test('every query the webhook paths run is served by an index', async (t) => {
   const capture = captureStatements()
   t.teardown(() => capture.restore())
   const clock = new FakeClock()
   const channel = new ManualChannel()
-  const { app, services, db, databasePath } = await buildTestApp(t, { clock, channel, env: { STATUS_CALLBACK_URL: 'https://hooks.example.com/textdesk', STATUS_CALLBACK_SECRET: 'a-secret-of-enough-length' } })
+  const { app, services, db, databasePath } = await buildTestApp(t, { clock, channel, env: { STATUS_CALLBACK_URL: 'https://hooks.example.com/textdesk', STATUS_CALLBACK_SECRET: 'a-secret-of-enough-length', AUTO_ASSIGN: 'round-robin', REOPEN_WINDOW_HOURS: '24' } })
   const inbound = async (from: string, payload: string, id: string) => {
     clock.advance(1000)
     const res = await app.inject({ method: 'POST', url: '/webhooks/messagebird', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form({ originator: from.slice(1), payload, id }) })
@@ -85,9 +52,15 @@ t.test('every query the webhook paths run is served by an index', async (t) => {
   await services.tickets.reply(ticketA, 'It ships today', null)
   const waiting = await startDispatch(services, ticketA, [sms(A, 'first', 60), sms(C, 'second')])
 
+  // D's ticket is closed: D's next text reopens it (REOPEN_WINDOW_HOURS).
+  const ticketD = await inbound(D, 'Hi', 'seed-d')
+  await services.tickets.close(ticketD, null)
+  await services.agents.add({ email: 'ada@example.com', name: 'Ada', role: 'agent', password: 'correct horse battery staple' })
+
   const paths: Record<string, Captured[]> = {}
   paths['inbound SMS'] = await capture.during(async () => {
     await inbound(C, 'New customer', 'in-c1')
+    t.equal(await inbound(D, 'Me again', 'in-d1'), ticketD, 'reopened within the window')
     await inbound(C, 'Second text', 'in-c2')
     await inbound(C, 'Second text', 'in-c2')
     await inbound(C, 'HELP', 'in-c3')
