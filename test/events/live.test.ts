@@ -341,10 +341,8 @@ t.test('POST /tickets/:id/presence: 204, CSRF by header or by the _csrf field (s
   t.equal(anonymous.statusCode, 401)
 })
 
-// Needs i9-server's publish calls in the tickets services (`created`/`message` after the inbound
-// group commit resolves): on this branch alone nothing publishes them. It passed on a trial merge
-// with i9-server at a816798; the lead removes `todo` after merging both branches.
-t.test('end to end: an inbound SMS through the signed webhook reaches a connected stream', { todo: 'passes once i9-server\'s ticket events are merged' }, async (t) => {
+// The tickets services publish `created`/`message` once the inbound group commit resolves.
+t.test('end to end: an inbound SMS through the signed webhook reaches a connected stream', async (t) => {
   const { SignJWT } = await import('jose')
   const { createHash, randomUUID } = await import('node:crypto')
   const KEY = 'fixture-signing-key-0001'
