@@ -192,14 +192,12 @@
     })
   }
 
+  // Nodes that stay keep their place on screen by themselves (the browser's scroll anchoring
+  // follows them when rows arrive above). A chat pane that was at its newest message stays there.
   function keepScroll (el, fn) {
-    const pageY = root.scrollY
-    const top = el.scrollTop
-    const atBottom = el.scrollHeight - el.clientHeight - el.scrollTop < 8
+    const stick = el.getAttribute('data-stick-bottom') !== null && el.scrollHeight - el.clientHeight - el.scrollTop < 8
     const out = fn()
-    if (el.getAttribute('data-stick-bottom') !== null && atBottom) el.scrollTop = el.scrollHeight
-    else el.scrollTop = top
-    if (root.scrollY !== pageY) root.scrollTo(root.scrollX, pageY)
+    if (stick) el.scrollTop = el.scrollHeight
     return out
   }
 

@@ -32,10 +32,11 @@ export interface Agent {
   problems: string[]
   /**
    * Chromium logs a console error for every response of 400 or more, including a page the server
-   * re-renders on purpose (a refused form answers 409 or 422 with the page). A test names each
-   * such answer it provokes: that one URL pattern with that one status is not a problem.
+   * re-renders on purpose (a refused form answers 409 or 422 with the page), and for a stream the
+   * test cuts on purpose (net::ERR_INCOMPLETE_CHUNKED_ENCODING). A test names each failure it
+   * provokes, by URL pattern and status or network error name: only that one is not a problem.
    */
-  expectHttpError: (url: RegExp, status: number) => void
+  expectLoadError: (url: RegExp, failure: number | string) => void
 }
 
 /**
@@ -45,7 +46,7 @@ export interface Agent {
 export async function person (t: Test, browser: Browser, name: string, opts: { width?: number, height?: number } = {}): Promise<Agent> {
   const context = await browser.newContext({ viewport: { width: opts.width ?? 1280, height: opts.height ?? 800 } })
   const problems: string[] = []
-  const expected: Array<{ url: RegExp, status: number }> = []
+  const expected: Array<{ url: RegExp, failure: string }> = []
   await context.exposeFunction('reportCspViolation', (v: string) => { problems.push(`CSP violation: ${v}`) })
   // Runs in each page through the debugging protocol, so the page's CSP does not apply to it.
   await context.addInitScript({ content: "document.addEventListener('securitypolicyviolation', (e) => window.reportCspViolation(e.violatedDirective + ' ' + e.blockedURI))" })
@@ -53,14 +54,14 @@ export async function person (t: Test, browser: Browser, name: string, opts: { w
   page.setDefaultTimeout(10_000)
   page.on('console', (msg) => {
     if (msg.type() !== 'error' && !/Content Security Policy/i.test(msg.text())) return
-    const status = /^Failed to load resource: the server responded with a status of (\d+)/.exec(msg.text())?.[1]
+    const failure = /^Failed to load resource: (?:the server responded with a status of (\d+)|(net::[A-Z_]+))/.exec(msg.text())
     const url = msg.location().url
-    if (status !== undefined && expected.some((e) => e.status === Number(status) && e.url.test(url))) return
+    if (failure !== null && expected.some((e) => (e.failure === failure[1] || e.failure === failure[2]) && e.url.test(url))) return
     problems.push(`console ${msg.type()}: ${msg.text()} (${url})`)
   })
   page.on('pageerror', (err) => { problems.push(`page error: ${err.message}`) })
   t.teardown(async () => await context.close())
-  return { name, context, page, problems, expectHttpError: (url, status) => { expected.push({ url, status }) } }
+  return { name, context, page, problems, expectLoadError: (url, failure) => { expected.push({ url, failure: String(failure) }) } }
 }
 
 export async function signIn (page: Page, base: string, email: string, password = PASSWORD): Promise<void> {

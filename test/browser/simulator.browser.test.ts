@@ -48,7 +48,7 @@ t.test('the phone: Enter sends, Shift+Enter is a new line, newest at the bottom,
   await Promise.all([page.waitForURL(/show=60/), page.click('text=Show older messages')])
   t.equal(await page.locator('#phone-messages li.msg').count(), 47, 'older messages on request')
 
-  ada.expectHttpError(/\/simulator\?current=.*&number=12ab$/, 400)
+  ada.expectLoadError(/\/simulator\?current=.*&number=12ab$/, 400)
   await page.fill('#sim-number', '12ab')
   await Promise.all([page.waitForURL(/number=12ab/), page.click('form.phone-number button')])
   const alert = page.locator('#sim-number-error[role=alert]')
