@@ -400,8 +400,13 @@
     let pause = 1000
     let dropped = false
     let restoredTimer = null
+    let es = null
+    root.addEventListener('pagehide', function () {
+      leaving = true
+      if (es !== null) es.close()
+    })
     function connect () {
-      const es = new root.EventSource('/inbox/events' + (lastId ? '?lastEventId=' + encodeURIComponent(lastId) : ''))
+      es = new root.EventSource('/inbox/events' + (lastId ? '?lastEventId=' + encodeURIComponent(lastId) : ''))
       es.addEventListener('open', function () {
         pause = 1000
         if (dropped) {
@@ -411,13 +416,14 @@
           restoredTimer = setTimeout(function () { setLiveStatus(null) }, 4000)
         }
       })
+      const source = es
       es.addEventListener('error', function () {
         if (leaving) return
         dropped = true
         clearTimeout(restoredTimer)
         setLiveStatus('reconnecting')
-        if (es.readyState === root.EventSource.CLOSED) {
-          es.close()
+        if (source.readyState === root.EventSource.CLOSED) {
+          source.close()
           setTimeout(function () {
             // A stream refused for want of a session: the counts say so with a 401, and sessionEnded() reloads.
             get('/inbox/counts', 'application/json').catch(function () {}).then(function () { if (!leaving) connect() })
@@ -435,10 +441,9 @@
         try { showPresence(JSON.parse(e.data)) } catch (err) {}
       })
       es.addEventListener('reload', function () {
-        es.close()
+        source.close()
         sessionEnded()
       })
-      root.addEventListener('pagehide', function () { leaving = true; es.close() })
     }
     connect()
   }
@@ -464,19 +469,26 @@
     el.setAttribute('aria-describedby', ids.join(' '))
   }
 
+  function inTimeline (text) {
+    if (text === null || text.trim() === '') return false
+    const wanted = text.trim().replace(/\r\n/g, '\n')
+    return Array.from(document.querySelectorAll('#timeline > li .bubble')).some(function (b) { return b.textContent.trim() === wanted })
+  }
+
   function drafts (form, area, kind) {
     const store = storage()
     if (store === null || !ticketId) return
     const key = draftKey(kind)
     const sentKey = key + '.sent'
     const marker = store.getItem(sentKey)
-    if (marker !== null && root.location.hash === '#sent-' + marker) {
-      // The server redirected to the address this form asked for: the send went through.
+    const saved = store.getItem(key)
+    if (marker !== null && (root.location.hash === '#sent-' + marker || inTimeline(saved))) {
+      // The server redirected to the address this form asked for, or the text is in the thread:
+      // the send went through. (A refusal re-renders the form; an expired session lands on sign-in.)
       store.removeItem(key)
       store.removeItem(sentKey)
       root.history.replaceState(root.history.state, '', root.location.pathname + root.location.search)
     } else {
-      const saved = store.getItem(key)
       if (area.value.trim() === '' && saved !== null && saved.trim() !== '') {
         area.value = saved
         const note = document.createElement('p')
@@ -713,7 +725,8 @@
   }
 
   function rows () {
-    return Array.from(document.querySelectorAll('#ticket-list .ticket-row'))
+    // At 390 px a ticket page hides the list: nothing to move through then.
+    return Array.from(document.querySelectorAll('#ticket-list .ticket-row')).filter(function (r) { return r.getClientRects().length > 0 })
   }
 
   function selectedRow () {
