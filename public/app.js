@@ -6,25 +6,39 @@
   'use strict'
 
   // ---------------------------------------------------------------------------------------------
-  // SMS parts. Mirrors the server's calculation (GSM 03.38 with its extension table, else UCS-2;
-  // 160/153 and 70/67); test/browser/sms-parts.test.ts runs this function over the server's corpus.
+  // SMS parts: a copy of src/messaging/sms-parts.ts (GSM 03.38 with its extension table, else
+  // UCS-2; 160/153 and 70/67). test/browser/sms-parts.test.ts runs this copy over the corpus the
+  // server's implementation is tested against (test/fixtures/sms-parts.json).
 
   const GSM_BASIC = '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà'
-  const GSM_EXTENSION = '\f^{}\\[~]|€'
+  const GSM_EXTENSION = '^{}\\[~]|€\f'
 
   function smsParts (text) {
-    let septets = 0
+    const sizes = []
     let gsm = true
     for (const ch of text) {
-      if (GSM_BASIC.indexOf(ch) >= 0) septets += 1
-      else if (GSM_EXTENSION.indexOf(ch) >= 0) septets += 2
+      if (GSM_BASIC.indexOf(ch) >= 0) sizes.push(1)
+      else if (GSM_EXTENSION.indexOf(ch) >= 0) sizes.push(2)
       else { gsm = false; break }
     }
-    const units = gsm ? septets : text.length
+    if (!gsm) {
+      // UCS-2 counts UTF-16 code units; a character outside the BMP takes two, kept in one part.
+      sizes.length = 0
+      for (const ch of text) sizes.push(ch.length)
+    }
+    const encoding = gsm ? 'GSM-7' : 'UCS-2'
     const single = gsm ? 160 : 70
-    const perPart = gsm ? 153 : 67
-    const parts = units === 0 ? 0 : units <= single ? 1 : Math.ceil(units / perPart)
-    return { encoding: gsm ? 'GSM-7' : 'UCS-2', units, parts, perPart: parts > 1 ? perPart : single }
+    const multi = gsm ? 153 : 67
+    const units = sizes.reduce(function (a, b) { return a + b }, 0)
+    if (units <= single) return { encoding, units, parts: units === 0 ? 0 : 1 }
+    // Concatenated parts carry a header; a two-unit character never straddles two parts.
+    let parts = 1
+    let used = 0
+    for (const size of sizes) {
+      if (used + size > multi) { parts++; used = 0 }
+      used += size
+    }
+    return { encoding, units, parts }
   }
 
   root.TextdeskSms = { smsParts }
