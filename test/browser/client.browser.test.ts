@@ -4,14 +4,17 @@ import { ContractDouble } from './contract-double.js'
 import { checkA11y, launch, person } from './harness.js'
 
 // public/app.js in Chromium against a stand-in for the contract's server side: what the script
-// itself must do (coalesce refetches, reconnect without losing an event, presence, the composer's
-// safety, drafts, the keyboard, the layout), each behaviour observed from the outside.
+// itself must do that the real server cannot easily provoke or that needs exact request counts
+// (coalescing a burst, focus and scroll kept, a refused stream, `reload`, presence cadence, the
+// composer's posted fields, drafts through an expired session, the keyboard), each observed from
+// the outside. The two-agent test covers the rest against the real server: a dropped stream
+// resumed with Last-Event-ID, the layout at both widths.
 
 const browser = await launch(t)
 
-async function setup (t: Test, opts: { width?: number } = {}) {
+async function setup (t: Test) {
   const double = await new ContractDouble().start(t)
-  const agent = await person(t, browser, 'Ada', opts)
+  const agent = await person(t, browser, 'Ada')
   return { double, agent, page: agent.page }
 }
 
@@ -94,35 +97,6 @@ t.test('a refetch keeps focus on the same element and the list where it was scro
   t.ok(before !== undefined && after !== undefined && Math.abs(after - before) < 2, `the list did not jump: the focused row stays where it was on screen (${before} → ${after})`)
   t.ok(await page.locator('.pane-list').evaluate((el) => el.scrollTop) >= 600, 'the new row arrived above, out of sight')
   await page.waitForFunction('document.getElementById("announcer").textContent === "New message from Newcomer."')
-  t.same(agent.problems, [])
-})
-
-t.test('a dropped stream shows Reconnecting…, then resumes from the last event id and shows what it missed', async (t) => {
-  const { double, agent, page } = await setup(t)
-  await page.goto(`${double.base}/inbox`)
-  await double.until(() => double.openStreams === 1)
-  double.rows[0].preview = 'Before the drop'
-  double.publish('ticket', { ticketId: 1, change: 'message' })
-  await page.locator('.ticket-row[data-ticket-id="1"] .preview', { hasText: 'Before the drop' }).waitFor()
-
-  agent.expectLoadError(/\/inbox\/events/, 'net::ERR_INCOMPLETE_CHUNKED_ENCODING')
-  agent.expectLoadError(/\/inbox\/events/, 'net::ERR_EMPTY_RESPONSE')
-  double.down = true
-  double.dropStreams()
-  const status = page.locator('#live-status[role=status]')
-  await status.filter({ hasText: 'Reconnecting…' }).waitFor()
-  t.ok(await status.isVisible(), 'visible, and announced (role=status)')
-  await checkA11y(t, page, 'the inbox while reconnecting')
-  // Published while the browser cannot reach the stream.
-  double.rows[1].preview = 'Sent while you were away'
-  double.publish('ticket', { ticketId: 2, change: 'message' })
-  const missed = double.lastEventId
-  const connections = double.streams.length
-  double.down = false
-  await page.locator('.ticket-row[data-ticket-id="2"] .preview', { hasText: 'Sent while you were away' }).waitFor()
-  await status.filter({ hasText: 'Live again' }).waitFor()
-  const resumed = double.streams.slice(connections).find((s) => s.header !== null)
-  t.equal(resumed?.header, String(missed - 1), 'the reconnect carried Last-Event-ID: the last event it had')
   t.same(agent.problems, [])
 })
 
@@ -320,25 +294,4 @@ t.test('keyboard: j/k/Enter in the list, r/n/a on a ticket, ? opens an accessibl
   await assigned
   t.equal(double.posts.find((p) => p.path === '/tickets/1/assign')?.form.get('assignee'), 'me', 'a on a ticket takes that ticket')
   t.same(agent.problems, [])
-})
-
-t.test('layout: side by side on a wide screen; at 390 px one pane at a time with a way back', async (t) => {
-  const wide = await setup(t)
-  await wide.page.goto(`${wide.double.base}/tickets/1`)
-  const list = await wide.page.locator('.pane-list').boundingBox()
-  const conversation = await wide.page.locator('.pane-conversation').boundingBox()
-  t.ok(list !== null && conversation !== null && list.x + list.width <= conversation.x + 1 && Math.abs(list.y - conversation.y) < 1, 'list left, conversation right')
-  t.ok(await wide.page.locator('.back-to-list').isHidden(), 'no back link when both are shown')
-
-  const narrow = await setup(t, { width: 390 })
-  await narrow.page.goto(`${narrow.double.base}/tickets/1`)
-  t.ok(await narrow.page.locator('.pane-list').isHidden(), 'a ticket at 390 px: the conversation only')
-  t.ok(await narrow.page.locator('.back-to-list').isVisible(), 'with a way back to the list')
-  t.equal(await narrow.page.evaluate('document.documentElement.scrollWidth'), 390, 'nothing wider than the screen')
-  await checkA11y(t, narrow.page, 'a ticket at 390 px')
-  await Promise.all([narrow.page.waitForURL(/\/inbox\?view=open$/), narrow.page.click('.back-to-list')])
-  t.ok(await narrow.page.locator('.pane-list').isVisible(), 'the list at 390 px')
-  t.ok(await narrow.page.locator('.pane-conversation').isHidden(), 'without the empty conversation pane')
-  t.equal(await narrow.page.evaluate('document.documentElement.scrollWidth'), 390)
-  t.same([...wide.agent.problems, ...narrow.agent.problems], [])
 })

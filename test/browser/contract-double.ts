@@ -39,8 +39,6 @@ export class ContractDouble {
   posts: Posted[] = []
   /** Each /inbox/events connection: its ?lastEventId= and Last-Event-ID header. */
   streams: Array<{ query: string | null, header: string | null }> = []
-  /** While true, new /inbox/events connections are cut at once (a network that is down). */
-  down = false
   /** Answer POST /tickets/:id/replies with this status and the page (409, 422) instead of 303. */
   replyStatus = 303
   /** Answer everything but assets with a redirect to /login (an expired session). */
@@ -192,7 +190,6 @@ export class ContractDouble {
     if (url.pathname === '/inbox/events') {
       const header = req.headers['last-event-id']
       this.streams.push({ query: url.searchParams.get('lastEventId'), header: typeof header === 'string' ? header : null })
-      if (this.down) { req.socket.destroy(); return }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' })
       // A short retry keeps the reconnect tests quick; the real server leaves the browser's default.
       res.write('retry: 200\n\n')

@@ -37,6 +37,8 @@ export interface Agent {
    * provokes, by URL pattern and status or network error name: only that one is not a problem.
    */
   expectLoadError: (url: RegExp, failure: number | string) => void
+  /** Another tab in this person's context, guarded like the first; its problems are prefixed with `label`. */
+  newPage: (label: string) => Promise<Page>
 }
 
 /**
@@ -50,18 +52,23 @@ export async function person (t: Test, browser: Browser, name: string, opts: { w
   await context.exposeFunction('reportCspViolation', (v: string) => { problems.push(`CSP violation: ${v}`) })
   // Runs in each page through the debugging protocol, so the page's CSP does not apply to it.
   await context.addInitScript({ content: "document.addEventListener('securitypolicyviolation', (e) => window.reportCspViolation(e.violatedDirective + ' ' + e.blockedURI))" })
-  const page = await context.newPage()
-  page.setDefaultTimeout(10_000)
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error' && !/Content Security Policy/i.test(msg.text())) return
-    const failure = /^Failed to load resource: (?:the server responded with a status of (\d+)|(net::[A-Z_]+))/.exec(msg.text())
-    const url = msg.location().url
-    if (failure !== null && expected.some((e) => (e.failure === failure[1] || e.failure === failure[2]) && e.url.test(url))) return
-    problems.push(`console ${msg.type()}: ${msg.text()} (${url})`)
-  })
-  page.on('pageerror', (err) => { problems.push(`page error: ${err.message}`) })
+  async function guarded (label: string): Promise<Page> {
+    const page = await context.newPage()
+    page.setDefaultTimeout(10_000)
+    const prefix = label === '' ? '' : `${label} `
+    page.on('console', (msg) => {
+      if (msg.type() !== 'error' && !/Content Security Policy/i.test(msg.text())) return
+      const failure = /^Failed to load resource: (?:the server responded with a status of (\d+)|(net::[A-Z_]+))/.exec(msg.text())
+      const url = msg.location().url
+      if (failure !== null && expected.some((e) => (e.failure === failure[1] || e.failure === failure[2]) && e.url.test(url))) return
+      problems.push(`${prefix}console ${msg.type()}: ${msg.text()} (${url})`)
+    })
+    page.on('pageerror', (err) => { problems.push(`${prefix}page error: ${err.message}`) })
+    return page
+  }
+  const page = await guarded('')
   t.teardown(async () => await context.close())
-  return { name, context, page, problems, expectLoadError: (url, failure) => { expected.push({ url, failure: String(failure) }) } }
+  return { name, context, page, problems, expectLoadError: (url, failure) => { expected.push({ url, failure: String(failure) }) }, newPage: guarded }
 }
 
 export async function signIn (page: Page, base: string, email: string, password = PASSWORD): Promise<void> {
