@@ -59,14 +59,22 @@
   // ---------------------------------------------------------------------------------------------
   // Local times: the server writes UTC; the agent reads their own clock.
 
+  // Only a time the server wrote as a UTC clock time ("2026-01-01 09:00 UTC") is rewritten; a
+  // duration ("5m", the list's waiting time) keeps its words. In the list, today's times show the
+  // clock only.
   function localTimes (scope) {
+    const today = new Date().toDateString()
     scope.querySelectorAll('time[datetime]').forEach(function (el) {
       const iso = el.getAttribute('datetime')
       const d = new Date(iso)
-      if (iso && !isNaN(d.getTime()) && el.getAttribute('data-local') === null) {
+      if (iso && !isNaN(d.getTime()) && el.getAttribute('data-local') === null && /UTC\s*$/.test(el.textContent)) {
         el.setAttribute('data-local', '')
         el.title = iso
-        el.textContent = d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })
+        el.textContent = el.closest('#ticket-list') !== null && d.toDateString() === today
+          ? d.toLocaleTimeString([], { timeStyle: 'short' })
+          : el.closest('#ticket-list') !== null
+            ? d.toLocaleString([], { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' })
+            : d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })
       }
     })
   }
