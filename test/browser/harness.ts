@@ -5,7 +5,7 @@ import axe from 'axe-core'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import type { Test } from 'tap'
 import { FAST_HASH_ENV, PASSWORD } from '../auth/agent-session.js'
-import { buildTestApp } from '../helper.js'
+import { buildTestApp, type FakeClock } from '../helper.js'
 
 // What every browser test shares: Debian's Chromium, pages that fail the test on any CSP
 // violation, console error or page error, axe-core on demand, signing in, and screenshots.
@@ -114,8 +114,8 @@ export async function screenshot (page: Page, dir: string, name: string): Promis
 }
 
 /** The real app on a loopback port, with its outbox worker running, as `npm start` has it. */
-export async function startApp (t: Test, env: Record<string, string> = {}) {
-  const built = await buildTestApp(t, { env: { ...FAST_HASH_ENV, SIMULATOR_DELIVERY_DELAY_MS: '50', ...env } })
+export async function startApp (t: Test, env: Record<string, string> = {}, opts: { clock?: FakeClock } = {}) {
+  const built = await buildTestApp(t, { env: { ...FAST_HASH_ENV, SIMULATOR_DELIVERY_DELAY_MS: '50', ...env }, clock: opts.clock })
   await built.app.listen({ host: '127.0.0.1', port: 0 })
   built.services.worker.start()
   const base = `http://127.0.0.1:${(built.app.server.address() as AddressInfo).port}`

@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { Page } from 'playwright-core'
 import { createAgent } from '../auth/agent-session.js'
+import { FakeClock } from '../helper.js'
 import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp } from './harness.js'
 
 // Two agents, Ada and Bo, each in a browser context of their own, and a customer on the
@@ -40,7 +41,9 @@ async function stillSameDocument (page: Page): Promise<boolean> {
 }
 
 t.test('Ada and Bo work one customer\'s ticket together, live', async (t) => {
-  const { app, base, services, clock } = await startApp(t)
+  // The injected clock starts at the real time (the screenshots show today) and moves only when told.
+  const clock = new FakeClock(new Date().toISOString())
+  const { app, base, services } = await startApp(t, {}, { clock })
   await createAgent(services, { email: 'ada@example.com', name: 'Ada' })
   await createAgent(services, { email: 'bo@example.com', name: 'Bo' })
   const browser = await launch(t)
@@ -130,6 +133,7 @@ t.test('Ada and Bo work one customer\'s ticket together, live', async (t) => {
   t.match(await collision.textContent(), /Bo replied 10 s ago: .*We will resend it today/, 'the warning says who replied when, and quotes the reply')
   t.equal(await ada.page.inputValue('#reply-body'), 'Sorry to hear that!', 'Ada\'s draft is kept')
   await checkA11y(t, ada.page, 'the collision warning')
+  await ada.page.locator('form.reply').scrollIntoViewIfNeeded()
   await screenshot(ada.page, shots, 'collision-wide')
 
   // Ada reads it and sends hers anyway.
@@ -142,6 +146,7 @@ t.test('Ada and Bo work one customer\'s ticket together, live', async (t) => {
   await phone.locator('#phone-messages li', { hasText: 'We will resend it today.' }).waitFor()
   t.notMatch(await phone.locator('#phone-messages').textContent(), /VIP customer/, 'the note never reached the phone')
   t.equal((await services.tickets.conversationWith(NUMBER, 100)).filter((m) => m.body.includes('VIP')).length, 0, 'nor any message to the customer')
+  await screenshot(phone, shots, 'simulator')
 
   // 6. Bo sets it to waiting on the customer; the customer answers; it turns open for both.
   await ada.page.goto(`${base}/inbox?view=open`)
@@ -211,10 +216,10 @@ t.test('Ada and Bo work one customer\'s ticket together, live', async (t) => {
   const conversation = await ada.page.locator('.pane-conversation').boundingBox()
   t.ok(list !== null && conversation !== null && list.x + list.width <= conversation.x + 1 && Math.abs(list.y - conversation.y) < 1, 'wide: the list on the left, the conversation on the right')
   t.ok(await ada.page.locator('.back-to-list').isHidden(), 'no back link while both are shown')
+  clock.advance(4 * 60_000)
   await ada.page.goto(`${base}/inbox?view=open`)
   await screenshot(ada.page, shots, 'inbox-wide')
   await checkA11y(t, phone, 'the simulator after a conversation')
-  await screenshot(phone, shots, 'simulator')
 
   await ada.page.setViewportSize({ width: 390, height: 844 })
   await checkA11y(t, ada.page, 'the inbox at 390 px')
