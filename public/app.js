@@ -226,10 +226,13 @@
   // ---------------------------------------------------------------------------------------------
   // The list, the counts and the tab title.
 
-  const baseTitle = document.title.replace(/^\(\d+\) /, '')
+  // The server counts unread tickets up to 100 and writes "(99+)" from there; so does the script.
+  const UNREAD_CAP = 100
+  const baseTitle = document.title.replace(/^\(\d+\+?\) /, '')
 
   function setUnread (n) {
-    document.title = n > 0 ? '(' + n + ') ' + baseTitle : baseTitle
+    const shown = n >= UNREAD_CAP ? (UNREAD_CAP - 1) + '+' : String(n)
+    document.title = n > 0 ? '(' + shown + ') ' + baseTitle : baseTitle
   }
 
   function listUrl () {

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { Page } from 'playwright-core'
 import { ContractDouble } from './contract-double.js'
-import { checkA11y, launch, person } from './harness.js'
+import { checkA11y, launch, person, untilText } from './harness.js'
 
 // public/app.js in Chromium against a stand-in for the contract's server side: what the script
 // itself must do that the real server cannot easily provoke or that needs exact request counts
@@ -45,9 +45,9 @@ t.test('ticket events refetch the list, counts and open timeline: at most once p
   double.publish('ticket', { ticketId: 1, change: 'message' })
   await page.locator('#ticket-list .ticket-row[data-ticket-id="4"]').waitFor()
   await page.locator('#timeline li[data-item-id="102"]').waitFor()
-  await page.waitForFunction('document.title === "(2) Ticket 1 · Textdesk"')
+  await untilText(page, 'title', '(2) Ticket 1 · Textdesk')
   t.equal(await text(page, '[data-count-for=open]'), '4', 'the counts follow')
-  await page.waitForFunction('document.getElementById("announcer").textContent === "New message from the customer: Are you there?"')
+  await untilText(page, '#announcer', 'New message from the customer: Are you there?')
   t.equal(await page.inputValue('form.reply input[name=seen]'), '102', 'with the composer empty, what is on screen counts as seen')
 
   // A change that lands while a refetch has just run still shows: the trailing refetch.
@@ -77,6 +77,24 @@ t.test('ticket events refetch the list, counts and open timeline: at most once p
   t.same(agent.problems, [], 'no CSP violations, console errors or page errors')
 })
 
+t.test('the tab title counts unread tickets as the server writes it: (99+) from 100, nothing at 0', async (t) => {
+  const { double, agent, page } = await setup(t)
+  double.counts = { ...double.counts, unread: 100 }
+  await page.goto(`${double.base}/inbox`)
+  t.equal(await page.title(), '(99+) Inbox · Textdesk', 'as rendered')
+  await double.until(() => double.openStreams === 1)
+  double.counts = { ...double.counts, unread: 7 }
+  double.publish('ticket', { ticketId: 1, change: 'read' })
+  await untilText(page, 'title', '(7) Inbox · Textdesk')
+  double.counts = { ...double.counts, unread: 100 }
+  double.publish('ticket', { ticketId: 1, change: 'message' })
+  await untilText(page, 'title', '(99+) Inbox · Textdesk')
+  double.counts = { ...double.counts, unread: 0 }
+  double.publish('ticket', { ticketId: 1, change: 'read' })
+  await untilText(page, 'title', 'Inbox · Textdesk')
+  t.same(agent.problems, [])
+})
+
 t.test('a refetch keeps focus on the same element and the list where it was scrolled', async (t) => {
   const { double, agent, page } = await setup(t)
   for (let i = 10; i < 60; i++) double.rows.push({ id: i, customer: `Customer ${i}`, preview: `Question ${i}`, unread: false })
@@ -96,7 +114,7 @@ t.test('a refetch keeps focus on the same element and the list where it was scro
   const after = (await link.boundingBox())?.y
   t.ok(before !== undefined && after !== undefined && Math.abs(after - before) < 2, `the list did not jump: the focused row stays where it was on screen (${before} → ${after})`)
   t.ok(await page.locator('.pane-list').evaluate((el) => el.scrollTop) >= 600, 'the new row arrived above, out of sight')
-  await page.waitForFunction('document.getElementById("announcer").textContent === "New message from Newcomer."')
+  await untilText(page, '#announcer', 'New message from Newcomer.')
   t.same(agent.problems, [])
 })
 
@@ -147,7 +165,7 @@ t.test('presence: viewing on open and every 20 s, typing at most every 3 s, left
   await page.locator('#presence', { hasText: 'Bo is typing… · Cy is viewing' }).waitFor()
   double.publish('presence', { ticketId: 2, viewers: [] })
   double.publish('presence', { ticketId: 1, viewers: [] })
-  await page.waitForFunction('document.getElementById("presence").textContent === ""')
+  await page.locator('#presence:empty').waitFor({ state: 'attached' })
 
   await page.goto(`${double.base}/inbox`)
   await double.until(() => presence().includes('left'))

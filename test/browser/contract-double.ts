@@ -106,7 +106,7 @@ export class ContractDouble {
 
   private page (title: string, bodyAttrs: string, main: string): string {
     return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${this.counts.unread > 0 ? `(${this.counts.unread}) ` : ''}${esc(title)} · Textdesk</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/app.css"><script src="/assets/app.js" defer></script></head>
+<title>${this.counts.unread >= 100 ? '(99+) ' : this.counts.unread > 0 ? `(${this.counts.unread}) ` : ''}${esc(title)} · Textdesk</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/app.css"><script src="/assets/app.js" defer></script></head>
 <body ${bodyAttrs} data-agent-id="1" data-agent-name="Ada" data-last-event-id="${this.lastEventId}">
 <header class="top"><a class="brand" href="/inbox">Textdesk</a><nav aria-label="Account"><span id="live-status" role="status"></span><a href="/inbox">Inbox</a><span class="who">Ada</span>
 <form method="post" action="/logout" class="inline"><input type="hidden" name="_csrf" value="csrf-token-1"><button type="submit" class="link">Sign out</button></form></nav></header>

@@ -78,6 +78,23 @@ export async function signIn (page: Page, base: string, email: string, password 
   await Promise.all([page.waitForURL((url) => !url.pathname.startsWith('/login')), page.click('button[type=submit]')])
 }
 
+/**
+ * Waits until the element's whole text is `text` (visible or not: the title, a live region),
+ * failing after 10 s. Watched from a script evaluated through the debugging protocol, not with
+ * page.waitForFunction: its predicate is polled as an eval in the page, which the page's CSP (no
+ * 'unsafe-eval') refuses.
+ */
+export async function untilText (page: Page, selector: string, text: string): Promise<void> {
+  const found = await page.evaluate(`new Promise((resolve) => {
+    const matches = () => document.querySelector(${JSON.stringify(selector)})?.textContent === ${JSON.stringify(text)}
+    if (matches()) return resolve(true)
+    const observer = new MutationObserver(() => { if (matches()) { observer.disconnect(); resolve(true) } })
+    observer.observe(document.documentElement, { subtree: true, childList: true, characterData: true })
+    setTimeout(() => { observer.disconnect(); resolve(false) }, 10000)
+  })`)
+  if (found !== true) throw new Error(`${selector} never read ${JSON.stringify(text)} (it reads ${JSON.stringify(await page.textContent(selector))})`)
+}
+
 interface AxeResult { violations: Array<{ id: string, impact: string | null, help: string, nodes: Array<{ target: unknown[], failureSummary?: string }> }> }
 
 /**

@@ -2,7 +2,7 @@ import t from 'tap'
 import type { Page } from 'playwright-core'
 import { createAgent } from '../auth/agent-session.js'
 import { FakeClock } from '../helper.js'
-import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp } from './harness.js'
+import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp, untilText } from './harness.js'
 
 // Two agents, Ada and Bo, each in a browser context of their own, and a customer on the
 // simulator's phone, against the real service: live lists, assignment, presence, a private note
@@ -80,8 +80,8 @@ t.test('Ada and Bo work one customer\'s ticket together, live', async (t) => {
   t.ok(ticketId, 'the row names its ticket')
   const row = (p: Page) => p.locator(`#ticket-list .ticket-row[data-ticket-id="${ticketId}"]`)
   t.ok(await row(ada.page).evaluate((el) => el.classList.contains('unread')), 'unread for Ada')
-  await ada.page.waitForFunction('/^\\(1\\) /.test(document.title)')
-  t.match(await ada.page.title(), /^\(1\) /, 'the tab title counts the unread ticket')
+  await untilText(ada.page, 'title', '(1) Unassigned · Textdesk')
+  t.equal(await ada.page.title(), '(1) Unassigned · Textdesk', 'the tab title counts the unread ticket')
   await checkA11y(t, ada.page, 'the Unassigned view with a ticket')
 
   // 2. Ada takes it from the list with the keyboard; Bo sees it leave Unassigned, live.
