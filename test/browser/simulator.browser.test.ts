@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createAgent } from '../auth/agent-session.js'
-import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp } from './harness.js'
+import { checkA11y, launch, person, signIn, startApp } from './harness.js'
 
 // The simulator's phone in Chromium: Enter sends and Shift+Enter starts a line, the screen keeps
 // the newest message in view, an invalid number gets a sentence instead of JSON.
@@ -44,7 +44,6 @@ t.test('the phone: Enter sends, Shift+Enter is a new line, newest at the bottom,
   t.equal(geometry.pageHeight, short, 'the page is as tall with 47 messages as with 1')
   t.ok(await page.locator('#phone-messages li.msg').last().locator('.bubble', { hasText: 'Message 44 of a long chat' }).isVisible())
   await checkA11y(t, page, 'the simulator with a long chat')
-  await screenshot(page, screenshotDir(t), 'simulator')
   await Promise.all([page.waitForURL(/show=60/), page.click('text=Show older messages')])
   t.equal(await page.locator('#phone-messages li.msg').count(), 47, 'older messages on request')
 
