@@ -211,7 +211,6 @@ t.test('Ada and Bo work one customer\'s ticket together, live', async (t) => {
   await checkA11y(t, ada.page, 'the shortcut help')
   await screenshot(ada.page, shots, 'shortcuts-wide')
   await ada.page.keyboard.press('Escape')
-  await screenshot(ada.page, shots, 'ticket-wide')
   const list = await ada.page.locator('.pane-list').boundingBox()
   const conversation = await ada.page.locator('.pane-conversation').boundingBox()
   t.ok(list !== null && conversation !== null && list.x + list.width <= conversation.x + 1 && Math.abs(list.y - conversation.y) < 1, 'wide: the list on the left, the conversation on the right')
