@@ -42,6 +42,11 @@ function validNumber (input: string | undefined): string | null {
   }
 }
 
+/** A posted form names the phone it comes from; without one (or with two) it comes from none. */
+function postedNumber (input: unknown): string | null {
+  return typeof input === 'string' && input.trim() !== '' ? validNumber(input) : null
+}
+
 /** How many messages to show: a multiple of PAGE_SIZE, at least one page, at most MAX_SHOWN. */
 export function shownCount (show: string | undefined): number {
   const n = /^\d{1,6}$/.test(show ?? '') ? Number(show) : PAGE_SIZE
@@ -94,7 +99,9 @@ export async function simulatorRoutes (app: FastifyInstance, deps: SimulatorDeps
     if (statusCode >= 500) req.log.error({ err }, 'simulator request failed')
     reply.code(statusCode)
     if (!(req.headers.accept ?? '').includes('text/html') || statusCode >= 500) return await reply.send(body)
-    const number = validNumber((req.body as { number?: string } | undefined)?.number ?? (req.query as Query | undefined)?.number) ?? DEFAULT_NUMBER
+    // A refused request's fields may be anything (an array from repeated keys): only a string is a number.
+    const given = (req.body as { number?: unknown } | undefined)?.number ?? (req.query as { number?: unknown } | undefined)?.number
+    const number = (typeof given === 'string' ? validNumber(given) : null) ?? DEFAULT_NUMBER
     return await render(reply, number, PAGE_SIZE, { error: statusCode === 400 ? 'That request was not understood; nothing was sent.' : body.message })
   })
 
@@ -122,7 +129,7 @@ export async function simulatorRoutes (app: FastifyInstance, deps: SimulatorDeps
   })
 
   app.post<{ Body: { number?: string, text?: string, show?: string } }>('/simulator/messages', { schema: { body: sendBody } }, async (req, reply) => {
-    const number = validNumber(req.body?.number)
+    const number = postedNumber(req.body?.number)
     const text = req.body?.text ?? ''
     const show = shownCount(req.body?.show)
     if (number === null) {
@@ -142,7 +149,7 @@ export async function simulatorRoutes (app: FastifyInstance, deps: SimulatorDeps
   })
 
   app.post<{ Body: { number?: string, mode?: string } }>('/simulator/mode', { schema: { body: modeBody } }, async (req, reply) => {
-    const number = validNumber(req.body?.number)
+    const number = postedNumber(req.body?.number)
     if (number === null) {
       reply.code(400)
       return await render(reply, DEFAULT_NUMBER, PAGE_SIZE, { error: 'This phone has no valid number; switch to one first.' })
