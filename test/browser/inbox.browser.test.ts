@@ -4,7 +4,8 @@ import { checkA11y, launch, person, signIn, startApp } from './harness.js'
 
 // One agent's day in the smallest form, against the real service with its real
 // Content-Security-Policy: a text arrives through the MessageBird webhook, the agent signs in,
-// answers it, sees the delivery report arrive without a reload, and signs out.
+// answers it, sees the delivery report arrive without a reload, closes and undoes it, meets the
+// not-found page, and signs out.
 
 t.test('an agent signs in, answers a ticket and signs out, with the CSP active and never violated', async (t) => {
   // Delivery reports come 3 s after a send: long enough for the page to render the reply as sent first.
@@ -47,6 +48,22 @@ t.test('an agent signs in, answers a ticket and signs out, with the CSP active a
   // The simulator reports delivery after the page has rendered; the event stream brings it in.
   await reply.locator('.status.delivered').waitFor()
   t.equal(await page.evaluate('window.__sameDocument'), true, 'the reply shows as delivered without a reload')
+
+  // Closing offers an undo; the closed ticket's page says what the customer's next text does.
+  const closed = page.waitForEvent('load')
+  await page.click('form.status button[value=closed]')
+  await closed
+  await page.locator('.closed-notice', { hasText: 'This ticket is closed' }).waitFor()
+  await checkA11y(t, page, 'a closed ticket with its undo')
+  const undone = page.waitForEvent('load')
+  await page.getByRole('button', { name: 'Undo close' }).click()
+  await undone
+  t.equal(await page.locator('.ticket-head .badge.open').count(), 1, 'Undo close: open again')
+
+  ada.expectLoadError(/\/tickets\/abc$/, 404)
+  await page.goto(`${base}/tickets/abc`)
+  t.match(await page.textContent('main'), /There is no ticket abc/, 'a ticket address that is not one gets a sentence')
+  await checkA11y(t, page, 'the not-found page')
 
   const out = page.waitForEvent('load')
   await page.click('header form[action="/logout"] button')

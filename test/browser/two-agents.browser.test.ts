@@ -62,19 +62,19 @@ t.test('Ada and Bo work one customer\'s ticket together, live', async (t) => {
   await checkA11y(t, ada.page, 'an empty Unassigned view')
 
   // 1. A customer texts; the ticket appears in both lists within a second, without a reload.
-  // Measured from the moment the server has the new ticket (its event is published after commit) to
-  // the moment each page shows its row (noted in the page, so the test's own polling adds nothing).
+  // Measured from the moment the phone's browser sent the text (the request's start, a wall-clock
+  // time) to the moment each page shows its row (noted in the page, so the test's own polling adds
+  // nothing): the server's handling of the text counts too.
   for (const p of [ada.page, bo.page]) await noteWhenShown(p, 'My parcel never came')
-  let createdAt = 0
-  const unsubscribe = services.events.subscribe((e) => { if (e.name === 'ticket' && e.data.change === 'created') createdAt = Date.now() })
   await phone.fill('#sim-text', 'My parcel never came')
+  const posted = phone.waitForRequest((req) => req.method() === 'POST' && req.url().endsWith('/simulator/messages'))
   await navigates(phone, async () => await phone.press('#sim-text', 'Enter'))
+  const sentAt = (await posted).timing().startTime
   const newRow = (p: Page) => p.locator('#ticket-list .ticket-row', { hasText: 'My parcel never came' })
   await Promise.all([newRow(ada.page).waitFor({ timeout: 5000 }), newRow(bo.page).waitFor({ timeout: 5000 })])
   const shown = [await shownAt(ada.page), await shownAt(bo.page)]
-  const took = Math.max(...shown) - createdAt
-  unsubscribe()
-  t.ok(createdAt > 0 && shown.every((at) => at > 0) && took < LIVE_MS, `the new ticket reached both lists ${took} ms after the server stored it`)
+  const took = Math.max(...shown) - sentAt
+  t.ok(sentAt > 0 && shown.every((at) => at > 0) && took < LIVE_MS, `the new ticket reached both lists ${Math.round(took)} ms after the customer sent it`)
   t.ok(await stillSameDocument(ada.page) && await stillSameDocument(bo.page), 'without a reload')
   const ticketId = await newRow(ada.page).getAttribute('data-ticket-id')
   t.ok(ticketId, 'the row names its ticket')
