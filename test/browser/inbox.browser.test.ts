@@ -1,26 +1,16 @@
-import { existsSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
-import { chromium, type Browser } from 'playwright-core'
 import t from 'tap'
-import { FAST_HASH_ENV } from '../auth/agent-session.js'
-import { buildTestApp } from '../helper.js'
-import { afterCommit } from '../../src/db/after-commit.js'
+import { createAgent } from '../auth/agent-session.js'
+import { checkA11y, launch, person, signIn, startApp } from './harness.js'
 
-// The inbox in a real browser, with the real Content-Security-Policy: sign in, open a ticket,
-// reply, watch the status arrive through the live refresh, sign out.
-
-const CHROMIUM = '/usr/bin/chromium'
+// One agent's day in the smallest form, against the real service with its real
+// Content-Security-Policy: a text arrives through the MessageBird webhook, the agent signs in,
+// answers it, sees the delivery report arrive without a reload, closes and undoes it, meets the
+// not-found page, and signs out.
 
 t.test('an agent signs in, answers a ticket and signs out, with the CSP active and never violated', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the browser test needs Debian's Chromium (apt-get install -y chromium)`)
-  }
-  const { app, services } = await buildTestApp(t, { env: { ...FAST_HASH_ENV, INBOX_REFRESH_SECONDS: '1' } })
-  await services.agents.add({ email: 'ada@example.com', name: 'Ada Lovelace', role: 'agent', password: 'correct horse battery staple' })
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  services.worker.start()
-  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-
+  // Delivery reports come 3 s after a send: long enough for the page to render the reply as sent first.
+  const { base, services } = await startApp(t, { SIMULATOR_DELIVERY_DELAY_MS: '3000' })
+  await createAgent(services, { email: 'ada@example.com', name: 'Ada Lovelace' })
   const hook = await fetch(`${base}/webhooks/messagebird`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -28,57 +18,60 @@ t.test('an agent signs in, answers a ticket and signs out, with the CSP active a
   })
   t.equal(hook.status, 200)
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update']
-  })
-  t.teardown(async () => await browser.close())
-  const page = await browser.newPage()
-  page.setDefaultTimeout(10_000)
-
-  const problems: string[] = []
-  page.on('console', (msg) => { if (msg.type() === 'error' || /Content Security Policy/i.test(msg.text())) problems.push(`console ${msg.type()}: ${msg.text()} (${msg.location().url})`) })
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`))
-  await page.exposeFunction('reportCspViolation', (v: string) => problems.push(`CSP violation: ${v}`))
-  // Runs in the page (injected by the browser's debugging protocol, so the CSP does not apply to it).
-  await page.addInitScript({ content: "document.addEventListener('securitypolicyviolation', (e) => window.reportCspViolation(e.violatedDirective + ' ' + e.blockedURI))" })
-
+  const browser = await launch(t)
+  const ada = await person(t, browser, 'Ada')
+  const page = ada.page
   const first = await page.goto(`${base}/inbox`)
   t.match(page.url(), /\/login\?next=%2Finbox$/, 'an anonymous visit lands on the sign-in page')
   t.match(first?.headers()['content-security-policy'], /script-src 'self'/, 'the CSP is active')
-  await page.fill('input[name=email]', 'ada@example.com')
-  await page.fill('input[name=password]', 'correct horse battery staple')
-  await Promise.all([page.waitForURL(`${base}/inbox?view=unassigned`), page.click('button[type=submit]')])
+  await checkA11y(t, page, 'the sign-in page')
+  await signIn(page, base, 'ada@example.com')
+  await page.goto(`${base}/inbox`)
+  t.match(page.url(), /\/inbox\?view=unassigned$/, 'with nothing assigned to her, the inbox opens on Unassigned')
   t.match(await page.textContent('header.top'), /Ada Lovelace/, 'signed in')
 
-  const row = page.locator('tr.ticket-row', { hasText: 'My order #4411 has not arrived' })
-  await row.waitFor()
-  await Promise.all([page.waitForURL(/\/tickets\/\d+(\?view=\w+)?$/), row.locator('a').first().click()])
+  const row = page.locator('#ticket-list .ticket-row', { hasText: 'My order #4411 has not arrived' })
+  const loaded = page.waitForEvent('load')
+  await row.locator('a').first().click()
+  await loaded
   t.match(await page.textContent('#timeline'), /My order #4411 has not arrived/)
 
-  // Resolves once the simulator's delivery report for the reply has committed.
-  const delivered = new Promise<void>((resolve) => {
-    services.status.addListener(async (_trx, message, status) => {
-      if (message.kind === 'reply' && status === 'delivered') afterCommit(services.db, resolve)
-    })
-  })
   await page.fill('#reply-body', 'Sorry about that! It ships today.')
-  t.match(await page.textContent('#reply-counter'), /33 characters · 1 SMS · GSM-7/, 'app.js runs under the CSP')
-  await Promise.all([page.waitForURL(/\/tickets\/\d+(\?view=\w+)?$/), page.click('form.reply button[type=submit]')])
-  const reply = page.locator('li.msg.outbound', { hasText: 'Sorry about that! It ships today.' })
-  await reply.waitFor()
+  t.match(await page.textContent('#reply-counter'), /33 \/ 1,600 characters · 1 SMS part · GSM-7/, 'app.js runs under the CSP')
+  const sent = page.waitForEvent('load')
+  await page.click('form.reply button[type=submit]')
+  await sent
+  await page.evaluate('window.__sameDocument = true')
+  const reply = page.locator('#timeline li.outbound', { hasText: 'Sorry about that! It ships today.' })
   t.match(await reply.locator('.msg-meta').textContent(), /Ada Lovelace/, 'the reply names its agent')
-  // The simulator reports delivery; the live update without a reload is the two-agent test's
-  // (it needs /inbox/events); here the reloaded page shows it.
-  await delivered
-  await page.reload()
+  t.equal(await reply.locator('.status.delivered').count(), 0, 'not delivered yet when the page is shown')
+  // The simulator reports delivery after the page has rendered; the event stream brings it in.
   await reply.locator('.status.delivered').waitFor()
-  t.ok(await reply.locator('.status.delivered').isVisible(), 'the reply shows as delivered')
+  t.equal(await page.evaluate('window.__sameDocument'), true, 'the reply shows as delivered without a reload')
 
-  await Promise.all([page.waitForURL(/\/login\?signed-out=1$/), page.click('header form[action="/logout"] button')])
-  t.match(await page.textContent('main'), /You are signed out\./)
+  // Closing offers an undo; the closed ticket's page says what the customer's next text does.
+  const closed = page.waitForEvent('load')
+  await page.click('form.status button[value=closed]')
+  await closed
+  await page.locator('.closed-notice', { hasText: 'This ticket is closed' }).waitFor()
+  await checkA11y(t, page, 'a closed ticket with its undo')
+  const undone = page.waitForEvent('load')
+  await page.getByRole('button', { name: 'Undo close' }).click()
+  await undone
+  t.equal(await page.locator('.ticket-head .badge.open').count(), 1, 'Undo close: open again')
+
+  ada.expectLoadError(/\/tickets\/abc$/, 404)
+  await page.goto(`${base}/tickets/abc`)
+  t.match(await page.textContent('main'), /There is no ticket abc/, 'a ticket address that is not one gets a sentence')
+  await checkA11y(t, page, 'the not-found page')
+
+  const out = page.waitForEvent('load')
+  await page.click('header form[action="/logout"] button')
+  await out
+  t.match(page.url(), /\/login/, 'signing out lands on the sign-in page')
+  t.match(await page.textContent('main'), /You are signed out\./, 'which says so')
   await page.goto(`${base}/inbox`)
   t.match(page.url(), /\/login\?next=%2Finbox$/, 'after signing out the inbox asks for sign-in again')
 
-  t.same(problems, [], 'no CSP violations, console errors or page errors')
+  t.same(ada.problems, [], 'no CSP violations, console errors or page errors')
 })
