@@ -44,7 +44,7 @@ function frame (event: BusEvent): string {
 }
 
 /**
- * Live updates for agents' pages (the inbox contract's "Server-Sent Events"): `GET /inbox/events`
+ * Live updates for agents' pages (docs/team-inbox-contract.md, "Server-Sent Events"): `GET /inbox/events`
  * and `POST /tickets/:id/presence`. Register inside the scope that has agent sign-in: both need a
  * session (the stream answers 401 JSON without one) and the POST needs the CSRF token, which a
  * `sendBeacon` (no headers possible) sends as the `_csrf` form field.

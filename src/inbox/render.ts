@@ -2,7 +2,7 @@ import type { FastifyReply } from 'fastify'
 
 /**
  * Renders a full page inside the layout, with what every page needs: the agent, the CSRF token,
- * and on signed-in pages the `<body>` data the browser script reads (issue 9 contract): the agent,
+ * and on signed-in pages the `<body>` data the browser script reads (docs/team-inbox-contract.md): the agent,
  * the live-event id to resume from, and the page's view and ticket.
  */
 export async function renderPage (reply: FastifyReply, view: string, data: Record<string, unknown>): Promise<FastifyReply> {
