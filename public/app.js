@@ -1,6 +1,6 @@
 // Textdesk's one browser script. It only enhances server-rendered pages: every action is also a
 // plain form. Loaded as an external file so the Content-Security-Policy can forbid inline script.
-// The page hooks, routes and events it relies on are the issue-9 contract between the server side
+// The page hooks, routes and events it relies on are docs/team-inbox-contract.md, between the server side
 // and this script (data-* attributes on <body>, #ticket-list, #timeline, /inbox/events, ...).
 (function (root) {
   'use strict'

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { PUBLIC_DIR } from '../../src/paths.js'
 
-// A stand-in for the server side of the issue-9 contract (/inbox, /tickets/:id, the fragments,
+// A stand-in for the server side of docs/team-inbox-contract.md (/inbox, /tickets/:id, the fragments,
 // /inbox/counts, /inbox/events, the POST routes), serving the real public/app.js and app.css under
 // the app's Content-Security-Policy. It records every request and lets a test push events, drop
 // the stream and change what the fragments say, so the script's own behaviour (coalescing,
