@@ -314,6 +314,7 @@
   const refreshTimeline = throttled(function () {
     const timeline = document.getElementById('timeline')
     if (timeline === null || !ticketId) return
+    refreshHead()
     return get('/tickets/' + encodeURIComponent(ticketId) + '/timeline', 'text/html').then(function (html) {
       const scroller = timeline.closest('[data-stick-bottom]') || timeline
       const added = keepScroll(scroller, function () { return morph(timeline, html) })
@@ -331,6 +332,17 @@
       if (seen && id !== null && (!reply || reply.value.trim() === '')) seen.value = id
     })
   }, THROTTLE_MS)
+
+  // The ticket's header (status, assignee and their forms) follows the same events, unless the
+  // agent is using one of its controls right now.
+  function refreshHead () {
+    const head = document.getElementById('ticket-head')
+    if (head === null || head.contains(document.activeElement)) return
+    const view = body.getAttribute('data-view') || 'open'
+    get('/tickets/' + encodeURIComponent(ticketId) + '/head?view=' + encodeURIComponent(view), 'text/html').then(function (html) {
+      if (!head.contains(document.activeElement)) morph(head, html)
+    }).catch(function () {})
+  }
 
   // ---------------------------------------------------------------------------------------------
   // The simulator's phone (and any other [data-live-fragment]): refetched on every ticket event.
@@ -781,7 +793,11 @@
     const row = selectedRow()
     const id = (row && !body.classList.contains('page-ticket') ? row.getAttribute('data-ticket-id') : ticketId) || (row ? row.getAttribute('data-ticket-id') : '')
     if (!id) { announce('Pick a ticket first: j and k move through the list.'); return }
-    const scope = (row && row.getAttribute('data-ticket-id') === id && row.querySelector('form[action$="/assign"]')) ? row : document
+    // On the ticket page its own forms come back to the ticket; the list row's come back to the list.
+    const onTicket = body.classList.contains('page-ticket') && id === ticketId
+    const scope = onTicket
+      ? (document.querySelector('.pane-conversation') || document)
+      : (row && row.getAttribute('data-ticket-id') === id && row.querySelector('form[action$="/assign"]')) ? row : document
     const forms = Array.from(scope.querySelectorAll('form[action="/tickets/' + id + '/assign"]'))
     for (const form of forms) {
       const button = form.querySelector('button[name=assignee][value=me]')

@@ -215,7 +215,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       root: VIEWS_DIR,
       viewExt: 'hbs',
       production: config.nodeEnv === 'production',
-      options: { partials: { ticketList: 'partials/ticket-list.hbs', viewNav: 'partials/view-nav.hbs', timeline: 'partials/timeline.hbs', phoneMessages: 'partials/phone-messages.hbs' } }
+      options: { partials: { ticketList: 'partials/ticket-list.hbs', viewNav: 'partials/view-nav.hbs', timeline: 'partials/timeline.hbs', ticketHead: 'partials/ticket-head.hbs', phoneMessages: 'partials/phone-messages.hbs' } }
     })
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)

@@ -140,11 +140,25 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
     return await reply.header('cache-control', 'no-store').send(await tickets.counts(agent.id))
   })
 
+  /** What the ticket's header (status, assignee, its forms) shows: the page's and the fragment's. */
+  const ticketHeadData = async (req: TicketReq, id: number, view: View) => {
+    const agent = agentOf(req)
+    const data = await tickets.getTicket(id)
+    return {
+      ...data,
+      currentView: view,
+      statusWord: STATUS_WORDS[data.ticket.status],
+      agents: (await tickets.activeAgents()).map((a) => ({ ...a, selected: a.id === data.ticket.assignee_id, isMe: a.id === agent.id })),
+      returnTo: `/tickets/${id}?view=${view}`,
+      isMine: data.ticket.assignee_id === agent.id
+    }
+  }
+
   const ticketPage = async (req: TicketReq, reply: FastifyReply, state: PageState = {}) => {
     const agent = agentOf(req)
     const id = ticketIdOf(req.params.id)
-    const data = await tickets.getTicket(id)
     const view = viewOf(req.query?.view, 'open')
+    const data = await ticketHeadData(req, id, view)
     const lists = await listData(agent.id, view, undefined)
     return await page(reply, 'ticket', {
       title: `Ticket ${data.ticket.ref}`,
@@ -153,17 +167,13 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
       ticketId: id,
       ...lists,
       ...data,
-      statusWord: STATUS_WORDS[data.ticket.status],
-      agents: (await tickets.activeAgents()).map((a) => ({ ...a, selected: a.id === data.ticket.assignee_id, isMe: a.id === agent.id })),
       viewers: presence.viewers(id).filter((v) => v.agentId !== agent.id),
-      returnTo: `/tickets/${id}?view=${view}`,
       state,
       maxReply: MAX_REPLY_LENGTH,
       reopenWindowHours: config.teamInbox.reopenWindowHours,
       maxNote: MAX_NOTE_LENGTH,
       maxPartsWithoutConfirm: MAX_PARTS_WITHOUT_CONFIRM,
       isOpen: data.ticket.status !== 'closed',
-      isMine: data.ticket.assignee_id === agent.id,
       canFailover: data.addresses.length > 1,
       failoverExpiryMinutes: Math.round(config.failover.defaultExpirySeconds / 6) / 10
     })
@@ -182,6 +192,12 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
     return await renderFragment(reply, 'partials/timeline', data)
   }
   app.get<{ Params: { id: string } }>('/tickets/:id/timeline', { schema: { params: idParams } }, timelineFragment)
+  // The header's status, assignee and forms, refetched by the page's script with the timeline: a
+  // customer's answer or a colleague's change must not leave stale buttons ("Mark open" on an open ticket).
+  app.get<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>('/tickets/:id/head', { schema: { params: idParams, querystring: listQuery } }, async (req, reply) => {
+    const id = ticketIdOf(req.params.id)
+    return await renderFragment(reply, 'partials/ticket-head', await ticketHeadData(req, id, viewOf(req.query.view, 'open')))
+  })
   // The refresh target of the page's script before the timeline existed.
   app.get<{ Params: { id: string } }>('/tickets/:id/conversation', { schema: { params: idParams } }, timelineFragment)
 

@@ -5,7 +5,7 @@ import pretty from 'pino-pretty'
  * Polled over and over by a browser tab or a machine: the inbox's and the simulator's background
  * refresh, health checks and metrics scrapes. Their request lines would bury everything else.
  */
-export const BACKGROUND_ROUTES: readonly string[] = ['/inbox/list', '/inbox/counts', '/tickets/:id/timeline', '/tickets/:id/conversation', '/simulator/conversation', '/healthz', '/readyz', '/metrics']
+export const BACKGROUND_ROUTES: readonly string[] = ['/inbox/list', '/inbox/counts', '/tickets/:id/timeline', '/tickets/:id/head', '/tickets/:id/conversation', '/simulator/conversation', '/healthz', '/readyz', '/metrics']
 
 /**
  * Makes the request lines of background routes debug-level: shown with LOG_LEVEL=debug or trace,

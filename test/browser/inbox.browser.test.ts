@@ -60,6 +60,23 @@ t.test('an agent signs in, answers a ticket and signs out, with the CSP active a
   await undone
   t.equal(await page.locator('.ticket-head .badge.open').count(), 1, 'Undo close: open again')
 
+  // Waiting on the customer; their answer turns the header (badge and buttons) open without a reload.
+  const pending = page.waitForEvent('load')
+  await page.click('form.status button[value=pending]')
+  await pending
+  await page.locator('.ticket-head .badge.pending').waitFor()
+  await page.evaluate('window.__sameDocument = true')
+  const answer = await fetch(`${base}/webhooks/messagebird`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ originator: '31612345678', payload: 'Great, thank you', id: 'browser-2' })
+  })
+  t.equal(answer.status, 200)
+  await page.locator('#timeline li.inbound', { hasText: 'Great, thank you' }).waitFor()
+  await page.locator('.ticket-head .badge.open').waitFor()
+  t.equal(await page.locator('form.status button[value=pending]').count(), 1, 'the header offers Pending again, not Mark open')
+  t.equal(await page.evaluate('window.__sameDocument'), true, 'the header followed the customer\'s answer without a reload')
+
   ada.expectLoadError(/\/tickets\/abc$/, 404)
   await page.goto(`${base}/tickets/abc`)
   t.match(await page.textContent('main'), /There is no ticket abc/, 'a ticket address that is not one gets a sentence')
