@@ -44,7 +44,7 @@ export interface Config {
   unconfirmedAfterSeconds: number
   failover: { defaultExpirySeconds: number, confirmationWithFailover: boolean }
   simulator: { deliveryDelayMs: number }
-  inbox: { pageSize: number, refreshSeconds: number }
+  inbox: { pageSize: number }
   /**
    * The team inbox: `autoAssign` gives each new ticket to the next available agent with fewer than
    * `autoAssignMaxOpen` open tickets; a customer's text within `reopenWindowHours` of a close
@@ -288,8 +288,7 @@ export function loadConfig (env: Env = process.env): Config {
     },
     simulator: { deliveryDelayMs: int('SIMULATOR_DELIVERY_DELAY_MS', 1500, 0, 600_000) },
     inbox: {
-      pageSize: int('INBOX_PAGE_SIZE', 25, 1, 200),
-      refreshSeconds: int('INBOX_REFRESH_SECONDS', 5, 1, 600)
+      pageSize: int('INBOX_PAGE_SIZE', 25, 1, 200)
     },
     teamInbox: {
       autoAssign: oneOf('AUTO_ASSIGN', ['off', 'round-robin'] as const, 'off'),

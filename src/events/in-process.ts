@@ -17,7 +17,9 @@ let lastEpoch = 0
  */
 export class InProcessEventBus implements EventBus {
   private readonly listeners = new Set<(event: BusEvent) => void>()
-  private readonly ring: PersistentEvent[] = []
+  /** The ring is `events[head…]`: dropping from the front moves `head`, and the array is compacted now and then (one splice per event was 3 % of ingestion's CPU). */
+  private readonly events: PersistentEvent[] = []
+  private head = 0
   /** The number of the ring's first event (when it holds one): `epoch × 1000 + counter`. */
   private first: number
   /** The id a client that has seen nothing newer resumes from: the epoch's start, or the last event dropped. */
@@ -36,7 +38,7 @@ export class InProcessEventBus implements EventBus {
     if (this.closed) return
     const at = this.deps.clock.now().getTime()
     const event: PersistentEvent = { id: String(this.epoch * 1000 + ++this.counter), name: 'ticket', data, audience: opts.audience ?? null, at }
-    this.ring.push(event)
+    this.events.push(event)
     this.forget(at)
     this.emit(event)
   }
@@ -62,7 +64,7 @@ export class InProcessEventBus implements EventBus {
   }
 
   lastId (): string {
-    return this.ring.length > 0 ? this.ring[this.ring.length - 1].id : this.baseId
+    return this.events.length > this.head ? this.events[this.events.length - 1].id : this.baseId
   }
 
   /** How many listeners are subscribed (the stream route's cleanup is tested with it). */
@@ -77,23 +79,30 @@ export class InProcessEventBus implements EventBus {
 
   private after (lastId: string): Replay {
     this.forget(this.deps.clock.now().getTime())
-    if (lastId === this.baseId) return { ok: true, events: this.ring.slice() }
+    if (lastId === this.baseId) return { ok: true, events: this.events.slice(this.head) }
     // Only the canonical spelling of a number in the ring: "007", "7.0" or "1e3" are not ids we sent.
     if (!/^[1-9][0-9]{0,17}$/.test(lastId)) return { ok: false }
     const offset = Number(lastId) - this.first
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset >= this.ring.length || this.ring[offset].id !== lastId) return { ok: false }
-    return { ok: true, events: this.ring.slice(offset + 1) }
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset >= this.events.length - this.head) return { ok: false }
+    const at = this.head + offset
+    if (this.events[at].id !== lastId) return { ok: false }
+    return { ok: true, events: this.events.slice(at + 1) }
   }
 
   /** Drops events beyond the ring's size or age. */
   private forget (now: number): void {
     const oldest = now - this.deps.replayMinutes * 60_000
-    let drop = 0
-    while (drop < this.ring.length && (this.ring.length - drop > this.deps.replayMax || this.ring[drop].at < oldest)) drop++
-    if (drop === 0) return
-    this.baseId = this.ring[drop - 1].id
-    this.ring.splice(0, drop)
-    this.first += drop
+    const { events } = this
+    let head = this.head
+    while (head < events.length && (events.length - head > this.deps.replayMax || events[head].at < oldest)) head++
+    if (head === this.head) return
+    this.baseId = events[head - 1].id
+    this.first += head - this.head
+    this.head = head
+    if (head >= 1024 && head * 2 >= events.length) {
+      events.splice(0, head)
+      this.head = 0
+    }
   }
 
   private emit (event: BusEvent): void {

@@ -92,6 +92,23 @@ t.test('the ring keeps at most replayMax events: an id older than that gets relo
   t.same(ids(bus.subscribeAfter(published[5], () => {}).replay), published.slice(6))
 })
 
+t.test('a long-running ring (thousands of drops, so its storage is compacted) still replays exactly the last replayMax', async (t) => {
+  const { bus } = await setup(t, { replayMax: 100 })
+  const published: string[] = []
+  for (let i = 1; i <= 5_000; i++) {
+    bus.publish({ ticketId: i, change: 'message' })
+    published.push(bus.lastId())
+    // Check around every compaction point and in between.
+    if (i % 997 === 0 || i === 5_000) {
+      const kept = published.slice(-100)
+      t.same(ids(bus.subscribeAfter(published[published.length - 101], () => {}).replay), kept, `after ${i} events: the boundary replays the last 100`)
+      t.same(ids(bus.subscribeAfter(published[published.length - 102], () => {}).replay), ['reload'], `after ${i} events: one further back is gone`)
+      t.same(ids(bus.subscribeAfter(published[published.length - 50], () => {}).replay), published.slice(-49))
+      t.same(ids(bus.subscribeAfter(bus.lastId(), () => {}).replay), [], 'the newest id: nothing to replay')
+    }
+  }
+})
+
 t.test('the ring forgets events older than replayMinutes, by the injected clock', async (t) => {
   const { bus, clock } = await setup(t, { replayMinutes: 10 })
   bus.publish({ ticketId: 1, change: 'message' })
