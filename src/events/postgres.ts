@@ -42,7 +42,10 @@ export class PostgresEventBus implements EventBus {
     replayMax: number
     replayMinutes: number
     onError?: (message: string) => void
+    /** The first reconnect delay (tests shorten it); it doubles up to 30 s. */
+    retryMs?: number
   }) {
+    this.retryMs = deps.retryMs ?? 1_000
     this.local = new InProcessEventBus({ db: deps.db, clock: deps.clock, replayMax: deps.replayMax, replayMinutes: deps.replayMinutes })
     this.connected = this.connect()
   }
@@ -129,7 +132,7 @@ export class PostgresEventBus implements EventBus {
       return
     }
     this.client = client
-    this.retryMs = 1_000
+    this.retryMs = this.deps.retryMs ?? 1_000
     // Anything published while this instance was not listening is lost to it: its pages start afresh.
     if (this.everConnected) this.local.restart()
     this.everConnected = true
