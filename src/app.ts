@@ -128,7 +128,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   } else {
     events = new InProcessEventBus({ db, clock, replayMax: config.events.replayMax, replayMinutes: config.events.replayMinutes })
   }
-  const presence: PresenceBoard = new InProcessPresenceBoard({ clock, events })
+  const presence: PresenceBoard = events instanceof PostgresEventBus ? events.presenceBoard() : new InProcessPresenceBoard({ clock, events })
 
   let simulator: SimulatorChannel | null = null
   let channel = deps.channel

@@ -4,7 +4,9 @@ import type { Clock } from '../clock.js'
 import { pgClientOptions, type Db, type TxExecutor } from '../db/database.js'
 import type { PostgresConfig } from '../config.js'
 import type { BusEvent, EventBus, PresenceEventData, Replay, TicketEventData } from './bus.js'
+import { InProcessPresenceBoard } from './in-process-presence.js'
 import { InProcessEventBus } from './in-process.js'
+import type { PresenceBoard, PresenceState } from './presence.js'
 
 /** The channel every instance of one database LISTENs on. */
 export const CHANNEL = 'textdesk_events'
@@ -13,6 +15,8 @@ export const CHANNEL = 'textdesk_events'
 type Wire =
   | { k: 't', d: TicketEventData, a: number | null }
   | { k: 'p', d: PresenceEventData }
+  /** A page's presence report, applied by every instance's board (SharedPresenceBoard). */
+  | { k: 'r', t: number, g: { id: number, name: string }, s: PresenceState }
 
 /**
  * The event bus of several instances sharing one PostgreSQL database. A change is published with
@@ -34,6 +38,7 @@ export class PostgresEventBus implements EventBus {
   private retryTimer: NodeJS.Timeout | null = null
   private connected: Promise<void>
   private everConnected = false
+  private presenceReport: ((ticketId: number, agent: { id: number, name: string }, state: PresenceState) => void) | null = null
 
   constructor (private readonly deps: {
     db: Db
@@ -95,6 +100,19 @@ export class PostgresEventBus implements EventBus {
     if (client !== null) await client.end().catch(() => {})
   }
 
+  /** A presence board shared by every instance (SharedPresenceBoard). */
+  presenceBoard (): PresenceBoard {
+    const board = new InProcessPresenceBoard({ clock: this.deps.clock, events: { publishEphemeral: (data) => { if (!this.closed) this.local.publishEphemeral(data) } } })
+    this.presenceReport = (ticketId, agent, state) => { board.report(ticketId, agent, state) }
+    return {
+      viewers: (ticketId) => board.viewers(ticketId),
+      // Every instance, this one included, applies the report when its NOTIFY arrives, so every
+      // board holds every instance's viewers; each announces changes to its own pages only.
+      report: (ticketId, agent, state) => { if (!this.closed) this.notify({ k: 'r', t: ticketId, g: { id: agent.id, name: agent.name }, s: state }) },
+      sweep: () => { board.sweep() }
+    }
+  }
+
   /** Outside a transaction: the change has committed, so the NOTIFY goes out on its own. */
   private notify (wire: Wire): void {
     sql`select pg_notify(${CHANNEL}, ${JSON.stringify(wire)})`.execute(this.deps.db).catch((err: Error) => {
@@ -112,6 +130,7 @@ export class PostgresEventBus implements EventBus {
     }
     if (wire.k === 't') this.local.publish(wire.d, wire.a === null ? {} : { audience: wire.a })
     else if (wire.k === 'p') this.local.publishEphemeral(wire.d)
+    else if (wire.k === 'r') this.presenceReport?.(wire.t, wire.g, wire.s)
   }
 
   private async connect (): Promise<void> {

@@ -79,3 +79,19 @@ t.test('when the LISTEN connection drops, the instance reconnects and tells ever
   await after
   t.pass('events flow again after the reconnect')
 })
+
+t.test('presence is shared: an agent viewing a ticket through instance A is seen by pages on instance B, and announced there once', ONLY, async (t) => {
+  const { a, b } = await twoInstances(t)
+  const seenOnB: BusEvent[] = []
+  b.services.events.subscribe((e) => { if (e.name === 'presence') seenOnB.push(e) })
+  const onB = next(b.services.events, (e) => e.name === 'presence' && e.data.viewers.length === 1)
+  a.services.presence.report(5, { id: 9, name: 'Bo' }, 'typing')
+  t.match(await onB, { data: { ticketId: 5, viewers: [{ agentId: 9, name: 'Bo', typing: true }] } })
+  t.match(b.services.presence.viewers(5), [{ agentId: 9, typing: true }], "B's board knows A's viewer")
+  const leftOnA = next(a.services.events, (e) => e.name === 'presence' && e.data.viewers.length === 0)
+  const leftOnB = next(b.services.events, (e) => e.name === 'presence' && e.data.viewers.length === 0)
+  b.services.presence.report(5, { id: 9, name: 'Bo' }, 'left')
+  await Promise.all([leftOnA, leftOnB])
+  t.same(a.services.presence.viewers(5), [])
+  t.equal(seenOnB.length, 2, 'B announced each change once (not once per instance)')
+})
