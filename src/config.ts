@@ -188,7 +188,7 @@ export function loadConfig (env: Env = process.env): Config {
     const caFile = str('DATABASE_SSL_CA_FILE')
     if (/^postgres(ql)?:\/\//i.test(databaseUrl)) {
       const url = postgresUrl(databaseUrl)
-      if (str('SQLITE_SYNCHRONOUS') !== null) problems.push('SQLITE_SYNCHRONOUS applies to SQLite only; DATABASE_URL names a PostgreSQL server (remove SQLITE_SYNCHRONOUS)')
+      // SQLITE_SYNCHRONOUS is left alone (.env.example sets it): PostgreSQL commits are durable on their own.
       let ca: string | null = null
       if (caFile !== null) {
         if (sslMode !== 'verify-full') problems.push(`DATABASE_SSL_CA_FILE is only used with DATABASE_SSL=verify-full (DATABASE_SSL is ${sslMode})`)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../src/config.js'
+import { ConfigError, describeDatabase, loadConfig } from '../src/config.js'
 
 t.test('defaults: simulator channel, SQLite under ./data, port 3000 on loopback', async (t) => {
   const c = loadConfig({})
@@ -65,4 +65,20 @@ t.test('metrics: a token must be long enough, and a metrics port differs from PO
   t.match(problems({ METRICS_TOKEN: 'has a space in the middle' }), /METRICS_TOKEN must be at least 16 characters without spaces/)
   t.match(problems({ METRICS_PORT: '3000' }), /METRICS_PORT must differ from PORT \(both are 3000\)/)
   t.match(problems({ METRICS_PORT: 'nine' }), /METRICS_PORT must be a whole number between 1 and 65535/)
+})
+
+t.test('DATABASE_URL=postgres:// selects PostgreSQL with a pool size, a statement timeout and TLS settings, each validated', async (t) => {
+  const c = loadConfig({ DATABASE_URL: 'postgres://textdesk:s3cret@db.example.com:5432/textdesk', DATABASE_POOL_SIZE: '20', DATABASE_STATEMENT_TIMEOUT_MS: '5000', DATABASE_SSL: 'require' })
+  t.same(c.database, { kind: 'postgres', url: 'postgres://textdesk:s3cret@db.example.com:5432/textdesk', poolSize: 20, statementTimeoutMs: 5000, ssl: { mode: 'require', ca: null } })
+  t.same(loadConfig({ DATABASE_URL: 'postgresql://u@h/db' }).database, { kind: 'postgres', url: 'postgresql://u@h/db', poolSize: 10, statementTimeoutMs: 30_000, ssl: { mode: 'off', ca: null } }, 'defaults')
+  t.equal(describeDatabase(c.database), 'postgres://textdesk@db.example.com:5432/textdesk', 'logged without the password')
+  const bad = (env: Record<string, string>): string => { try { loadConfig(env); return '' } catch (err) { return (err as ConfigError).problems.join('\n') } }
+  t.match(bad({ DATABASE_URL: 'postgres://u:p@h' }), /must name the database after the host/)
+  t.match(bad({ DATABASE_URL: 'postgres://u:p@h/db?sslmode=disable' }), /must not carry options after "\?"/)
+  t.notMatch(bad({ DATABASE_URL: 'postgres://u:p@h/db?sslmode=disable' }), /:p@/, 'the password is not echoed')
+  t.match(bad({ DATABASE_URL: 'postgres://u@h/db', DATABASE_POOL_SIZE: '0' }), /DATABASE_POOL_SIZE/)
+  t.match(bad({ DATABASE_URL: 'postgres://u@h/db', DATABASE_SSL: 'maybe' }), /DATABASE_SSL must be one of off, require, verify-full/)
+  t.match(bad({ DATABASE_URL: 'postgres://u@h/db', DATABASE_SSL: 'verify-full', DATABASE_SSL_CA_FILE: '/nonexistent/ca.pem' }), /DATABASE_SSL_CA_FILE cannot be read/)
+  t.match(bad({ DATABASE_POOL_SIZE: '5' }), /DATABASE_POOL_SIZE applies to PostgreSQL only/)
+  t.equal(bad({ DATABASE_URL: 'postgres://u@h/db', SQLITE_SYNCHRONOUS: 'NORMAL' }), '', 'the example .env\'s SQLITE_SYNCHRONOUS does not stand in the way')
 })
