@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -5,6 +6,7 @@ import SQLite from 'better-sqlite3'
 import { benchFailover } from './bench/failover.js'
 import { MESSAGES_PER_TICKET, timeViews } from './bench/inbox.js'
 import { benchLive } from './bench/live.js'
+import { benchPostgres } from './bench/postgres.js'
 import { loadWebhook, peakRssMb, startChild, stopChild, type LoadResult } from './bench/load.js'
 import { createDatabase } from '../src/db/database.js'
 import { migrateToLatest } from '../src/db/migrate.js'
@@ -13,9 +15,16 @@ import { ROOT } from '../src/paths.js'
 // npm run bench: every figure is measured in this one run, and targets are checked as ratios
 // against a bare Fastify route measured moments before on the same machine.
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
-// `npm run bench -- ingest|inbox|failover|live` runs one part; no argument runs them all.
+// `npm run bench -- ingest|inbox|failover|live|postgres` runs one part; no argument runs them all.
 const only = process.argv[2]
 const runs = (part: string): boolean => only === undefined || only === part
+// The postgres part needs a server: without one named, the bench runs itself again inside a
+// throwaway cluster (scripts/with-postgres.sh, which sets TEST_DATABASE_URL).
+const postgresAdmin = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? null
+if (runs('postgres') && postgresAdmin === null) {
+  const r = spawnSync('bash', [join(ROOT, 'scripts/with-postgres.sh'), process.execPath, ...process.argv.slice(1)], { stdio: 'inherit' })
+  process.exit(r.status ?? 1)
+}
 const CONNECTIONS = 20
 const SENDERS = 1000
 const WARMUP_SECONDS = 3
@@ -34,6 +43,7 @@ try {
   if (runs('inbox')) await benchInbox()
   if (runs('failover')) await benchFailoverRow()
   if (runs('live')) await benchLiveRow()
+  if (runs('postgres')) await benchPostgresRows()
 } finally {
   rmSync(work, { recursive: true, force: true })
 }
@@ -155,6 +165,28 @@ async function benchLiveRow (): Promise<void> {
   const ratio = live.withClients.requestsPerSec / live.withoutClients.requestsPerSec
   check('ingestion with 50 pages / without', `${(ratio * 100).toFixed(1)}%`, ratio >= 0.9 && live.withClients.non2xx === 0, '>= 90%, no refusals')
   check('pages still connected at the end', `${live.clientsOpenAtEnd} of ${clients}`, live.clientsOpenAtEnd === clients, 'all')
+}
+
+async function benchPostgresRows (): Promise<void> {
+  console.log(`\nPostgreSQL: ${SECONDS} s, ${CONNECTIONS} connections, ${SENDERS} rotating senders after a 3 s warm-up; the server runs on this machine too (fsync off in the throwaway cluster)`)
+  const pgb = await benchPostgres({ adminUrl: postgresAdmin as string, dist, work, seconds: SECONDS, connections: CONNECTIONS, senders: SENDERS })
+  console.log('| run | req/s | p50 ms | p99 ms | non-2xx | stored / acknowledged | duplicates | tickets, confirmations | peak RSS MB |')
+  console.log('|---|---|---|---|---|---|---|---|---|')
+  for (const r of pgb.runs) {
+    const stored = r.stored < 0 ? '' : `${r.stored} / ${r.load.total2xx}`
+    const tc = r.tickets < 0 ? '' : `${r.tickets}, ${r.confirmations}`
+    console.log(`| ${r.label} | ${r.load.requestsPerSec.toFixed(0)} | ${r.load.p50Ms} | ${r.load.p99Ms} | ${r.load.non2xx} | ${stored} | ${r.duplicates} | ${tc} | ${r.rssMb.join(', ')} |`)
+  }
+  console.log(`\n| outbox drain, ${pgb.drain.rows} sends answered at once | 1 worker ${pgb.drain.one.toFixed(0)} sends/s | 2 workers (2 app instances) ${pgb.drain.two.toFixed(0)} sends/s | ${(pgb.drain.two / pgb.drain.one).toFixed(2)}x |`)
+  console.log()
+  const [one, two, ref] = pgb.runs
+  check('PostgreSQL ingestion / hand-written PostgreSQL', `${(one.load.requestsPerSec / ref.load.requestsPerSec * 100).toFixed(1)}%`, one.load.requestsPerSec >= 0.8 * ref.load.requestsPerSec, '>= 80%')
+  check('PostgreSQL ingestion p99, 1 and 2 instances', `${one.load.p99Ms} ms, ${two.load.p99Ms} ms`, one.load.p99Ms < 50 && two.load.p99Ms < 50, '< 50 ms')
+  for (const r of [one, two]) {
+    check(`${r.label}: nothing acknowledged lost or stored twice`, `${r.load.total2xx} acknowledged, ${r.stored} stored, ${r.duplicates} duplicates`, r.stored >= r.load.total2xx && r.duplicates === 0 && r.load.errors === 0 && r.load.non2xx === 0, 'stored >= acknowledged, 0 duplicates')
+    check(`${r.label}: one ticket and one confirmation per sender`, `${r.tickets} tickets, ${r.confirmations} confirmations`, r.tickets === SENDERS && r.confirmations === SENDERS, `${SENDERS} each`)
+  }
+  check('outbox drain, 2 workers / 1 worker', `${(pgb.drain.two / pgb.drain.one).toFixed(2)}x`, pgb.drain.two >= 1.5 * pgb.drain.one, '>= 1.5x')
 }
 
 console.log('| check | measured | result |')

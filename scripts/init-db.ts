@@ -1,5 +1,5 @@
 import 'dotenv/config'
-import { ConfigError, loadConfig } from '../src/config.js'
+import { ConfigError, describeDatabase, loadConfig } from '../src/config.js'
 import { createDatabase } from '../src/db/database.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 
@@ -7,12 +7,16 @@ import { migrateToLatest } from '../src/db/migrate.js'
 try {
   const config = loadConfig()
   const db = createDatabase(config)
-  const result = await migrateToLatest(db)
-  const applied = result.results ?? []
-  if (applied.length === 0) console.log(`Database ${config.database.path} is up to date; nothing to do.`)
-  for (const r of applied) console.log(`${r.status === 'Success' ? 'Applied' : r.status}: ${r.migrationName}`)
-  if (applied.length > 0) console.log(`Database ${config.database.path} is now at the latest schema.`)
-  await db.destroy()
+  const where = describeDatabase(config.database)
+  try {
+    const result = await migrateToLatest(db)
+    const applied = result.results ?? []
+    if (applied.length === 0) console.log(`Database ${where} is up to date; nothing to do.`)
+    for (const r of applied) console.log(`${r.status === 'Success' ? 'Applied' : r.status}: ${r.migrationName}`)
+    if (applied.length > 0) console.log(`Database ${where} is now at the latest schema.`)
+  } finally {
+    await db.destroy()
+  }
 } catch (err) {
   console.error(err instanceof ConfigError ? err.message : `init-db failed: ${(err as Error).message}`)
   process.exit(1)

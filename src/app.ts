@@ -18,6 +18,7 @@ import { createDatabase, type Db } from './db/database.js'
 import { errorBody } from './errors.js'
 import type { EventBus } from './events/bus.js'
 import { InProcessEventBus } from './events/in-process.js'
+import { PostgresEventBus } from './events/postgres.js'
 import { InProcessPresenceBoard } from './events/in-process-presence.js'
 import { liveRoutes, type LiveRoutesDeps } from './events/live-routes.js'
 import type { PresenceBoard } from './events/presence.js'
@@ -117,8 +118,17 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
   const db = deps.db ?? createDatabase(config)
   const log = app.log
-  const events: EventBus = new InProcessEventBus({ db, clock, replayMax: config.events.replayMax, replayMinutes: config.events.replayMinutes })
-  const presence: PresenceBoard = new InProcessPresenceBoard({ clock, events })
+  // One instance: events stay in the process. On PostgreSQL, where several instances may share the
+  // database, they travel through LISTEN/NOTIFY (events/postgres.ts).
+  let events: EventBus
+  if (config.database.kind === 'postgres') {
+    const bus = new PostgresEventBus({ db, clock, config: config.database, replayMax: config.events.replayMax, replayMinutes: config.events.replayMinutes, onError: (message) => log.warn(message) })
+    await bus.ready()
+    events = bus
+  } else {
+    events = new InProcessEventBus({ db, clock, replayMax: config.events.replayMax, replayMinutes: config.events.replayMinutes })
+  }
+  const presence: PresenceBoard = events instanceof PostgresEventBus ? events.presenceBoard() : new InProcessPresenceBoard({ clock, events })
 
   let simulator: SimulatorChannel | null = null
   let channel = deps.channel
@@ -143,7 +153,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   // Wired here because messaging must not know about tickets' live events. `sending` lasts
   // milliseconds (the worker's claim, then the provider's answer moves it on) and is not announced.
   status.addListener(async (trx, message, next) => {
-    if (next !== 'sending') events.publishInTransaction(trx, { ticketId: message.ticket_id, change: 'delivery' })
+    if (next !== 'sending') await events.publishInTransaction(trx, { ticketId: message.ticket_id, change: 'delivery' })
   })
   const metrics = new Metrics({ db, clock })
   const outbound = new OutboundQueue(ticketPort, status)

@@ -1,4 +1,5 @@
 // The only module that reads process.env. Everything else receives a frozen Config.
+import { readFileSync } from 'node:fs'
 
 export type SmsChannelName = 'simulator' | 'messagebird'
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -9,8 +10,8 @@ export interface Config {
   port: number
   /** Public base URL without trailing slash, e.g. https://support.example.com (used for reportUrl and signatures). */
   publicUrl: string | null
-  /** Where the database lives: `sqlite:<path>` (default) or, later, `postgres://…`. */
-  database: { kind: 'sqlite', path: string, synchronous: 'NORMAL' | 'FULL' }
+  /** Where the database lives: `sqlite:<path>` (the default) or `postgres://…` (README "PostgreSQL"). */
+  database: DatabaseConfig
   smsChannel: SmsChannelName
   /** True when SMS_CHANNEL was not set and the channel was chosen from the presence of a MessageBird key. */
   smsChannelAutoSelected: boolean
@@ -85,6 +86,27 @@ export interface Config {
   metrics: { token: string | null, port: number | null, host: string }
 }
 
+export type DatabaseConfig = SqliteConfig | PostgresConfig
+export interface SqliteConfig { kind: 'sqlite', path: string, synchronous: 'NORMAL' | 'FULL' }
+export interface PostgresConfig {
+  kind: 'postgres'
+  /** The connection URL as given (it may hold a password: never log it; see describeDatabase). */
+  url: string
+  /** Connections this process keeps open at most (DATABASE_POOL_SIZE). */
+  poolSize: number
+  /** Server-side limit on one statement, in ms; 0 for none (DATABASE_STATEMENT_TIMEOUT_MS). */
+  statementTimeoutMs: number
+  /** TLS to the server: off, encrypted (`require`), or encrypted with the certificate and host name checked (`verify-full`). */
+  ssl: { mode: 'off' | 'require' | 'verify-full', ca: string | null }
+}
+
+/** The database for logs and messages: the engine and where, never a password. */
+export function describeDatabase (database: DatabaseConfig): string {
+  if (database.kind === 'sqlite') return `sqlite:${database.path}`
+  const u = new URL(database.url)
+  return `postgres://${u.username === '' ? '' : `${decodeURIComponent(u.username)}@`}${u.host}${u.pathname}`
+}
+
 export class ConfigError extends Error {
   constructor (readonly problems: string[]) {
     super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`)
@@ -157,6 +179,56 @@ export function loadConfig (env: Env = process.env): Config {
     if (concurrency > most) problems.push(`PASSWORD_HASH_CONCURRENCY must be below the libuv thread pool size (UV_THREADPOOL_SIZE, ${poolSize}), so that password checks never take every thread (got ${concurrency})`)
     return { concurrency, queue: int('PASSWORD_HASH_QUEUE', 16, 0, 10_000) }
   }
+  const databaseConfig = (): DatabaseConfig => {
+    const databaseUrl = str('DATABASE_URL') ?? 'sqlite:./data/textdesk.sqlite'
+    const synchronous = oneOf('SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL')
+    const poolSize = int('DATABASE_POOL_SIZE', 10, 1, 1000)
+    const statementTimeoutMs = int('DATABASE_STATEMENT_TIMEOUT_MS', 30_000, 0, 3_600_000)
+    const sslMode = oneOf('DATABASE_SSL', ['off', 'require', 'verify-full'] as const, 'off')
+    const caFile = str('DATABASE_SSL_CA_FILE')
+    if (/^postgres(ql)?:\/\//i.test(databaseUrl)) {
+      const url = postgresUrl(databaseUrl)
+      // SQLITE_SYNCHRONOUS is left alone (.env.example sets it): PostgreSQL commits are durable on their own.
+      let ca: string | null = null
+      if (caFile !== null) {
+        if (sslMode !== 'verify-full') problems.push(`DATABASE_SSL_CA_FILE is only used with DATABASE_SSL=verify-full (DATABASE_SSL is ${sslMode})`)
+        try {
+          ca = readFileSync(caFile, 'utf8')
+          if (!ca.includes('-----BEGIN CERTIFICATE-----')) problems.push(`DATABASE_SSL_CA_FILE must be a PEM file of CA certificates (${caFile} holds no "BEGIN CERTIFICATE")`)
+        } catch (err) {
+          problems.push(`DATABASE_SSL_CA_FILE cannot be read (${caFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+        }
+      }
+      return { kind: 'postgres', url, poolSize, statementTimeoutMs, ssl: { mode: sslMode, ca } }
+    }
+    for (const name of ['DATABASE_POOL_SIZE', 'DATABASE_STATEMENT_TIMEOUT_MS', 'DATABASE_SSL', 'DATABASE_SSL_CA_FILE']) {
+      if (str(name) !== null) problems.push(`${name} applies to PostgreSQL only; DATABASE_URL names a SQLite file (remove ${name}, or set DATABASE_URL=postgres://…)`)
+    }
+    let path = './data/textdesk.sqlite'
+    if (databaseUrl.startsWith('sqlite:')) {
+      path = databaseUrl.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '')
+      if (path === '') problems.push('DATABASE_URL must name a file after sqlite:, e.g. sqlite:./data/textdesk.sqlite')
+    } else {
+      problems.push(`DATABASE_URL must start with sqlite: or postgres:// (got "${redactPassword(databaseUrl)}")`)
+    }
+    return { kind: 'sqlite', path, synchronous }
+  }
+  // postgres://user:password@host:port/database, as libpq and node-postgres read it. Options after
+  // `?` are refused rather than half-honoured: pg would let `sslmode` there override DATABASE_SSL.
+  const postgresUrl = (raw: string): string => {
+    const shown = redactPassword(raw)
+    let u: URL
+    try {
+      u = new URL(raw)
+    } catch {
+      problems.push(`DATABASE_URL is not a valid URL: use postgres://user:password@host:5432/database (got "${shown}"; a password with @, : or / must be percent-encoded)`)
+      return raw
+    }
+    if (u.hostname === '') problems.push(`DATABASE_URL must name the server's host, e.g. postgres://user:password@db.example.com:5432/textdesk (got "${shown}")`)
+    if (u.pathname.replace(/^\//, '') === '') problems.push(`DATABASE_URL must name the database after the host, e.g. postgres://user:password@${u.host === '' ? 'host' : u.host}/textdesk (got "${shown}")`)
+    if (u.search !== '' || u.hash !== '') problems.push(`DATABASE_URL must not carry options after "?" (got "${shown}"): set TLS with DATABASE_SSL=off|require|verify-full (and DATABASE_SSL_CA_FILE), the pool with DATABASE_POOL_SIZE, the statement timeout with DATABASE_STATEMENT_TIMEOUT_MS`)
+    return raw
+  }
   const port = int('PORT', 3000, 0, 65535)
   const host = str('HOST') ?? '127.0.0.1'
 
@@ -173,18 +245,7 @@ export function loadConfig (env: Env = process.env): Config {
     }
   }
 
-  const databaseUrl = str('DATABASE_URL') ?? 'sqlite:./data/textdesk.sqlite'
-  let dbPath = './data/textdesk.sqlite'
-  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    problems.push('DATABASE_URL: Postgres is not supported yet; use sqlite:<path> (e.g. sqlite:./data/textdesk.sqlite)')
-  } else if (databaseUrl.startsWith('sqlite:')) {
-    dbPath = databaseUrl.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '')
-    if (dbPath === '') problems.push('DATABASE_URL must name a file after sqlite:, e.g. sqlite:./data/textdesk.sqlite')
-  } else {
-    problems.push(`DATABASE_URL must start with sqlite: (got "${databaseUrl}")`)
-  }
-  const synchronous = oneOf('SQLITE_SYNCHRONOUS', ['NORMAL', 'FULL'] as const, 'NORMAL')
-
+  const database = databaseConfig()
   const apiKey = str('MESSAGEBIRD_API_KEY')
   const originator = str('MESSAGEBIRD_ORIGINATOR')
   const channelRaw = str('SMS_CHANNEL')
@@ -255,7 +316,7 @@ export function loadConfig (env: Env = process.env): Config {
     host,
     port,
     publicUrl,
-    database: { kind: 'sqlite', path: dbPath, synchronous },
+    database,
     smsChannel,
     smsChannelAutoSelected: channelRaw === null,
     messagebird: {
@@ -340,6 +401,11 @@ export function loadConfig (env: Env = process.env): Config {
 export function agentPasswordFromEnv (env: Env = process.env): string | null {
   const value = env.AGENT_PASSWORD
   return value === undefined || value === '' ? null : value
+}
+
+/** A database URL with its password replaced, for error messages. */
+function redactPassword (url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1****@')
 }
 
 function isValidOriginator (value: string): boolean {

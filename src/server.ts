@@ -3,7 +3,7 @@ import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, loggerOptions } from './app.js'
 import { ENABLE_AGENT_COMMAND } from './auth/agent-service.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { ConfigError, describeDatabase, loadConfig, type Config } from './config.js'
 import { createDatabase } from './db/database.js'
 import { migrateToLatest } from './db/migrate.js'
 import { forTerminal } from './ops/logging.js'
@@ -27,14 +27,17 @@ try {
 
 // Checkpoints run on a worker thread, not after whichever webhook commits (db/checkpointer.ts).
 // Their errors go to stderr until the app's logger exists, then to the log.
+// A lost PostgreSQL connection the same way (the pool replaces it).
 let checkpointError = (message: string): void => { console.error(`background checkpoint failed: ${message}`) }
-const db = createDatabase(config, { backgroundCheckpoints: true, onCheckpointError: (message) => checkpointError(message) })
+let connectionError = (err: Error): void => { console.error(`PostgreSQL connection lost: ${err.message}`) }
+const db = createDatabase(config, { backgroundCheckpoints: true, onCheckpointError: (message) => checkpointError(message), onConnectionError: (err) => connectionError(err) })
 // Startup applies pending migrations so `npm start` works on a fresh machine; `npm run init-db`
 // does the same explicitly and reports what it did.
 await migrateToLatest(db)
 const app = await buildApp({ config, db, logger: forTerminal(loggerOptions(config), process.stdout.isTTY === true) })
 checkpointError = (message) => app.log.error({ message }, 'background checkpoint failed; SQLite checkpoints after commits again')
-app.log.info({ channel: config.smsChannel, chosen: config.smsChannelAutoSelected ? 'automatically (MESSAGEBIRD_API_KEY ' + (config.messagebird.apiKey === null ? 'not set' : 'set') + ')' : 'by SMS_CHANNEL', database: config.database.path }, 'SMS channel: %s', config.smsChannel)
+connectionError = (err) => app.log.warn({ err }, 'PostgreSQL connection lost; the pool opens a new one')
+app.log.info({ channel: config.smsChannel, chosen: config.smsChannelAutoSelected ? 'automatically (MESSAGEBIRD_API_KEY ' + (config.messagebird.apiKey === null ? 'not set' : 'set') + ')' : 'by SMS_CHANNEL', database: describeDatabase(config.database) }, 'SMS channel: %s', config.smsChannel)
 if (config.smsChannel === 'messagebird' && config.messagebird.signingKey === null) {
   app.log.warn('MESSAGEBIRD_SIGNING_KEY is not set: webhooks are NOT authenticated and anyone who can reach them can post fake SMS')
 }

@@ -1,11 +1,11 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../src/config.js'
+import { ConfigError, describeDatabase, loadConfig } from '../src/config.js'
 
 t.test('defaults: simulator channel, SQLite under ./data, port 3000 on loopback', async (t) => {
   const c = loadConfig({})
   t.equal(c.smsChannel, 'simulator')
   t.equal(c.smsChannelAutoSelected, true)
-  t.equal(c.database.path, './data/textdesk.sqlite')
+  t.same(c.database, { kind: 'sqlite', path: './data/textdesk.sqlite', synchronous: 'NORMAL' })
   t.equal(c.port, 3000)
   t.equal(c.host, '127.0.0.1')
   t.ok(Object.isFrozen(c) && Object.isFrozen(c.messagebird), 'frozen')
@@ -34,8 +34,7 @@ t.test('invalid settings are refused with a message naming the variable and the 
   t.match(problems({ SMS_CHANNEL: 'messagebird' }), /MESSAGEBIRD_API_KEY is required when SMS_CHANNEL=messagebird/)
   t.match(problems({ SMS_CHANNEL: 'carrier-pigeon' }), /SMS_CHANNEL must be one of simulator, messagebird/)
   t.match(problems({ PUBLIC_URL: 'ftp://x' }), /PUBLIC_URL must be an http\(s\) URL/)
-  t.match(problems({ DATABASE_URL: 'mysql://x' }), /DATABASE_URL must start with sqlite:/)
-  t.match(problems({ DATABASE_URL: 'postgres://u@h/db' }), /Postgres is not supported yet/)
+  t.match(problems({ DATABASE_URL: 'mysql://x' }), /DATABASE_URL must start with sqlite: or postgres:\/\//)
   t.match(problems({ CONFIRMATION_TEMPLATE: 'Thanks!' }), /CONFIRMATION_TEMPLATE must contain \{ref\}/)
   t.match(problems({ LOG_LEVEL: 'loud' }), /LOG_LEVEL must be one of/)
   t.match(problems({ NODE_ENV: 'production', MESSAGEBIRD_API_KEY: 'k', MESSAGEBIRD_ORIGINATOR: '3197010260000' }), /MESSAGEBIRD_SIGNING_KEY is required in production/)
@@ -66,4 +65,20 @@ t.test('metrics: a token must be long enough, and a metrics port differs from PO
   t.match(problems({ METRICS_TOKEN: 'has a space in the middle' }), /METRICS_TOKEN must be at least 16 characters without spaces/)
   t.match(problems({ METRICS_PORT: '3000' }), /METRICS_PORT must differ from PORT \(both are 3000\)/)
   t.match(problems({ METRICS_PORT: 'nine' }), /METRICS_PORT must be a whole number between 1 and 65535/)
+})
+
+t.test('DATABASE_URL=postgres:// selects PostgreSQL with a pool size, a statement timeout and TLS settings, each validated', async (t) => {
+  const c = loadConfig({ DATABASE_URL: 'postgres://textdesk:s3cret@db.example.com:5432/textdesk', DATABASE_POOL_SIZE: '20', DATABASE_STATEMENT_TIMEOUT_MS: '5000', DATABASE_SSL: 'require' })
+  t.same(c.database, { kind: 'postgres', url: 'postgres://textdesk:s3cret@db.example.com:5432/textdesk', poolSize: 20, statementTimeoutMs: 5000, ssl: { mode: 'require', ca: null } })
+  t.same(loadConfig({ DATABASE_URL: 'postgresql://u@h/db' }).database, { kind: 'postgres', url: 'postgresql://u@h/db', poolSize: 10, statementTimeoutMs: 30_000, ssl: { mode: 'off', ca: null } }, 'defaults')
+  t.equal(describeDatabase(c.database), 'postgres://textdesk@db.example.com:5432/textdesk', 'logged without the password')
+  const bad = (env: Record<string, string>): string => { try { loadConfig(env); return '' } catch (err) { return (err as ConfigError).problems.join('\n') } }
+  t.match(bad({ DATABASE_URL: 'postgres://u:p@h' }), /must name the database after the host/)
+  t.match(bad({ DATABASE_URL: 'postgres://u:p@h/db?sslmode=disable' }), /must not carry options after "\?"/)
+  t.notMatch(bad({ DATABASE_URL: 'postgres://u:p@h/db?sslmode=disable' }), /:p@/, 'the password is not echoed')
+  t.match(bad({ DATABASE_URL: 'postgres://u@h/db', DATABASE_POOL_SIZE: '0' }), /DATABASE_POOL_SIZE/)
+  t.match(bad({ DATABASE_URL: 'postgres://u@h/db', DATABASE_SSL: 'maybe' }), /DATABASE_SSL must be one of off, require, verify-full/)
+  t.match(bad({ DATABASE_URL: 'postgres://u@h/db', DATABASE_SSL: 'verify-full', DATABASE_SSL_CA_FILE: '/nonexistent/ca.pem' }), /DATABASE_SSL_CA_FILE cannot be read/)
+  t.match(bad({ DATABASE_POOL_SIZE: '5' }), /DATABASE_POOL_SIZE applies to PostgreSQL only/)
+  t.equal(bad({ DATABASE_URL: 'postgres://u@h/db', SQLITE_SYNCHRONOUS: 'NORMAL' }), '', 'the example .env\'s SQLITE_SYNCHRONOUS does not stand in the way')
 })

@@ -1,13 +1,36 @@
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import pg from 'pg'
 import type { Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import type { Clock } from '../src/clock.js'
 import { loadConfig, type Config } from '../src/config.js'
-import { createDatabase, type Db } from '../src/db/database.js'
-import { migrateToLatest } from '../src/db/migrate.js'
+import { createDatabase, type Db, type Engine } from '../src/db/database.js'
+import { migrateToLatest, migrations } from '../src/db/migrate.js'
 import type { ChannelAdapter } from '../src/messaging/channel.js'
+
+/**
+ * The engine the suite runs on: SQLite (a file per test) unless TEST_DATABASE_URL names a
+ * PostgreSQL server's maintenance database (postgres://postgres@127.0.0.1:5433/postgres), which
+ * `scripts/with-postgres.sh npm test` sets up. On PostgreSQL every test gets a database of its own.
+ */
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL === undefined || process.env.TEST_DATABASE_URL === '' ? null : process.env.TEST_DATABASE_URL
+export const testEngine: Engine = TEST_DATABASE_URL === null ? 'sqlite' : 'postgres'
+
+/**
+ * Options for a test that exercises SQLite's own machinery (the checkpointer, group commit's
+ * batches, pragmas, the backup API, the WAL): skipped, with the reason shown, in the PostgreSQL pass.
+ */
+export function sqliteOnly (what: string): { skip: string | false } {
+  return { skip: testEngine === 'postgres' ? `SQLite only: ${what}` : false }
+}
+
+/** The opposite: a test of PostgreSQL's behaviour, skipped (and saying so) in the SQLite pass. */
+export function postgresOnly (what: string): { skip: string | false } {
+  return { skip: testEngine === 'sqlite' ? `PostgreSQL only (run with scripts/with-postgres.sh): ${what}` : false }
+}
 
 /** A clock tests move by hand: no test sleeps through a real deadline. */
 export class FakeClock implements Clock {
@@ -29,21 +52,112 @@ export class FakeClock implements Clock {
   }
 }
 
-/** A fresh, migrated SQLite file in its own temporary folder, removed after the test. */
-export async function freshDatabase (t: Test): Promise<{ db: Db, path: string, dir: string }> {
+/**
+ * A fresh, migrated database, removed after the test: a SQLite file in its own temporary folder,
+ * or, on PostgreSQL, a database of its own copied from a migrated template (CREATE DATABASE …
+ * TEMPLATE, a file copy on the server: much cheaper than migrating each time). `dir` is a
+ * temporary folder for the test's other files either way.
+ */
+export async function freshDatabase (t: Test): Promise<{ db: Db, databaseUrl: string, path: string, dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'textdesk-test-'))
-  const path = join(dir, 'test.sqlite')
-  const db = createDatabase({ database: { kind: 'sqlite', path, synchronous: 'NORMAL' } })
-  await migrateToLatest(db)
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  return { db, path, dir }
+  if (TEST_DATABASE_URL === null) {
+    const databaseUrl = `sqlite:${join(dir, 'test.sqlite')}`
+    const db = openTestDatabase(databaseUrl)
+    await migrateToLatest(db)
+    return { db, databaseUrl, path: sqlitePath(databaseUrl), dir }
+  }
+  const databaseUrl = await createPostgresDatabase(t)
+  const db = openTestDatabase(databaseUrl)
+  t.teardown(async () => await db.destroy())
+  // `path` is for the tests of SQLite's own machinery, skipped on PostgreSQL: there it is the URL.
+  return { db, databaseUrl, path: databaseUrl, dir }
+}
+
+/** A database as the app would open it from DATABASE_URL (the caller destroys it). */
+export function openTestDatabase (databaseUrl: string): Db {
+  return createDatabase({ database: testConfig({ DATABASE_URL: databaseUrl }).database })
+}
+
+/** The path of a SQLite test database, for the tests of SQLite's own machinery. */
+export function sqlitePath (databaseUrl: string): string {
+  if (!databaseUrl.startsWith('sqlite:')) throw new Error(`not a SQLite database: ${databaseUrl}`)
+  return databaseUrl.slice('sqlite:'.length)
+}
+
+let admin: pg.Pool | null = null
+let template: Promise<string> | null = null
+
+/** The maintenance connection for creating and dropping test databases; it lets the process exit when idle. */
+function adminPool (): pg.Pool {
+  if (TEST_DATABASE_URL === null) throw new Error('TEST_DATABASE_URL is not set')
+  admin ??= new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 2, allowExitOnIdle: true })
+  return admin
+}
+
+/** The URL of database `name` on the test server. */
+export function postgresUrl (name: string): string {
+  const u = new URL(TEST_DATABASE_URL as string)
+  u.pathname = `/${name}`
+  return u.toString()
+}
+
+/**
+ * An empty database on the test server, dropped after the test (after everything the test
+ * opened on it is closed: tap runs teardowns last-registered first).
+ */
+export async function createEmptyPostgresDatabase (t: Test, opts: { template?: string } = {}): Promise<string> {
+  const name = `t_${randomBytes(8).toString('hex')}`
+  await adminPool().query(`create database ${name}${opts.template === undefined ? '' : ` template ${opts.template}`}`)
+  t.teardown(async () => { await adminPool().query(`drop database if exists ${name} with (force)`) })
+  return postgresUrl(name)
+}
+
+async function createPostgresDatabase (t: Test): Promise<string> {
+  template ??= migratedTemplate()
+  return await createEmptyPostgresDatabase(t, { template: await template })
+}
+
+/**
+ * A database migrated to this build's schema, made once on the server and shared by every test
+ * process: its name carries a hash of the migrations' code, so a changed migration gets a new
+ * template. Test processes start in parallel, so one makes it under an advisory lock while the
+ * others wait, then find it made.
+ */
+async function migratedTemplate (): Promise<string> {
+  const hash = createHash('sha256')
+  for (const [name, m] of Object.entries(migrations)) hash.update(`${name}\n${m.up.toString()}\n`)
+  const name = `textdesk_template_${hash.digest('hex').slice(0, 16)}`
+  const client = await adminPool().connect()
+  try {
+    await client.query("select pg_advisory_lock(hashtext('textdesk test template'))")
+    const made = await client.query('select 1 from pg_database where datname = $1 and datistemplate', [name])
+    if (made.rowCount === 0) {
+      await client.query(`drop database if exists ${name}`)
+      await client.query(`create database ${name}`)
+      const db = createDatabase({ database: testConfig({ DATABASE_URL: postgresUrl(name) }).database })
+      try {
+        await migrateToLatest(db)
+      } finally {
+        await db.destroy()
+      }
+      // Marked only once complete: a process that died half-way leaves an unmarked one, made again.
+      await client.query(`alter database ${name} is_template true`)
+    }
+    return name
+  } finally {
+    await client.query("select pg_advisory_unlock(hashtext('textdesk test template'))")
+    client.release()
+  }
 }
 
 export interface TestAppOptions {
   env?: Record<string, string>
   clock?: FakeClock
   channel?: ChannelAdapter
-  /** Reuse an existing database file (e.g. to simulate a restart). */
+  /** Reuse an existing database (its DATABASE_URL, e.g. to simulate a restart). */
+  databaseUrl?: string
+  /** The same, as the `databasePath` an earlier buildTestApp returned (a SQLite path, or a PostgreSQL URL). */
   databasePath?: string
 }
 
@@ -51,23 +165,24 @@ export function testConfig (env: Record<string, string> = {}): Config {
   return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', SIMULATOR_DELIVERY_DELAY_MS: '0', PASSWORD_SCRYPT_LOG_N: '10', ...env })
 }
 
-/** Builds the real app on a fresh SQLite file; the outbox worker is not started (tests call drain()). */
+/** Builds the real app on a fresh database; the outbox worker is not started (tests call drain()). */
 export async function buildTestApp (t: Test, opts: TestAppOptions = {}) {
-  let path = opts.databasePath
+  let databaseUrl = opts.databaseUrl ?? (opts.databasePath === undefined ? undefined : /^postgres(ql)?:/.test(opts.databasePath) ? opts.databasePath : `sqlite:${opts.databasePath}`)
   let db: Db
-  if (path === undefined) {
+  if (databaseUrl === undefined) {
     const fresh = await freshDatabase(t)
-    path = fresh.path
+    databaseUrl = fresh.databaseUrl
     db = fresh.db
   } else {
-    db = createDatabase({ database: { kind: 'sqlite', path, synchronous: 'NORMAL' } })
+    db = openTestDatabase(databaseUrl)
     await migrateToLatest(db)
   }
-  const config = testConfig({ DATABASE_URL: `sqlite:${path}`, ...opts.env })
+  const config = testConfig({ DATABASE_URL: databaseUrl, ...opts.env })
   const clock = opts.clock ?? new FakeClock()
   const app = await buildApp({ config, db, clock, channel: opts.channel })
   t.teardown(async () => await app.close())
-  return { app, db, clock, config, services: app.services, databasePath: path }
+  const databasePath = databaseUrl.startsWith('sqlite:') ? sqlitePath(databaseUrl) : databaseUrl
+  return { app, db, clock, config, services: app.services, databaseUrl, databasePath }
 }
 
 export function form (fields: Record<string, string>): string {

@@ -164,7 +164,7 @@ export class NotificationService {
     const found = await findOrOpenTicket(trx, target.address, target.conversation, now, { preview: preview(text), direction: 'outbound', sender: 'api' })
     // A contact a concurrent writer created after the loop above read nothing may have opted out.
     if (found.optedOutAt !== null) throw optedOut(addresses.find((a) => a.address === target.address)?.field ?? 'to', target.address)
-    this.deps.events?.publishInTransaction(trx as TxExecutor, { ticketId: found.ticketId, change: found.newTicket ? 'created' : 'message' })
+    await this.deps.events?.publishInTransaction(trx as TxExecutor, { ticketId: found.ticketId, change: found.newTicket ? 'created' : 'message' })
     return { ticketId: found.ticketId }
   }
 }

@@ -2,8 +2,9 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, SqliteDialect, type Driver, type SqliteDatabase, type SqliteDialectConfig, type Transaction } from 'kysely'
-import type { Config } from '../config.js'
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, type DatabaseIntrospector, type Dialect, type DialectAdapter, type Driver, type QueryCompiler, type SqliteDatabase, type SqliteDialectConfig, type Transaction } from 'kysely'
+import pg from 'pg'
+import type { Config, PostgresConfig, SqliteConfig } from '../config.js'
 import { startCheckpointer, type CheckpointResult } from './checkpointer.js'
 import type { Database } from './schema.js'
 
@@ -42,13 +43,42 @@ export function openSqlite (path: string, synchronous: 'NORMAL' | 'FULL' = 'NORM
   return sqlite
 }
 
+export type Engine = 'sqlite' | 'postgres'
+
 /**
- * The database for a process. `backgroundCheckpoints` (the server sets it) moves WAL checkpoints
- * to a worker thread, see db/checkpointer.ts; short-lived scripts and most tests do without.
+ * Which engine an executor (the database, a transaction, a unit) runs on, for the few places where
+ * the SQL truly differs (README "PostgreSQL"). Not for the per-request path on SQLite.
  */
-export function createDatabase (config: Pick<Config, 'database'> & { nodeEnv?: Config['nodeEnv'] }, opts: { backgroundCheckpoints?: boolean, onCheckpointError?: (message: string) => void, onCheckpoint?: (r: CheckpointResult) => void } = {}): Db {
-  const sqlite = openSqlite(config.database.path, config.database.synchronous)
-  const checkpointer = opts.backgroundCheckpoints === true && config.database.path !== ':memory:'
+export function engineOf (db: Executor | Kysely<any>): Engine {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite'
+}
+
+export interface DatabaseOptions {
+  /** SQLite only: WAL checkpoints on a worker thread (the server sets it), see db/checkpointer.ts. */
+  backgroundCheckpoints?: boolean
+  onCheckpointError?: (message: string) => void
+  onCheckpoint?: (r: CheckpointResult) => void
+  /** PostgreSQL only: an idle pooled connection failed (the server restarted, the network dropped); the pool replaces it. */
+  onConnectionError?: (err: Error) => void
+}
+
+/**
+ * The database for a process: SQLite through better-sqlite3 (the default), or PostgreSQL through a
+ * `pg` pool, both behind Kysely with the same schema, repositories and services.
+ */
+export function createDatabase (config: Pick<Config, 'database'> & { nodeEnv?: Config['nodeEnv'] }, opts: DatabaseOptions = {}): Db {
+  // Outside production, a query on the root database from inside a group-commit unit throws
+  // instead of waiting forever; production skips the bookkeeping (an AsyncLocalStorage per unit).
+  const units = config.nodeEnv === 'production' ? null : new AsyncLocalStorage<UnitScope>()
+  return config.database.kind === 'postgres'
+    ? createPostgres(config.database, units, opts)
+    : createSqlite(config.database, units, opts)
+}
+
+/** `backgroundCheckpoints` (the server sets it) moves WAL checkpoints to a worker thread, see db/checkpointer.ts. */
+function createSqlite (config: SqliteConfig, units: AsyncLocalStorage<UnitScope> | null, opts: DatabaseOptions): Db {
+  const sqlite = openSqlite(config.path, config.synchronous)
+  const checkpointer = opts.backgroundCheckpoints === true && config.path !== ':memory:'
     ? startCheckpointer(sqlite, { onError: opts.onCheckpointError, onCheckpoint: opts.onCheckpoint })
     : null
   const close = (): void => {
@@ -56,9 +86,6 @@ export function createDatabase (config: Pick<Config, 'database'> & { nodeEnv?: C
     sqlite.close()
   }
   const statements = withStatementCache(sqlite, close)
-  // Outside production, a query on the root database from inside a group-commit unit throws
-  // instead of waiting forever; production skips the bookkeeping (an AsyncLocalStorage per unit).
-  const units = config.nodeEnv === 'production' ? null : new AsyncLocalStorage<UnitScope>()
   const native: NativeConnection = {
     prepare: statements.prepare as NativeConnection['prepare'],
     inTransaction: () => sqlite.inTransaction,
@@ -84,11 +111,100 @@ function runAfterCommit (native: NativeConnection): void {
   }
 }
 
+// node-postgres returns int8 (what count(*) and sum() of integers give) as a string, since it may
+// exceed 2^53. Every int8 this schema produces is a count of rows, so the pool parses them as
+// numbers, the type SQLite gives and every caller expects; a value past 2^53 fails loudly
+// instead of losing precision. Columns are `integer` (int4) and come back as numbers anyway.
+const INT8_OID = 20
+function parseInt8 (text: string): number {
+  const n = Number(text)
+  if (!Number.isSafeInteger(n)) throw new Error(`An int8 value from PostgreSQL (${text}) is beyond JavaScript's safe integers`)
+  return n
+}
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser
+}
+
+/** The `pg` pool options for a configuration (also used for the event bus's own LISTEN connection). */
+export function pgClientOptions (config: PostgresConfig): pg.ClientConfig {
+  return {
+    connectionString: config.url,
+    application_name: 'textdesk',
+    // Sent with each connection's start-up, so the server itself cancels a statement that runs too long.
+    ...(config.statementTimeoutMs > 0 ? { statement_timeout: config.statementTimeoutMs } : {}),
+    ssl: config.ssl.mode === 'off'
+      ? false
+      : config.ssl.mode === 'require'
+        ? { rejectUnauthorized: false }
+        : { rejectUnauthorized: true, ...(config.ssl.ca === null ? {} : { ca: config.ssl.ca }) },
+    types: pgTypes
+  }
+}
+
+function createPostgres (config: PostgresConfig, units: AsyncLocalStorage<UnitScope> | null, opts: DatabaseOptions): Db {
+  const pool = new pg.Pool({ ...pgClientOptions(config), max: config.poolSize })
+  // Without a listener, an idle connection's error (a server restart) would crash the process.
+  pool.on('error', (err) => {
+    if (opts.onConnectionError !== undefined) opts.onConnectionError(err)
+    else console.error(`PostgreSQL connection lost (the pool opens a new one): ${err.message}`)
+  })
+  const postgresDialect = new PostgresDialect({ pool })
+  const db = new Kysely<Database>({ dialect: units === null ? postgresDialect : new UnitGuardDialect(postgresDialect, units) })
+  postgres.set(db, { units, config })
+  return db
+}
+
+/** What PostgreSQL code needs beyond Kysely (group-commit.ts runs units; the event bus opens its LISTEN connection). */
+export interface PostgresNative {
+  /** Which unit the running code belongs to; null in production. */
+  units: AsyncLocalStorage<UnitScope> | null
+  config: PostgresConfig
+}
+
+const postgres = new WeakMap<Db, PostgresNative>()
+
+export function postgresNative (db: Db): PostgresNative | undefined {
+  return postgres.get(db)
+}
+
+/**
+ * On PostgreSQL a unit is a transaction on a pooled connection: a query on the root database from
+ * inside it would run on another connection, outside the unit's transaction. Outside production it
+ * is refused at once, with a message that says what to do (as on SQLite, where it would deadlock).
+ */
+class UnitGuardDialect implements Dialect {
+  constructor (private readonly inner: Dialect, private readonly units: AsyncLocalStorage<UnitScope>) {}
+
+  createAdapter (): DialectAdapter {
+    return this.inner.createAdapter()
+  }
+
+  createQueryCompiler (): QueryCompiler {
+    return this.inner.createQueryCompiler()
+  }
+
+  createIntrospector (db: Kysely<any>): DatabaseIntrospector {
+    return this.inner.createIntrospector(db)
+  }
+
+  createDriver (): Driver {
+    const driver = this.inner.createDriver()
+    const acquire = driver.acquireConnection.bind(driver)
+    driver.acquireConnection = async () => {
+      if (this.units.getStore()?.running === true) throw new Error(ROOT_DB_IN_UNIT)
+      return await acquire()
+    }
+    return driver
+  }
+}
+
 /** A group-commit unit while it runs (see db/group-commit.ts). */
 export interface UnitScope { running: boolean }
 
-export const ROOT_DB_IN_UNIT = 'A group-commit unit ran a query on the root database. The batch holds the only connection, ' +
-  'so that query would wait forever. Run it on the executor the unit was given: groupCommitter(db).run(async (unit) => …(unit, …)).'
+export const ROOT_DB_IN_UNIT = 'A group-commit unit ran a query on the root database. On SQLite the batch holds the only connection, ' +
+  'so that query would wait forever; on PostgreSQL it would run outside the unit\'s transaction. ' +
+  'Run it on the executor the unit was given: groupCommitter(db).run(async (unit) => …(unit, …)).'
 
 /**
  * Kysely's SQLite driver with two additions. Kysely's transactions tell after-commit.ts when they

@@ -1,4 +1,4 @@
-import { nativeConnection, ROOT_DB_IN_UNIT, type Db, type NativeConnection, type UnitExecutor, type UnitScope } from './database.js'
+import { nativeConnection, postgresNative, ROOT_DB_IN_UNIT, type Db, type NativeConnection, type PostgresNative, type UnitExecutor, type UnitScope } from './database.js'
 import { executeDirectly } from './prepared.js'
 
 interface Job<R> {
@@ -8,6 +8,15 @@ interface Job<R> {
 }
 
 const MAX_BATCH = 64
+
+/**
+ * Runs units of work, each committed before its caller resumes: the webhook acknowledges, the
+ * worker sends, only after the commit that made its work durable. A failing unit rolls back its
+ * own work alone and rejects with its error. A unit must use the executor it is given.
+ */
+export interface UnitRunner {
+  run: <R>(work: (unit: UnitExecutor) => Promise<R>) => Promise<R>
+}
 
 /**
  * Group commit: units of work that arrive while the event loop is busy are run in one
@@ -23,7 +32,7 @@ const MAX_BATCH = 64
  * database, which would wait for the connection its own batch holds. Outside production each
  * unit runs in an AsyncLocalStorage scope, and such a query throws ROOT_DB_IN_UNIT instead.
  */
-export class GroupCommitter {
+export class GroupCommitter implements UnitRunner {
   private queue: Array<Job<any>> = []
   private scheduled = false
 
@@ -96,18 +105,47 @@ export class GroupCommitter {
   }
 }
 
-const shared = new WeakMap<Db, GroupCommitter>()
+/**
+ * PostgreSQL's units: one transaction per call, on a pooled connection. The server already shares
+ * one WAL flush between transactions that commit at the same moment (group commit is built into
+ * its WAL writer), and concurrent units run on separate connections instead of queueing behind one,
+ * so batching here would only add latency. The guarantees are those of GroupCommitter: the caller
+ * resumes after its own commit, and a failure rolls back that unit alone.
+ */
+export class TransactionPerUnit implements UnitRunner {
+  constructor (private readonly db: Db, private readonly pg: PostgresNative) {}
+
+  async run<R> (work: (unit: UnitExecutor) => Promise<R>): Promise<R> {
+    const units = this.pg.units
+    if (units?.getStore()?.running === true) throw new Error(ROOT_DB_IN_UNIT)
+    return await this.db.transaction().execute(async (trx) => {
+      const unit = trx as unknown as UnitExecutor
+      if (units === null) return await work(unit)
+      const scope: UnitScope = { running: true }
+      try {
+        return await units.run(scope, async () => await work(unit))
+      } finally {
+        scope.running = false
+      }
+    })
+  }
+}
+
+const shared = new WeakMap<Db, UnitRunner>()
 
 /**
- * The one group committer of a database. Inbound webhooks, outbox sends and delivery reports all
- * commit through it, so under load they share commits rather than each paying for its own.
+ * The one unit runner of a database. Inbound webhooks, outbox sends and delivery reports all
+ * commit through it: on SQLite they share commits under load (GroupCommitter), on PostgreSQL each
+ * is a transaction of its own (TransactionPerUnit).
  */
-export function groupCommitter (db: Db): GroupCommitter {
+export function groupCommitter (db: Db): UnitRunner {
   let committer = shared.get(db)
   if (committer === undefined) {
     const native = nativeConnection(db)
-    if (native === undefined) throw new Error('group commit needs a database made by createDatabase()')
-    committer = new GroupCommitter(db, native)
+    const pg = native === undefined ? postgresNative(db) : undefined
+    if (native !== undefined) committer = new GroupCommitter(db, native)
+    else if (pg !== undefined) committer = new TransactionPerUnit(db, pg)
+    else throw new Error('group commit needs a database made by createDatabase()')
     shared.set(db, committer)
   }
   return committer

@@ -28,17 +28,22 @@ export function executeDirectly (executor: Executor, native: NativeConnection): 
  * the query is a constant.
  */
 export function prepared<P extends Record<string, unknown>, R> (build: (db: Executor) => Compilable<R>): (db: Executor, params: P) => Promise<QueryResult<R>> {
-  let compiled: CompiledQuery<R> | null = null
-  let names: Array<string | null> = []
+  // Compiled once per dialect: SQL compiled for SQLite must never reach PostgreSQL, or the other
+  // way round (a process may hold both, as the test suite does). Keyed by the adapter's class.
+  let compiledFor: unknown = null
+  let compiled: Compiled<R> | null = null
+  const others = new Map<unknown, Compiled<R>>()
   // The statement for the connection this query last ran on directly (one per process in practice).
   let statementOf: NativeConnection | null = null
   let statement: ReturnType<NativeConnection['prepare']> | null = null
   return async (db, params) => {
-    if (compiled === null) {
-      compiled = build(db).compile()
-      names = compiled.parameters.map((v) => typeof v === 'string' && v.startsWith(MARK) ? v.slice(MARK.length) : null)
+    const dialect = db.getExecutor().adapter.constructor
+    if (dialect !== compiledFor) {
+      if (compiled !== null) others.set(compiledFor, compiled)
+      compiled = others.get(dialect) ?? compile(build(db))
+      compiledFor = dialect
     }
-    const c = compiled
+    const { query: c, names } = compiled as Compiled<R>
     const parameters = names.map((name, i) => name === null ? c.parameters[i] : params[name])
     const native = direct.get(db)
     if (native === undefined) return await db.executeQuery<R>({ ...c, parameters })
@@ -51,4 +56,15 @@ export function prepared<P extends Record<string, unknown>, R> (build: (db: Exec
     const { changes, lastInsertRowid } = stmt.run(parameters)
     return { rows: [], numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid) }
   }
+}
+
+interface Compiled<R> {
+  query: CompiledQuery<R>
+  /** For each parameter, the name of its placeholder, or null for a constant. */
+  names: Array<string | null>
+}
+
+function compile<R> (query: Compilable<R>): Compiled<R> {
+  const c = query.compile()
+  return { query: c, names: c.parameters.map((v) => typeof v === 'string' && v.startsWith(MARK) ? v.slice(MARK.length) : null) }
 }

@@ -29,7 +29,14 @@ export interface EphemeralEvent {
   audience: null
 }
 
-export type BusEvent = PersistentEvent | EphemeralEvent
+/** Events may have been missed (the instance lost its LISTEN connection): every page reloads. */
+export interface ReloadEvent {
+  name: 'reload'
+  data: Record<string, never>
+  audience: null
+}
+
+export type BusEvent = PersistentEvent | EphemeralEvent | ReloadEvent
 
 export type Replay =
   | { ok: true, events: PersistentEvent[] }
@@ -44,7 +51,7 @@ export interface EventBus {
    * transaction it does not own (status listeners). A LISTEN/NOTIFY implementation sends its
    * NOTIFY in `trx`, which Postgres delivers at commit.
    */
-  publishInTransaction: (trx: TxExecutor, data: TicketEventData, opts?: { audience?: number }) => void
+  publishInTransaction: (trx: TxExecutor, data: TicketEventData, opts?: { audience?: number }) => Promise<void>
   publishEphemeral: (data: PresenceEventData) => void
   /** Every event from now on, in order; returns the unsubscribe function. */
   subscribe: (listener: (event: BusEvent) => void) => () => void

@@ -21,7 +21,7 @@ export class InProcessPresenceBoard implements PresenceBoard {
   /** What the last broadcast said per ticket, so that only changes go out. */
   private readonly announced = new Map<number, string>()
 
-  constructor (private readonly deps: { clock: Clock, events: EventBus }) {}
+  constructor (private readonly deps: { clock: Clock, events: Pick<EventBus, 'publishEphemeral'> }) {}
 
   viewers (ticketId: number): Viewer[] {
     const entries = this.tickets.get(ticketId)

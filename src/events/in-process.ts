@@ -24,7 +24,7 @@ export class InProcessEventBus implements EventBus {
   private first: number
   /** The id a client that has seen nothing newer resumes from: the epoch's start, or the last event dropped. */
   private baseId: string
-  private readonly epoch: number
+  private epoch: number
   private counter = 0
   private closed = false
 
@@ -43,8 +43,22 @@ export class InProcessEventBus implements EventBus {
     this.emit(event)
   }
 
-  publishInTransaction (_trx: unknown, data: TicketEventData, opts: { audience?: number } = {}): void {
+  async publishInTransaction (_trx: unknown, data: TicketEventData, opts: { audience?: number } = {}): Promise<void> {
     afterCommit(this.deps.db, () => this.publish(data, opts))
+  }
+
+  /**
+   * Starts a new epoch: no id given before is replayed, and every open page is told to reload.
+   * For a bus fed from outside (postgres.ts) that may have missed events.
+   */
+  restart (): void {
+    this.epoch = lastEpoch = Math.max(this.deps.clock.now().getTime(), lastEpoch + 1)
+    this.counter = 0
+    this.events.length = 0
+    this.head = 0
+    this.first = this.epoch * 1000 + 1
+    this.baseId = String(this.epoch * 1000)
+    this.emit({ name: 'reload', data: {}, audience: null })
   }
 
   publishEphemeral (data: PresenceEventData): void {

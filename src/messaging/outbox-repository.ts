@@ -1,4 +1,4 @@
-import type { Executor } from '../db/database.js'
+import { engineOf, type Executor } from '../db/database.js'
 import { param, prepared } from '../db/prepared.js'
 import type { OutboxKind, OutboxRow } from '../db/schema.js'
 
@@ -40,7 +40,12 @@ export async function claimDue (db: Executor, now: string, leaseUntil: string, l
     .where('run_at', '<=', now)
     .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
   if (kind !== undefined) q = q.where('kind', '=', kind)
-  const due = await q.orderBy('run_at').orderBy('id').limit(limit).execute()
+  q = q.orderBy('run_at').orderBy('id').limit(limit)
+  // Several instances' workers claim at once on PostgreSQL: each skips the rows another is claiming
+  // instead of waiting for them (the caller holds a transaction). The guarded update below is what
+  // makes a claim exclusive on either engine; SQLite has one writer and needs neither.
+  if (engineOf(db) === 'postgres') q = q.forUpdate().skipLocked()
+  const due = await q.execute()
   const claimed: OutboxRow[] = []
   for (const row of due) {
     // run_at moves to the lease's end too: the row is due again exactly when the lease lapses, and

@@ -25,6 +25,10 @@ export async function runBackupCli (args: string[], io: { config: Pick<Config, '
     io.err(BACKUP_USAGE)
     return 64
   }
+  if (io.config.database.kind !== 'sqlite') {
+    io.err('npm run backup copies a SQLite database; DATABASE_URL names a PostgreSQL server. Back it up with pg_dump (README "PostgreSQL").')
+    return 64
+  }
   try {
     const r = await backupSqlite(io.config.database.path, files[0], { force })
     io.out(`Backed up ${r.source} to ${r.destination}: ${r.pages} pages, ${(r.bytes / 1024 / 1024).toFixed(1)} MB, in ${r.ms} ms; integrity check ok.`)

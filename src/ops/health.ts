@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
-import type { Db } from '../db/database.js'
+import { engineOf, type Db } from '../db/database.js'
 import { pendingMigrations } from '../db/migrate.js'
 import type { OutboxWorker } from '../messaging/outbox-worker.js'
 import { pingDatabase } from './ops-repository.js'
@@ -46,7 +46,7 @@ export async function healthRoutes (scope: FastifyInstance, deps: HealthDeps): P
 
   scope.get('/readyz', async (_req, reply) => {
     const checks: Record<CheckName, Check> = {
-      database: await bounded(async () => { await pingDatabase(deps.db) }, timeoutMs),
+      database: withDetail(await bounded(async () => { await pingDatabase(deps.db) }, timeoutMs), { engine: engineOf(deps.db) }),
       migrations: await bounded(async () => {
         const pending = await pendingMigrations(deps.db)
         if (pending.length > 0) {
@@ -66,6 +66,11 @@ export async function healthRoutes (scope: FastifyInstance, deps: HealthDeps): P
     reply.header('cache-control', 'no-store').code(ready ? 200 : 503)
     return await reply.send(ready ? { status: 'ready', checks } : { status: 'not_ready', failed, checks })
   })
+}
+
+/** Which engine answered (sqlite or postgres), shown on a passing check. */
+function withDetail (check: Check, detail: Record<string, unknown>): Check {
+  return check.ok ? { ...detail, ...check } : check
 }
 
 function worker (deps: HealthDeps, staleAfterMs: number): Check {

@@ -5,6 +5,9 @@ import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import { SAFETY_NET_PAGES, type CheckpointResult } from '../../src/db/checkpointer.js'
 import { createDatabase } from '../../src/db/database.js'
+import { sqliteOnly } from '../helper.js'
+
+const SQLITE_ONLY = sqliteOnly('the WAL checkpointer')
 
 function fileDb (t: Test, backgroundCheckpoints: boolean) {
   const dir = mkdtempSync(join(tmpdir(), 'textdesk-ckpt-'))
@@ -25,7 +28,7 @@ function fileDb (t: Test, backgroundCheckpoints: boolean) {
 const autocheckpoint = async (db: ReturnType<typeof createDatabase>): Promise<number> =>
   Number(Object.values((await sql<Record<string, number>>`pragma wal_autocheckpoint`.execute(db)).rows[0])[0])
 
-t.test('with background checkpoints, committed pages reach the database file without a checkpoint on the event loop', async (t) => {
+t.test('with background checkpoints, committed pages reach the database file without a checkpoint on the event loop', SQLITE_ONLY, async (t) => {
   const { db, path, errors, checkpointWhere } = fileDb(t, true)
   t.equal(await autocheckpoint(db), SAFETY_NET_PAGES, 'the main connection only checkpoints as a safety net')
   await sql`create table notes (id integer primary key, body text not null)`.execute(db)
@@ -42,7 +45,7 @@ t.test('with background checkpoints, committed pages reach the database file wit
   t.same(errors, [])
 })
 
-t.test('without them (scripts, most tests) SQLite checkpoints as usual', async (t) => {
+t.test('without them (scripts, most tests) SQLite checkpoints as usual', SQLITE_ONLY, async (t) => {
   const { db } = fileDb(t, false)
   t.teardown(async () => await db.destroy())
   t.equal(await autocheckpoint(db), 1000)

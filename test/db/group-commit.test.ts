@@ -8,7 +8,9 @@ import { createDatabase, nativeConnection, ROOT_DB_IN_UNIT, type Db, type TxExec
 import { groupCommitter } from '../../src/db/group-commit.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
 import { insertOutbox } from '../../src/messaging/outbox-repository.js'
-import { freshDatabase } from '../helper.js'
+import { freshDatabase, sqliteOnly } from '../helper.js'
+
+const SQLITE_ONLY = sqliteOnly('group commit\'s batches and savepoints on SQLite\'s one connection')
 
 // A second connection sees only what has been committed. Every commit appends at least one frame
 // to the WAL, so frames appended bound the number of commits from above.
@@ -24,7 +26,7 @@ function observer (path: string) {
 
 const NOW = '2026-01-01T09:00:00.000Z'
 
-t.test('units submitted together share one commit, and each learns its outcome only after it', async (t) => {
+t.test('units submitted together share one commit, and each learns its outcome only after it', SQLITE_ONLY, async (t) => {
   const { db, path } = await freshDatabase(t)
   const seen = observer(path)
   t.teardown(async () => { seen.close(); await db.destroy() })
@@ -40,7 +42,7 @@ t.test('units submitted together share one commit, and each learns its outcome o
   t.ok(visibleAtResolve.every((n) => n === 10), 'every unit was committed before its caller resumed')
 })
 
-t.test('a failing unit rolls back its own writes only, including writes made through the query builder', async (t) => {
+t.test('a failing unit rolls back its own writes only, including writes made through the query builder', SQLITE_ONLY, async (t) => {
   const { db, path } = await freshDatabase(t)
   const seen = observer(path)
   t.teardown(async () => { seen.close(); await db.destroy() })
@@ -59,7 +61,7 @@ t.test('a failing unit rolls back its own writes only, including writes made thr
   t.same(seen.outboxKinds(), ['send', 'failover_deadline'], 'the failed unit left nothing behind')
 })
 
-t.test('a batch waits for a Kysely transaction that is still open, and never runs inside it', async (t) => {
+t.test('a batch waits for a Kysely transaction that is still open, and never runs inside it', SQLITE_ONLY, async (t) => {
   const { db, path } = await freshDatabase(t)
   const seen = observer(path)
   t.teardown(async () => { seen.close(); await db.destroy() })
@@ -90,7 +92,7 @@ t.test('a batch waits for a Kysely transaction that is still open, and never run
   t.same(seen.outboxKinds(), ['status_callback'], 'the unit committed on its own, after the rollback')
 })
 
-t.test('a unit that touches the root database fails at once with a clear error, and the rest of its batch commits', async (t) => {
+t.test('a unit that touches the root database fails at once with a clear error, and the rest of its batch commits', SQLITE_ONLY, async (t) => {
   const { db, path } = await freshDatabase(t)
   const seen = observer(path)
   t.teardown(async () => { seen.close(); await db.destroy() })
@@ -116,13 +118,13 @@ t.test('a unit that touches the root database fails at once with a clear error, 
   t.same(seen.outboxKinds(), ['send', 'failover_deadline'], 'the failing units left nothing behind')
 })
 
-t.test('a root-database query from outside any unit waits for a running batch instead of failing', async (t) => {
+t.test('a root-database query from outside any unit waits for a running batch instead of failing', SQLITE_ONLY, async (t) => {
   const { db } = await freshDatabase(t)
   t.teardown(async () => await db.destroy())
   await outsideQueryWaitsForBatch(t, db)
 })
 
-t.test('in production there is no unit bookkeeping, and group commit works the same', async (t) => {
+t.test('in production there is no unit bookkeeping, and group commit works the same', SQLITE_ONLY, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'textdesk-prod-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const path = join(dir, 'p.sqlite')
@@ -168,7 +170,7 @@ async function outsideQueryWaitsForBatch (t: Test, db: Db): Promise<void> {
   t.same(await outside, [{ payload: '{"marker":true}' }], 'it ran once the batch had committed')
 }
 
-t.test('the type checker keeps the root database out of a unit\'s place', async (t) => {
+t.test('the type checker keeps the root database out of a unit\'s place', SQLITE_ONLY, async (t) => {
   const { db } = await freshDatabase(t)
   t.teardown(async () => await db.destroy())
   const unitOnly = (unit: UnitExecutor): UnitExecutor => unit
@@ -182,7 +184,7 @@ t.test('the type checker keeps the root database out of a unit\'s place', async 
   })
 })
 
-t.test('a unit\'s savepoint journal stays in memory: past 64 KiB SQLite would spill it to a temporary file that every later unit of the batch writes to (a quarter of ingestion throughput, npm run bench -- ingest)', async (t) => {
+t.test('a unit\'s savepoint journal stays in memory: past 64 KiB SQLite would spill it to a temporary file that every later unit of the batch writes to (a quarter of ingestion throughput, npm run bench -- ingest)', SQLITE_ONLY, async (t) => {
   const { db } = await freshDatabase(t)
   t.teardown(async () => { await db.destroy() })
   const { rows } = await sql<{ temp_store: number }>`pragma temp_store`.execute(db)

@@ -5,7 +5,7 @@ import { buildApp } from '../../src/app.js'
 import type { InProcessEventBus } from '../../src/events/in-process.js'
 import { VIEWING_TTL_MS } from '../../src/events/in-process-presence.js'
 import { signedInAgent } from '../auth/agent-session.js'
-import { FakeClock, form, freshDatabase, testConfig } from '../helper.js'
+import { FakeClock, form, freshDatabase, openTestDatabase, testConfig } from '../helper.js'
 import { isTicket, listen, openStream, ticketData, type Frame } from './sse-client.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
@@ -13,18 +13,17 @@ const MARKER = 'SECRET-PARCEL-7f3a'
 
 /** The real app on a fresh database, listening on a port, with the stream's timers as the test needs them. */
 async function liveApp (t: Test, opts: { env?: Record<string, string>, pingMs?: number, presenceSweepMs?: number, databasePath?: string, logLines?: string[] } = {}) {
-  let path = opts.databasePath
+  let url = opts.databasePath
   let db
-  if (path === undefined) {
+  if (url === undefined) {
     const fresh = await freshDatabase(t)
-    path = fresh.path
+    url = fresh.databaseUrl
     db = fresh.db
   } else {
-    const { createDatabase } = await import('../../src/db/database.js')
-    db = createDatabase({ database: { kind: 'sqlite', path, synchronous: 'NORMAL' } })
+    db = openTestDatabase(url)
   }
   const clock = new FakeClock()
-  const config = testConfig({ DATABASE_URL: `sqlite:${path}`, ...opts.env })
+  const config = testConfig({ DATABASE_URL: url, ...opts.env })
   const lines = opts.logLines
   const logger = lines === undefined ? undefined : { level: 'info', stream: { write: (line: string) => { lines.push(line) } } }
   const app = await buildApp({ config, db, clock, logger, live: { pingMs: opts.pingMs ?? 60_000, presenceSweepMs: opts.presenceSweepMs ?? 60_000 } })
@@ -33,7 +32,7 @@ async function liveApp (t: Test, opts: { env?: Record<string, string>, pingMs?: 
   t.teardown(async () => await app.close())
   const base = await listen(app)
   const bus = app.services.events as InProcessEventBus
-  return { app, db, clock, base, bus, path, sockets }
+  return { app, db, clock, base, bus, path: url, sockets }
 }
 
 /** A ticket through the real inbound webhook; its first message holds `text`. */

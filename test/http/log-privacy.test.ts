@@ -17,8 +17,8 @@ const REPLY_TEXT = 'Here is your confidential answer from the agent'
 const KEY = 'fixture-signing-key-0001'
 
 async function loggedApp (t: Test, env: Record<string, string> = {}) {
-  const { db, path } = await freshDatabase(t)
-  const config = testConfig({ DATABASE_URL: `sqlite:${path}`, LOG_LEVEL: 'trace', ...env })
+  const { db, databaseUrl } = await freshDatabase(t)
+  const config = testConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'trace', ...env })
   const lines: string[] = []
   const stream = new Writable({
     write (chunk: Buffer, _enc, done) {

@@ -6,7 +6,9 @@ import SQLite from 'better-sqlite3'
 import { sql } from 'kysely'
 import t from 'tap'
 import { runBackupCli } from '../../src/ops/backup-cli.js'
-import { buildTestApp, testConfig } from '../helper.js'
+import { buildTestApp, sqliteOnly, testConfig } from '../helper.js'
+
+const SQLITE_ONLY = sqliteOnly('npm run backup copies a SQLite file (PostgreSQL: pg_dump)')
 
 const LOADER = 'file://' + join(process.cwd(), 'node_modules/@tapjs/typescript/dist/esm/import.mjs')
 
@@ -17,7 +19,7 @@ async function cli (args: string[], databasePath: string) {
   return { code, out: out.join('\n'), err: err.join('\n') }
 }
 
-t.test('npm run backup under continuous writes: the copy opens, passes integrity_check and holds every row committed before it started', async (t) => {
+t.test('npm run backup under continuous writes: the copy opens, passes integrity_check and holds every row committed before it started', SQLITE_ONLY, async (t) => {
   const { services, databasePath, db } = await buildTestApp(t)
   const receive = async (i: number) => await services.tickets.receiveInbound({ provider: 'test', providerMessageId: `m-${i}`, from: `+316${String(10_000_000 + (i % 500))}`, to: null, text: `message ${i}`, channel: 'sms' })
   for (let i = 0; i < 1000; i++) await receive(i)
@@ -58,7 +60,7 @@ t.test('npm run backup under continuous writes: the copy opens, passes integrity
   t.same(readdir(target), [], 'no partial file left behind')
 })
 
-t.test('the backup holds what is committed but not yet checkpointed (still only in the WAL)', async (t) => {
+t.test('the backup holds what is committed but not yet checkpointed (still only in the WAL)', SQLITE_ONLY, async (t) => {
   const { services, databasePath, db } = await buildTestApp(t)
   // The server checkpoints on a thread of its own, every 200 ms (db/checkpointer.ts); between two
   // checkpoints, commits exist only in the WAL, and a copy of the database file would lose them.
@@ -76,7 +78,7 @@ function readdir (target: string): string[] {
   return ['-wal', '-shm', '-journal', `.partial-${process.pid}`].map((s) => target + s).filter((p) => existsSync(p))
 }
 
-t.test('an existing file is kept unless --force; bad arguments get a usage message', async (t) => {
+t.test('an existing file is kept unless --force; bad arguments get a usage message', SQLITE_ONLY, async (t) => {
   const { databasePath } = await buildTestApp(t)
   const target = join(databasePath, '..', 'keep.sqlite')
   writeFileSync(target, 'precious')

@@ -4,7 +4,7 @@ import t from 'tap'
 import type { Channel } from '../../src/db/schema.js'
 import type { ChannelAdapter, OutboundRequest, SendOutcome } from '../../src/messaging/channel.js'
 import { healthRoutes, workerStaleAfterMs } from '../../src/ops/health.js'
-import { buildTestApp, FakeClock, form, freshDatabase, testConfig } from '../helper.js'
+import { buildTestApp, FakeClock, form, freshDatabase, testConfig, testEngine } from '../helper.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
@@ -55,6 +55,7 @@ t.test('/readyz: 200 with every check passing when the worker runs', async (t) =
   t.equal(body.status, 'ready')
   t.match(body.checks, { database: { ok: true }, migrations: { ok: true }, outbox_worker: { ok: true } })
   t.type(body.checks.outbox_worker.seconds_since_poll, 'number')
+  t.equal(body.checks.database.engine, testEngine, 'the engine that answered')
 })
 
 t.test('/readyz: 503 naming the outbox worker when it was never started or has been stopped', async (t) => {

@@ -22,8 +22,8 @@ class Lines extends Writable {
 
 /** The real app at `level`, its log written to `sink` as JSON lines, with an agent signed in. */
 async function appLoggingAt (t: Test, level: 'info' | 'debug') {
-  const { db, path } = await freshDatabase(t)
-  const config = testConfig({ DATABASE_URL: `sqlite:${path}`, LOG_LEVEL: level, METRICS_TOKEN: TOKEN, ...FAST_HASH_ENV })
+  const { db, databaseUrl } = await freshDatabase(t)
+  const config = testConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: level, METRICS_TOKEN: TOKEN, ...FAST_HASH_ENV })
   const sink = new Lines()
   const app = await buildApp({ config, db, clock: new FakeClock(), logger: { level, stream: sink } })
   t.teardown(async () => await app.close())

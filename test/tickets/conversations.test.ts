@@ -6,13 +6,18 @@ import { groupCommitter } from '../../src/db/group-commit.js'
 import { findConversation, findOrOpenTicket } from '../../src/tickets/conversations.js'
 import { conversationQuery, insertContact } from '../../src/tickets/ticket-repository.js'
 import { apiClient } from '../api/api-helpers.js'
-import { buildTestApp, form } from '../helper.js'
+import { buildTestApp, form, sqliteOnly } from '../helper.js'
 import { messagebirdApp } from '../webhooks/messagebird-sent.js'
 
 // "Find or open the customer's ticket" under concurrent writers. SQLite has one writer, so the
 // interleaving Postgres allows (two transactions both read "no open ticket", both insert) is made
 // by hand: the service's read is taken first, then a second connection to the same file commits
 // the contact, number or ticket, then the service's inserts run on that state.
+
+// On PostgreSQL the races are real: test/postgres/instances.test.ts sends racing texts through two instances.
+const RACE = sqliteOnly('a second better-sqlite3 connection plays the concurrent writer')
+const BATCH = sqliteOnly('units sharing one group commit')
+const PLAN = sqliteOnly('SQLite\'s EXPLAIN QUERY PLAN')
 
 const PHONE = '+31612345678'
 const OTHER = '+31687654321'
@@ -50,7 +55,7 @@ async function tally (db: Db) {
   }
 }
 
-t.test('a contact and ticket a concurrent writer created after our read are used: no error, no duplicate', async (t) => {
+t.test('a contact and ticket a concurrent writer created after our read are used: no error, no duplicate', RACE, async (t) => {
   const { db, databasePath } = await buildTestApp(t)
   const other = secondConnection(t, databasePath)
   const seen = await findConversation(db, PHONE)
@@ -61,7 +66,7 @@ t.test('a contact and ticket a concurrent writer created after our read are used
   t.same(await tally(db), { contacts: 1, numbers: 1, openTickets: 1 })
 })
 
-t.test('a number a concurrent writer gave to another contact as an extra address stays theirs', async (t) => {
+t.test('a number a concurrent writer gave to another contact as an extra address stays theirs', RACE, async (t) => {
   const { db, databasePath } = await buildTestApp(t)
   const other = secondConnection(t, databasePath)
   const owner = other.contactWithTicket(OTHER)
@@ -73,7 +78,7 @@ t.test('a number a concurrent writer gave to another contact as an extra address
   t.same(await tally(db), { contacts: 1, numbers: 2, openTickets: 1 }, 'the contact our insert made was taken back')
 })
 
-t.test('a ticket a concurrent writer opened after our read showed none is used', async (t) => {
+t.test('a ticket a concurrent writer opened after our read showed none is used', RACE, async (t) => {
   const { db, databasePath } = await buildTestApp(t)
   const other = secondConnection(t, databasePath)
   const first = await db.transaction().execute(async (trx) => await findOrOpenTicket(trx, PHONE, await findConversation(trx, PHONE), AT, FIRST))
@@ -87,7 +92,7 @@ t.test('a ticket a concurrent writer opened after our read showed none is used',
   t.same(await tally(db), { contacts: 1, numbers: 1, openTickets: 1 })
 })
 
-t.test('through the webhook: the text lands on the ticket the concurrent writer opened, and no second confirmation goes out', async (t) => {
+t.test('through the webhook: the text lands on the ticket the concurrent writer opened, and no second confirmation goes out', RACE, async (t) => {
   const { app, db, databasePath, services, sent, drain } = await messagebirdApp(t)
   const other = secondConnection(t, databasePath)
   const text = async (body: string, id: string) => await app.inject({ method: 'POST', url: '/webhooks/messagebird', headers: FORM, payload: form({ originator: PHONE.slice(1), payload: body, id }) })
@@ -114,7 +119,7 @@ t.test('through the webhook: the text lands on the ticket the concurrent writer 
   t.equal(sent.length, 1, 'nothing more reached MessageBird')
 })
 
-t.test('through the webhook: a first text from a number whose contact a concurrent writer just created', async (t) => {
+t.test('through the webhook: a first text from a number whose contact a concurrent writer just created', RACE, async (t) => {
   const { app, db, databasePath, services, sent, drain } = await messagebirdApp(t)
   const other = secondConnection(t, databasePath)
   // The webhook's read happens before the other writer commits the customer's contact and ticket.
@@ -132,7 +137,7 @@ t.test('through the webhook: a first text from a number whose contact a concurre
   t.equal(sent.length, 0, 'no confirmation: this text did not open the ticket')
 })
 
-t.test('a unit that fails after creating a contact takes the contact with it; the units sharing its commit still commit', async (t) => {
+t.test('a unit that fails after creating a contact takes the contact with it; the units sharing its commit still commit', BATCH, async (t) => {
   const { db, services } = await buildTestApp(t)
   // Started in one tick, so group commit runs them in one transaction, each in its own savepoint.
   const [failed, stored] = await Promise.allSettled([
@@ -161,7 +166,7 @@ t.test('the notifications API finds the customer through the same lookup: any of
   t.same(await tally(db), { contacts: 1, numbers: 2, openTickets: 1 })
 })
 
-t.test('an inbound text resolves its sender in one statement, served by indexes', async (t) => {
+t.test('an inbound text resolves its sender in one statement, served by indexes', PLAN, async (t) => {
   const { db } = await buildTestApp(t)
   const compiled = conversationQuery(db).compile()
   const plan = await db.executeQuery<{ detail: string }>(CompiledQuery.raw('explain query plan ' + compiled.sql, compiled.parameters.map(() => PHONE)))

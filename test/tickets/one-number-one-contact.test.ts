@@ -4,7 +4,7 @@ import type { Db } from '../../src/db/database.js'
 import { migrateTo, migrateToLatest } from '../../src/db/migrate.js'
 import { OPT_OUT_CONFIRMATION } from '../../src/tickets/keywords.js'
 import { FAST_HASH_ENV, signedInAgent } from '../auth/agent-session.js'
-import { buildTestApp, form, freshDatabase } from '../helper.js'
+import { buildTestApp, form, freshDatabase, sqliteOnly } from '../helper.js'
 import { messagebirdApp } from '../webhooks/messagebird-sent.js'
 
 const ADA = '+31612345678'
@@ -104,7 +104,7 @@ t.test('the database refuses a second owner for a number, whatever the code does
   t.same(await numbers(db), before)
 })
 
-t.test('migrating a database where two customers share a number: each keeps their phone, the first to add an address keeps it, nothing is dropped', async (t) => {
+t.test('migrating a database where two customers share a number: each keeps their phone, the first to add an address keeps it, nothing is dropped', sqliteOnly('the SQLite form of the migration, on a SQLite file'), async (t) => {
   const { path } = await freshDatabase(t)
   const { createDatabase } = await import('../../src/db/database.js')
   const open = () => createDatabase({ database: { kind: 'sqlite', path, synchronous: 'NORMAL' } })

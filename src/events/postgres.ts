@@ -1,0 +1,174 @@
+import { sql } from 'kysely'
+import pg from 'pg'
+import type { Clock } from '../clock.js'
+import { pgClientOptions, type Db, type TxExecutor } from '../db/database.js'
+import type { PostgresConfig } from '../config.js'
+import type { BusEvent, EventBus, PresenceEventData, Replay, TicketEventData } from './bus.js'
+import { InProcessPresenceBoard } from './in-process-presence.js'
+import { InProcessEventBus } from './in-process.js'
+import type { PresenceBoard, PresenceState } from './presence.js'
+
+/** The channel every instance of one database LISTENs on. */
+export const CHANNEL = 'textdesk_events'
+
+/** What travels in a NOTIFY: ids and a kind, never message text (NOTIFY payloads are limited to 8,000 bytes anyway). */
+type Wire =
+  | { k: 't', d: TicketEventData, a: number | null }
+  | { k: 'p', d: PresenceEventData }
+  /** A page's presence report, applied by every instance's board (SharedPresenceBoard). */
+  | { k: 'r', t: number, g: { id: number, name: string }, s: PresenceState }
+
+/**
+ * The event bus of several instances sharing one PostgreSQL database. A change is published with
+ * NOTIFY (inside the changing transaction when there is one, which PostgreSQL delivers only if it
+ * commits), and every instance, this one included, receives it on a dedicated LISTEN connection
+ * outside the pool and hands it to its own ring (in-process.ts): numbering, replay and delivery
+ * to its pages are per instance. A page that reconnects to another instance presents an id that
+ * instance never gave, and gets "reload": a full catch-up, so no sticky sessions are needed.
+ *
+ * If the LISTEN connection drops, notifications sent meanwhile are lost to this instance: it
+ * reconnects (1 s, then doubling up to 30 s) and then tells every open page to reload, and starts a
+ * new epoch so that no reconnect is answered from a ring with a hole in it.
+ */
+export class PostgresEventBus implements EventBus {
+  private readonly local: InProcessEventBus
+  private client: pg.Client | null = null
+  private closed = false
+  private retryMs = 1_000
+  private retryTimer: NodeJS.Timeout | null = null
+  private connected: Promise<void>
+  private everConnected = false
+  private presenceReport: ((ticketId: number, agent: { id: number, name: string }, state: PresenceState) => void) | null = null
+
+  constructor (private readonly deps: {
+    db: Db
+    clock: Clock
+    config: PostgresConfig
+    replayMax: number
+    replayMinutes: number
+    onError?: (message: string) => void
+    /** The first reconnect delay (tests shorten it); it doubles up to 30 s. */
+    retryMs?: number
+  }) {
+    this.retryMs = deps.retryMs ?? 1_000
+    this.local = new InProcessEventBus({ db: deps.db, clock: deps.clock, replayMax: deps.replayMax, replayMinutes: deps.replayMinutes })
+    this.connected = this.connect()
+  }
+
+  /** Resolves once the LISTEN connection is up (tests and start-up wait for it). */
+  async ready (): Promise<void> {
+    await this.connected
+  }
+
+  publish (data: TicketEventData, opts: { audience?: number } = {}): void {
+    if (this.closed) return
+    this.notify({ k: 't', d: data, a: opts.audience ?? null })
+  }
+
+  async publishInTransaction (trx: TxExecutor, data: TicketEventData, opts: { audience?: number } = {}): Promise<void> {
+    if (this.closed) return
+    await sql`select pg_notify(${CHANNEL}, ${JSON.stringify({ k: 't', d: data, a: opts.audience ?? null } satisfies Wire)})`.execute(trx)
+  }
+
+  publishEphemeral (data: PresenceEventData): void {
+    if (this.closed) return
+    this.notify({ k: 'p', d: data })
+  }
+
+  subscribe (listener: (event: BusEvent) => void): () => void {
+    return this.local.subscribe(listener)
+  }
+
+  subscribeAfter (lastId: string | null, listener: (event: BusEvent) => void): { replay: Replay, unsubscribe: () => void } {
+    return this.local.subscribeAfter(lastId, listener)
+  }
+
+  lastId (): string {
+    return this.local.lastId()
+  }
+
+  listenerCount (): number {
+    return this.local.listenerCount()
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    const client = this.client
+    this.client = null
+    await this.local.close()
+    if (client !== null) await client.end().catch(() => {})
+  }
+
+  /** A presence board shared by every instance (SharedPresenceBoard). */
+  presenceBoard (): PresenceBoard {
+    const board = new InProcessPresenceBoard({ clock: this.deps.clock, events: { publishEphemeral: (data) => { if (!this.closed) this.local.publishEphemeral(data) } } })
+    this.presenceReport = (ticketId, agent, state) => { board.report(ticketId, agent, state) }
+    return {
+      viewers: (ticketId) => board.viewers(ticketId),
+      // Every instance, this one included, applies the report when its NOTIFY arrives, so every
+      // board holds every instance's viewers; each announces changes to its own pages only.
+      report: (ticketId, agent, state) => { if (!this.closed) this.notify({ k: 'r', t: ticketId, g: { id: agent.id, name: agent.name }, s: state }) },
+      sweep: () => { board.sweep() }
+    }
+  }
+
+  /** Outside a transaction: the change has committed, so the NOTIFY goes out on its own. */
+  private notify (wire: Wire): void {
+    sql`select pg_notify(${CHANNEL}, ${JSON.stringify(wire)})`.execute(this.deps.db).catch((err: Error) => {
+      if (!this.closed) this.deps.onError?.(`a live update was not sent: ${err.message}`)
+    })
+  }
+
+  private receive (payload: string | undefined): void {
+    if (this.closed || payload === undefined) return
+    let wire: Wire
+    try {
+      wire = JSON.parse(payload) as Wire
+    } catch {
+      return
+    }
+    if (wire.k === 't') this.local.publish(wire.d, wire.a === null ? {} : { audience: wire.a })
+    else if (wire.k === 'p') this.local.publishEphemeral(wire.d)
+    else if (wire.k === 'r') this.presenceReport?.(wire.t, wire.g, wire.s)
+  }
+
+  private async connect (): Promise<void> {
+    const client = new pg.Client(pgClientOptions(this.deps.config))
+    client.on('notification', (n) => { if (n.channel === CHANNEL) this.receive(n.payload) })
+    client.on('error', (err) => { this.lost(client, err) })
+    client.on('end', () => { this.lost(client, new Error('the connection ended')) })
+    try {
+      await client.connect()
+      await client.query(`listen ${CHANNEL}`)
+    } catch (err) {
+      this.lost(client, err as Error)
+      if (!this.everConnected) throw err
+      return
+    }
+    if (this.closed) {
+      await client.end().catch(() => {})
+      return
+    }
+    this.client = client
+    this.retryMs = this.deps.retryMs ?? 1_000
+    // Anything published while this instance was not listening is lost to it: its pages start afresh.
+    if (this.everConnected) this.local.restart()
+    this.everConnected = true
+  }
+
+  private lost (client: pg.Client, err: Error): void {
+    if (this.closed || (this.client !== null && this.client !== client)) return
+    if (this.client === client) this.client = null
+    client.removeAllListeners('end')
+    client.end().catch(() => {})
+    if (this.retryTimer !== null || !this.everConnected) return
+    this.deps.onError?.(`the live-update connection to PostgreSQL was lost (${err.message}); reconnecting in ${this.retryMs / 1000} s`)
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null
+      this.connected = this.connect().catch(() => {})
+    }, this.retryMs)
+    this.retryTimer.unref()
+    this.retryMs = Math.min(this.retryMs * 2, 30_000)
+  }
+}
