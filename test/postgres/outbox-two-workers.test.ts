@@ -22,9 +22,10 @@ t.test('two instances\' outbox workers drain one outbox together: every message 
   const provider = new CountingChannel()
   const a = await buildTestApp(t, { clock, channel: provider })
   const b = await buildTestApp(t, { clock, channel: provider, databaseUrl: a.databaseUrl })
-  const N = 60
-  for (let i = 0; i < N; i++) {
-    await a.services.tickets.receiveInbound({ provider: 'messagebird', providerMessageId: `in-${i}`, from: `+316${String(10000000 + i)}`, to: null, text: 'Hello', channel: 'sms' })
+  // More rows than one claim takes (100), so that both workers have rows to claim at once.
+  const N = 150
+  for (let i = 0; i < N; i += 10) {
+    await Promise.all(Array.from({ length: 10 }, async (_, j) => await a.services.tickets.receiveInbound({ provider: 'messagebird', providerMessageId: `in-${i + j}`, from: `+316${String(10000000 + i + j)}`, to: null, text: 'Hello', channel: 'sms' })))
   }
   const handled = { a: 0, b: 0 }
   for (let round = 0; round < 20; round++) {
