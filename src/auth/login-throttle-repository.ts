@@ -1,4 +1,5 @@
-import type { Executor } from '../db/database.js'
+import { sql } from 'kysely'
+import { engineOf, type Executor } from '../db/database.js'
 
 // All SQL for sign-in throttling. One row per key (`account:<email>` or `ip:<address>`).
 
@@ -27,4 +28,15 @@ export async function deleteStaleThrottles (db: Executor, windowStartedBefore: s
     .where('window_started_at', '<', windowStartedBefore)
     .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
     .execute()
+}
+
+/**
+ * Serialises the transactions that read and then rewrite the same keys' counts. On SQLite the one
+ * connection already does. On PostgreSQL, READ COMMITTED would let 50 parallel guesses all read
+ * the same count (and the row may not exist yet to lock), so each key takes a transaction-scoped
+ * advisory lock, in a fixed order so two transactions cannot wait on each other.
+ */
+export async function lockThrottleKeys (trx: Executor, keys: string[]): Promise<void> {
+  if (engineOf(trx) !== 'postgres') return
+  for (const key of [...new Set(keys)].sort()) await sql`select pg_advisory_xact_lock(hashtext(${`login_throttle:${key}`}))`.execute(trx)
 }

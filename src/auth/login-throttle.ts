@@ -44,6 +44,7 @@ export class LoginThrottle {
     const now = nowDate.getTime()
     const windowMs = lockoutMinutes * 60_000
     return await this.deps.db.transaction().execute(async (trx): Promise<ReserveResult> => {
+      await repo.lockThrottleKeys(trx, keys)
       const verdict = this.verdict(await repo.findThrottles(trx, keys), now)
       if (!verdict.allowed) return verdict
       const reserved: Array<Reservation['keys'][number]> = []
@@ -70,6 +71,7 @@ export class LoginThrottle {
   /** A successful sign-in clears the account's count; the address gets this attempt back. */
   async succeed (reservation: Reservation, accountKey: string): Promise<void> {
     await this.deps.db.transaction().execute(async (trx) => {
+      await repo.lockThrottleKeys(trx, [accountKey, ...reservation.keys.map((k) => k.key)])
       await repo.deleteThrottle(trx, accountKey)
       await this.giveBack(trx, reservation.keys.filter((k) => k.key !== accountKey))
     })
@@ -77,7 +79,10 @@ export class LoginThrottle {
 
   /** The attempt was not a failure (never checked, or the right password of a disabled account). */
   async refund (reservation: Reservation): Promise<void> {
-    await this.deps.db.transaction().execute(async (trx) => { await this.giveBack(trx, reservation.keys) })
+    await this.deps.db.transaction().execute(async (trx) => {
+      await repo.lockThrottleKeys(trx, reservation.keys.map((k) => k.key))
+      await this.giveBack(trx, reservation.keys)
+    })
   }
 
   private async giveBack (trx: Executor, keys: Reservation['keys']): Promise<void> {

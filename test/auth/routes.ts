@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
-import type { Db } from '../../src/db/database.js'
+import { engineOf, type Db } from '../../src/db/database.js'
 
 export interface RouteEntry { method: string, url: string }
 
@@ -30,10 +30,16 @@ export function concrete (url: string): string {
 
 /** Every row of every table, to prove a refused request changed nothing. */
 export async function snapshot (db: Db): Promise<Record<string, unknown[]>> {
-  const tables = await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name`.execute(db)
+  const postgres = engineOf(db) === 'postgres'
+  const tables = postgres
+    ? await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE' order by 1`.execute(db)
+    : await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name`.execute(db)
   const out: Record<string, unknown[]> = {}
   for (const { name } of tables.rows) {
-    out[name] = (await sql`select * from ${sql.table(name)} order by rowid`.execute(db)).rows
+    // PostgreSQL has no rowid: its rows are ordered by their whole text, which is as stable.
+    out[name] = (postgres
+      ? await sql`select * from ${sql.table(name)} as r order by r::text`.execute(db)
+      : await sql`select * from ${sql.table(name)} order by rowid`.execute(db)).rows
   }
   return out
 }
