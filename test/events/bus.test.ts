@@ -4,7 +4,10 @@ import { groupCommitter } from '../../src/db/group-commit.js'
 import type { Executor } from '../../src/db/database.js'
 import type { BusEvent, PersistentEvent, Replay } from '../../src/events/bus.js'
 import { InProcessEventBus } from '../../src/events/in-process.js'
-import { FakeClock, freshDatabase } from '../helper.js'
+import { FakeClock, freshDatabase, sqliteOnly } from '../helper.js'
+
+// PostgreSQL's bus (LISTEN/NOTIFY) is tested in test/postgres/live-across-instances.test.ts.
+const SQLITE_ONLY = sqliteOnly('the in-process bus, which SQLite deployments use')
 
 async function setup (t: Test, opts: { replayMax?: number, replayMinutes?: number } = {}) {
   const { db } = await freshDatabase(t)
@@ -23,7 +26,7 @@ async function setup (t: Test, opts: { replayMax?: number, replayMinutes?: numbe
 const ids = (replay: Replay): string[] => replay.ok ? replay.events.map((e) => e.id) : ['reload']
 const changes = (events: BusEvent[]): string[] => events.map((e) => e.name === 'ticket' ? `${e.data.ticketId}:${e.data.change}` : `presence:${e.data.ticketId}`)
 
-t.test('events are delivered in publish order, with ids that only grow, and lastId() names the newest', async (t) => {
+t.test('events are delivered in publish order, with ids that only grow, and lastId() names the newest', SQLITE_ONLY, async (t) => {
   const { bus, seen } = await setup(t)
   const before = bus.lastId()
   for (let i = 1; i <= 5; i++) bus.publish({ ticketId: i, change: 'message' })
@@ -36,7 +39,7 @@ t.test('events are delivered in publish order, with ids that only grow, and last
   t.notOk('id' in seen[5])
 })
 
-t.test('replay after an id gives exactly the later events, in order; lastId() at render time replays what came after it', async (t) => {
+t.test('replay after an id gives exactly the later events, in order; lastId() at render time replays what came after it', SQLITE_ONLY, async (t) => {
   const { bus } = await setup(t)
   const rendered = bus.lastId()
   for (let i = 1; i <= 5; i++) bus.publish({ ticketId: i, change: 'status' })
@@ -48,7 +51,7 @@ t.test('replay after an id gives exactly the later events, in order; lastId() at
   t.same(ids(bus.subscribeAfter(bus.lastId(), () => {}).replay), [], 'nothing after the newest')
 })
 
-t.test('subscribeAfter: nothing published between the replay and the subscription is lost', async (t) => {
+t.test('subscribeAfter: nothing published between the replay and the subscription is lost', SQLITE_ONLY, async (t) => {
   const { bus } = await setup(t)
   bus.publish({ ticketId: 1, change: 'created' })
   const got: BusEvent[] = []
@@ -58,7 +61,7 @@ t.test('subscribeAfter: nothing published between the replay and the subscriptio
   t.same(changes(got), ['2:created'])
 })
 
-t.test('reload (replay not ok) for an unknown id, a malformed one, one from another bus (a restart), and no subscription then', async (t) => {
+t.test('reload (replay not ok) for an unknown id, a malformed one, one from another bus (a restart), and no subscription then', SQLITE_ONLY, async (t) => {
   const { db, clock, bus } = await setup(t)
   bus.publish({ ticketId: 1, change: 'created' })
   const oldId = bus.lastId()
@@ -78,7 +81,7 @@ t.test('reload (replay not ok) for an unknown id, a malformed one, one from anot
   t.equal(restarted.listenerCount(), 0)
 })
 
-t.test('the ring keeps at most replayMax events: an id older than that gets reload, the boundary still replays', async (t) => {
+t.test('the ring keeps at most replayMax events: an id older than that gets reload, the boundary still replays', SQLITE_ONLY, async (t) => {
   const { bus } = await setup(t, { replayMax: 10 })
   const rendered = bus.lastId()
   const published: string[] = []
@@ -92,7 +95,7 @@ t.test('the ring keeps at most replayMax events: an id older than that gets relo
   t.same(ids(bus.subscribeAfter(published[5], () => {}).replay), published.slice(6))
 })
 
-t.test('a long-running ring (thousands of drops, so its storage is compacted) still replays exactly the last replayMax', async (t) => {
+t.test('a long-running ring (thousands of drops, so its storage is compacted) still replays exactly the last replayMax', SQLITE_ONLY, async (t) => {
   const { bus } = await setup(t, { replayMax: 100 })
   const published: string[] = []
   for (let i = 1; i <= 5_000; i++) {
@@ -109,7 +112,7 @@ t.test('a long-running ring (thousands of drops, so its storage is compacted) st
   }
 })
 
-t.test('the ring forgets events older than replayMinutes, by the injected clock', async (t) => {
+t.test('the ring forgets events older than replayMinutes, by the injected clock', SQLITE_ONLY, async (t) => {
   const { bus, clock } = await setup(t, { replayMinutes: 10 })
   bus.publish({ ticketId: 1, change: 'message' })
   const first = bus.lastId()
@@ -129,7 +132,7 @@ t.test('the ring forgets events older than replayMinutes, by the injected clock'
   t.not(second, bus.lastId())
 })
 
-t.test('a subscriber that throws neither starves the others nor reaches the publisher', async (t) => {
+t.test('a subscriber that throws neither starves the others nor reaches the publisher', SQLITE_ONLY, async (t) => {
   const { bus, seen } = await setup(t)
   const warnings: Error[] = []
   const onWarning = (w: Error): void => { warnings.push(w) }
@@ -145,7 +148,7 @@ t.test('a subscriber that throws neither starves the others nor reaches the publ
   t.match(warnings, [{ message: 'socket gone' }], 'the failure is reported as a process warning')
 })
 
-t.test('unsubscribe stops delivery; close() drops every listener and later publishes', async (t) => {
+t.test('unsubscribe stops delivery; close() drops every listener and later publishes', SQLITE_ONLY, async (t) => {
   const { bus, seen } = await setup(t)
   const got: BusEvent[] = []
   const off = bus.subscribe((e) => got.push(e))
@@ -160,7 +163,7 @@ t.test('unsubscribe stops delivery; close() drops every listener and later publi
   t.equal(seen.length, 1)
 })
 
-t.test('the audience travels with the event and through replay', async (t) => {
+t.test('the audience travels with the event and through replay', SQLITE_ONLY, async (t) => {
   const { bus, seen } = await setup(t)
   const rendered = bus.lastId()
   bus.publish({ ticketId: 1, change: 'read' }, { audience: 7 })
@@ -174,7 +177,7 @@ async function insertContact (db: Executor, v: string): Promise<void> {
   await sql`insert into probe (v) values (${v})`.execute(db)
 }
 
-t.test('publishInTransaction: published once the Kysely transaction commits, never when it rolls back', async (t) => {
+t.test('publishInTransaction: published once the Kysely transaction commits, never when it rolls back', SQLITE_ONLY, async (t) => {
   const { db, bus, seen } = await setup(t)
   await db.transaction().execute(async (trx) => {
     bus.publishInTransaction(trx, { ticketId: 1, change: 'delivery' })
@@ -192,7 +195,7 @@ t.test('publishInTransaction: published once the Kysely transaction commits, nev
   t.same(ids(bus.subscribeAfter(seen.length > 0 ? (seen[0] as PersistentEvent).id : '', () => {}).replay), [], 'and is not in the ring')
 })
 
-t.test('publishInTransaction in group commit: a unit rolled back to its savepoint publishes nothing, its batch-mates publish after the commit', async (t) => {
+t.test('publishInTransaction in group commit: a unit rolled back to its savepoint publishes nothing, its batch-mates publish after the commit', SQLITE_ONLY, async (t) => {
   const { db, bus, seen } = await setup(t)
   const committer = groupCommitter(db)
   let inBatch: BusEvent[] | null = null
@@ -219,7 +222,7 @@ t.test('publishInTransaction in group commit: a unit rolled back to its savepoin
   t.same(phones, ['+31600000011', '+31600000013'], 'the failed unit\'s write was rolled back with its event')
 })
 
-t.test('publishInTransaction in group commit: a batch whose commit fails publishes nothing', async (t) => {
+t.test('publishInTransaction in group commit: a batch whose commit fails publishes nothing', SQLITE_ONLY, async (t) => {
   const { db, bus, seen } = await setup(t)
   const committer = groupCommitter(db)
   // A unit that leaves the batch unable to commit: a deferred foreign key is checked at COMMIT.
