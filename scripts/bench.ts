@@ -7,7 +7,7 @@ import { benchFailover } from './bench/failover.js'
 import { MESSAGES_PER_TICKET, timeViews } from './bench/inbox.js'
 import { benchLive } from './bench/live.js'
 import { benchPostgres } from './bench/postgres.js'
-import { loadWebhook, peakRssMb, startChild, stopChild, type LoadResult } from './bench/load.js'
+import { loadWebhook, peakRssMb, SERVICE_ENV, startChild, stopChild, type LoadResult } from './bench/load.js'
 import { createDatabase } from '../src/db/database.js'
 import { migrateToLatest } from '../src/db/migrate.js'
 import { ROOT } from '../src/paths.js'
@@ -65,19 +65,7 @@ async function benchIngest (): Promise<void> {
   const bareBefore = await measureBare('bare-before')
 
   const dbPath = join(work, 'ingest.sqlite')
-  const svc = await startChild(join(dist, 'src/server.js'), {
-    PORT: '0',
-    HOST: '127.0.0.1',
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    SMS_CHANNEL: 'simulator',
-    ALLOW_SIMULATOR_IN_PRODUCTION: 'true',
-    DATABASE_URL: `sqlite:${dbPath}`,
-    SIMULATOR_DELIVERY_DELAY_MS: '0',
-    // The limiter stays in the path (its cost is measured) but must not refuse the load generator.
-    WEBHOOK_RATE_LIMIT_PER_MINUTE: '1000000',
-    ALLOW_UNSIGNED_WEBHOOKS: 'true'
-  })
+  const svc = await startChild(join(dist, 'src/server.js'), { ...SERVICE_ENV, DATABASE_URL: `sqlite:${dbPath}` })
   await loadWebhook(`${svc.url}/webhooks/messagebird`, { ...warm, tag: 'svc-warm' })
   const load = await loadWebhook(`${svc.url}/webhooks/messagebird`, { seconds: SECONDS, connections: CONNECTIONS, senders: SENDERS, tag: 'svc' })
   const rss = peakRssMb(svc.child.pid as number)

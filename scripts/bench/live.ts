@@ -7,7 +7,7 @@ import { systemClock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
 import { createDatabase } from '../../src/db/database.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
-import { currentRssKb, loadWebhook, startChild, stopChild, type LoadResult } from './load.js'
+import { currentRssKb, loadWebhook, SERVICE_ENV, startChild, stopChild, type LoadResult } from './load.js'
 
 export interface LiveBenchResult {
   clients: number
@@ -71,16 +71,7 @@ function percentile (sorted: number[], p: number): number {
  */
 export async function benchLive (opts: { work: string, dist: string, seconds: number, rate: number, clients: number, senders: number }): Promise<LiveBenchResult> {
   const dbPath = join(opts.work, 'live.sqlite')
-  const env = {
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: `sqlite:${dbPath}`,
-    SMS_CHANNEL: 'simulator',
-    ALLOW_SIMULATOR_IN_PRODUCTION: 'true',
-    SIMULATOR_DELIVERY_DELAY_MS: '0',
-    WEBHOOK_RATE_LIMIT_PER_MINUTE: '1000000',
-    ALLOW_UNSIGNED_WEBHOOKS: 'true'
-  }
+  const env = { ...SERVICE_ENV, DATABASE_URL: `sqlite:${dbPath}` }
   // Agents and their sessions are made before the server starts, through the services a sign-in uses.
   const config = loadConfig(env)
   const db = createDatabase(config)
@@ -96,7 +87,7 @@ export async function benchLive (opts: { work: string, dist: string, seconds: nu
   await db.destroy()
   if (prober === null) throw new Error('the probe session does not resolve')
 
-  const svc = await startChild(join(opts.dist, 'src/server.js'), { PORT: '0', HOST: '127.0.0.1', ...env })
+  const svc = await startChild(join(opts.dist, 'src/server.js'), env)
   try {
     const pid = svc.child.pid as number
     const ticket = await fetch(`${svc.url}/webhooks/messagebird`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'originator=31699000000&payload=probe&id=live-probe' })

@@ -2,6 +2,23 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 
+/**
+ * How every bench part runs the production server (add DATABASE_URL): the simulator channel in
+ * production mode, reports at once, and the webhook limiter in the path (its cost is measured)
+ * but never refusing the load generator.
+ */
+export const SERVICE_ENV = {
+  PORT: '0',
+  HOST: '127.0.0.1',
+  NODE_ENV: 'production',
+  LOG_LEVEL: 'warn',
+  SMS_CHANNEL: 'simulator',
+  ALLOW_SIMULATOR_IN_PRODUCTION: 'true',
+  SIMULATOR_DELIVERY_DELAY_MS: '0',
+  WEBHOOK_RATE_LIMIT_PER_MINUTE: '1000000',
+  ALLOW_UNSIGNED_WEBHOOKS: 'true'
+}
+
 export interface LoadResult {
   requestsPerSec: number
   p50Ms: number

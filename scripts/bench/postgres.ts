@@ -7,7 +7,7 @@ import { createDatabase, type Db } from '../../src/db/database.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
 import type { Channel } from '../../src/db/schema.js'
 import type { ChannelAdapter, SendOutcome } from '../../src/messaging/channel.js'
-import { loadWebhook, peakRssMb, startChild, stopChild, type LoadResult } from './load.js'
+import { loadWebhook, peakRssMb, SERVICE_ENV, startChild, stopChild, type LoadResult } from './load.js'
 
 // npm run bench -- postgres: the service on PostgreSQL with one and two instances, a hand-written
 // PostgreSQL reference, the same service on SQLite, and the outbox drained by one and by two
@@ -18,18 +18,6 @@ export interface IngestRun { label: string, load: LoadResult, stored: number, du
 export interface PostgresBench {
   runs: IngestRun[]
   drain: { one: number, two: number, rows: number }
-}
-
-const SERVICE_ENV = {
-  PORT: '0',
-  HOST: '127.0.0.1',
-  NODE_ENV: 'production',
-  LOG_LEVEL: 'warn',
-  SMS_CHANNEL: 'simulator',
-  ALLOW_SIMULATOR_IN_PRODUCTION: 'true',
-  SIMULATOR_DELIVERY_DELAY_MS: '0',
-  WEBHOOK_RATE_LIMIT_PER_MINUTE: '1000000',
-  ALLOW_UNSIGNED_WEBHOOKS: 'true'
 }
 
 function urlFor (admin: string, name: string): string {
