@@ -175,6 +175,8 @@
   // Fetching fragments: at most one request per target per 300 ms, the last one always trailing,
   // never two at once. A burst of events costs a few fetches.
 
+  // Spaced by performance.now(), which never jumps with the wall clock. A timer may fire a few ms
+  // early on a busy machine; then it waits out the rest instead of fetching early.
   function throttled (fn, ms) {
     let last = -Infinity
     let timer = null
@@ -182,8 +184,10 @@
     let again = false
     function run () {
       timer = null
+      const wait = last + ms - performance.now()
+      if (wait > 0) { timer = setTimeout(run, wait); return }
       running = true
-      last = Date.now()
+      last = performance.now()
       Promise.resolve().then(fn).catch(function () {}).then(function () {
         running = false
         if (again) { again = false; schedule() }
@@ -192,7 +196,7 @@
     function schedule () {
       if (running) { again = true; return }
       if (timer !== null) return
-      timer = setTimeout(run, Math.max(0, last + ms - Date.now()))
+      timer = setTimeout(run, Math.max(0, last + ms - performance.now()))
     }
     return schedule
   }
