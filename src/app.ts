@@ -23,6 +23,7 @@ import { InProcessPresenceBoard } from './events/in-process-presence.js'
 import { liveRoutes, type LiveRoutesDeps } from './events/live-routes.js'
 import type { PresenceBoard } from './events/presence.js'
 import { limitJsonBodies } from './http/json-body.js'
+import { refuseNulCharacters } from './http/text-input.js'
 import { maskPhoneNumbers, requestWithoutQuery } from './http/log-privacy.js'
 import { limitBodies, limitRate, machineFacing, notFound, securityHeaders } from './http/security.js'
 import { inboxRoutes } from './inbox/inbox-routes.js'
@@ -192,6 +193,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler(rootErrorHandler)
   app.setNotFoundHandler(notFound)
   limitJsonBodies(app)
+  refuseNulCharacters(app)
   await securityHeaders(app, config)
   quietBackgroundRoutes(app)
 

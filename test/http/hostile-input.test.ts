@@ -280,3 +280,38 @@ t.test('while no agent exists, the first-run form takes hostile bodies without a
   t.equal((await db.selectFrom('agents').select('id').execute()).length, 0, 'no agent was created')
   t.equal(await services.firstRun.isOpen(), true)
 })
+
+t.test('a NUL character in a path, query or body gets a 400 that says so, on every scope, and nothing is stored', async (t) => {
+  // PostgreSQL cannot store U+0000 in text, so without the check at the edge these were 5xx there.
+  const { app, services, db } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  const { key } = await services.apiKeys.create('nul')
+  await createAgent(services)
+  await services.tickets.receiveInbound({ provider: 'test', providerMessageId: 'seed', from: '+31612345678', to: null, text: 'Hi', channel: 'sms' })
+  const session = await signIn(app, 'ada@example.com')
+  const login = await loginForm(app)
+  await app.inject({ method: 'GET', url: '/api/v1/messages/x', headers: { authorization: `Bearer ${key}` } })
+  const before = await snapshot(db)
+  const api = { authorization: `Bearer ${key}`, 'idempotency-key': 'nul-1' }
+  const agent = { cookie: session.cookie, 'x-csrf-token': session.csrfToken }
+  const form = { 'content-type': 'application/x-www-form-urlencoded' }
+  const json = { 'content-type': 'application/json' }
+  const cases: Array<[string, InjectOptions]> = [
+    ['inbound SMS, form body', { method: 'POST', url: '/webhooks/messagebird', headers: form, payload: 'originator=31612345679&payload=a%00b' }],
+    ['inbound SMS, JSON key', { method: 'POST', url: '/webhooks/messagebird', headers: json, payload: '{"originator":"31612345679","payload":"hi","x\\u0000":1}' }],
+    ['inbound SMS, query', { method: 'GET', url: '/webhooks/messagebird?originator=31612345679&payload=%00' }],
+    ['status report, query', { method: 'GET', url: '/webhooks/messagebird/status?id=%00&status=delivered' }],
+    ['API message, path', { method: 'GET', url: '/api/v1/messages/%00', headers: api }],
+    ['API send, JSON body', { method: 'POST', url: '/api/v1/messages', headers: { ...api, ...json }, payload: '{"to":"+31612345679","text":"a\\u0000b"}' }],
+    ['reply form', { method: 'POST', url: '/tickets/1/replies', headers: { ...agent, ...form }, payload: 'body=a%00b' }],
+    ['sign-in form', { method: 'POST', url: '/login', headers: { cookie: login.cookie, 'x-csrf-token': login.csrf, ...form }, payload: 'email=%00&password=x' }]
+  ]
+  for (const [what, options] of cases) {
+    const res = await app.inject(options)
+    t.equal(res.statusCode, 400, `${what}: 400`)
+    t.equal(res.json().message, 'The request contains a NUL character (U+0000), which no field accepts.', `${what}: says why`)
+  }
+  const after = await snapshot(db)
+  t.same(after, before, 'nothing stored, not even a sign-in attempt')
+  const fine = await app.inject({ method: 'POST', url: '/tickets/1/replies', headers: { ...agent, ...form, accept: 'application/json' }, payload: 'body=' + encodeURIComponent('a\u2400b') })
+  t.ok(fine.statusCode < 400, 'the visible NUL symbol (U+2400) is ordinary text')
+})
