@@ -3,7 +3,8 @@ import t, { type Test } from 'tap'
 import { MessageBirdChannel } from '../../src/messaging/messagebird-channel.js'
 import { OPTED_OUT_REASON } from '../../src/messaging/outbound.js'
 import { OPT_OUT_CONFIRMATION } from '../../src/tickets/keywords.js'
-import { buildTestApp, FakeClock, form } from '../helper.js'
+import { sql } from 'kysely'
+import { buildTestApp, FakeClock, form, postgresOnly, sqliteOnly } from '../helper.js'
 import { dispatchState, sms, startDispatch } from './failover-helpers.js'
 
 // A reply is waiting in the outbox when the customer texts STOP, and the worker drains at the same
@@ -68,7 +69,7 @@ t.test('STOP committed after the drain claimed the reply, before it marks it sen
   await assertNotSent(t, s)
 })
 
-t.test('the drain read the reply before the STOP committed, and marks it after', async (t) => {
+t.test('the drain read the reply before the STOP committed, and marks it after', sqliteOnly('the order within one group-commit batch'), async (t) => {
   const s = await setup(t)
   const rows = await s.services.worker.claim()
   t.equal(rows.length, 1)
@@ -79,6 +80,38 @@ t.test('the drain read the reply before the STOP committed, and marks it after',
   // and this test would fail too, so it cannot pass by arranging the wrong order.
   const stop = s.services.tickets.receiveInbound(s.stopSms)
   const handled = s.services.worker.process(rows)
+  await Promise.all([stop, handled])
+  await assertNotSent(t, s)
+})
+
+t.test('the drain read the reply before the STOP committed, and marks it after: PostgreSQL, two transactions', postgresOnly('row locks between two transactions'), async (t) => {
+  // Two transactions run side by side here, so the order is forced: the STOP's transaction has
+  // blocked the reply (its row is locked, nothing committed) and waits inside a status listener;
+  // the worker's transaction reads the reply as `queued` and its customer as not opted out, and
+  // its guarded UPDATE to `sending` waits for the lock. The STOP then commits. Read committed
+  // re-checks the guard against the committed row, which is `blocked`: nothing is sent. A worker
+  // that marked it `sending` without the status guard would send it.
+  const s = await setup(t)
+  const rows = await s.services.worker.claim()
+  t.equal(rows.length, 1)
+  let held!: () => void
+  const stopHoldsTheRow = new Promise<void>((resolve) => { held = resolve })
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  s.services.status.addListener(async (_trx, message, next) => {
+    if (message.id !== s.messageId || next !== 'blocked') return
+    held()
+    await gate
+  })
+  const stop = s.services.tickets.receiveInbound(s.stopSms)
+  await stopHoldsTheRow
+  const handled = s.services.worker.process(rows)
+  // Until the worker's transaction waits on a lock the STOP's transaction holds.
+  const database = await sql<{ name: string }>`select current_database() as name`.execute(s.db)
+  const waiting = async () => (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where datname = ${database.rows[0].name} and wait_event_type = 'Lock'`.execute(s.db)).rows[0].n
+  while (await waiting() === 0) await new Promise((resolve) => setImmediate(resolve))
+  t.pass('the worker waits for the STOP\'s row lock')
+  release()
   await Promise.all([stop, handled])
   await assertNotSent(t, s)
 })
