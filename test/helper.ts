@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { sql } from 'kysely'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { buildApp } from '../src/app.js'
@@ -30,6 +31,32 @@ export function sqliteOnly (what: string): { skip: string | false } {
 /** The opposite: a test of PostgreSQL's behaviour, skipped (and saying so) in the SQLite pass. */
 export function postgresOnly (what: string): { skip: string | false } {
   return { skip: testEngine === 'sqlite' ? `PostgreSQL only (run with scripts/with-postgres.sh): ${what}` : false }
+}
+
+/** A foreign-key violation, as either engine words it. */
+export const FOREIGN_KEY_VIOLATION = /FOREIGN KEY constraint failed|violates foreign key constraint/
+
+/** A unique or primary-key violation, as either engine words it. */
+export const UNIQUE_VIOLATION = /UNIQUE constraint failed|PRIMARY KEY|duplicate key value violates unique constraint/
+
+/**
+ * Makes every insert into `table` fail with `message`, as a broken disk would, until the returned
+ * function runs: a trigger on either engine (a temporary one on SQLite's single connection).
+ */
+export async function refuseInserts (db: Db, table: string, message: string): Promise<() => Promise<void>> {
+  const name = sql.raw(`refuse_${table}`)
+  const target = sql.raw(table)
+  const text = sql.lit(message)
+  if (testEngine === 'sqlite') {
+    await sql`create temp trigger ${name} before insert on ${target} begin select raise(abort, ${text}); end`.execute(db)
+    return async () => { await sql`drop trigger ${name}`.execute(db) }
+  }
+  await sql`create function ${name}() returns trigger language plpgsql as $$ begin raise exception ${text}; end $$`.execute(db)
+  await sql`create trigger ${name} before insert on ${target} for each row execute function ${name}()`.execute(db)
+  return async () => {
+    await sql`drop trigger ${name} on ${target}`.execute(db)
+    await sql`drop function ${name}()`.execute(db)
+  }
 }
 
 /** A clock tests move by hand: no test sleeps through a real deadline. */
@@ -75,8 +102,8 @@ export async function freshDatabase (t: Test): Promise<{ db: Db, databaseUrl: st
 }
 
 /** A database as the app would open it from DATABASE_URL (the caller destroys it). */
-export function openTestDatabase (databaseUrl: string): Db {
-  return createDatabase({ database: testConfig({ DATABASE_URL: databaseUrl }).database })
+export function openTestDatabase (databaseUrl: string, env: Record<string, string> = {}): Db {
+  return createDatabase({ database: testConfig({ ...env, DATABASE_URL: databaseUrl }).database })
 }
 
 /** The path of a SQLite test database, for the tests of SQLite's own machinery. */

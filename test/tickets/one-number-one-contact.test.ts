@@ -4,7 +4,7 @@ import type { Db } from '../../src/db/database.js'
 import { migrateTo, migrateToLatest } from '../../src/db/migrate.js'
 import { OPT_OUT_CONFIRMATION } from '../../src/tickets/keywords.js'
 import { FAST_HASH_ENV, signedInAgent } from '../auth/agent-session.js'
-import { buildTestApp, form, freshDatabase, sqliteOnly } from '../helper.js'
+import { buildTestApp, FOREIGN_KEY_VIOLATION, form, freshDatabase, sqliteOnly, UNIQUE_VIOLATION } from '../helper.js'
 import { messagebirdApp } from '../webhooks/messagebird-sent.js'
 
 const ADA = '+31612345678'
@@ -91,16 +91,16 @@ t.test('the database refuses a second owner for a number, whatever the code does
   const before = await numbers(db)
 
   await t.rejects(db.insertInto('contact_addresses').values({ contact_id: 1, channel: 'sms', address: BOB, position: 1, created_at: now }).execute(),
-    /FOREIGN KEY/, 'an extra address that is another contact\'s phone')
+    FOREIGN_KEY_VIOLATION, 'an extra address that is another contact\'s phone')
   await t.rejects(db.insertInto('contact_addresses').values({ contact_id: 1, channel: 'sms', address: BOB_WHATSAPP, position: 1, created_at: now }).execute(),
-    /FOREIGN KEY/, 'an extra address that is another contact\'s extra address on another channel')
+    FOREIGN_KEY_VIOLATION, 'an extra address that is another contact\'s extra address on another channel')
   await t.rejects(db.insertInto('contact_numbers').values({ number: BOB_WHATSAPP, contact_id: 1, created_at: now }).execute(),
-    /UNIQUE|PRIMARY KEY/, 'a second registry row for a number')
+    UNIQUE_VIOLATION, 'a second registry row for a number')
   await t.rejects(db.transaction().execute(async (trx) => {
     await trx.insertInto('contacts').values({ phone: BOB_WHATSAPP, created_at: now, updated_at: now }).execute()
-  }), /FOREIGN KEY/, 'a contact whose phone is another contact\'s extra address (checked at commit)')
+  }), FOREIGN_KEY_VIOLATION, 'a contact whose phone is another contact\'s extra address (checked at commit)')
   await t.rejects(db.updateTable('contact_numbers').set({ contact_id: 1 }).where('number', '=', BOB).execute(),
-    /FOREIGN KEY/, 'moving a number away from the contact whose phone it is')
+    FOREIGN_KEY_VIOLATION, 'moving a number away from the contact whose phone it is')
   t.same(await numbers(db), before)
 })
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
-import { buildTestApp, form } from '../helper.js'
+import { buildTestApp, form, refuseInserts, UNIQUE_VIOLATION } from '../helper.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
@@ -75,7 +75,7 @@ t.test('the database itself refuses a second open ticket for a contact', async (
   const { app, db } = await buildTestApp(t)
   await app.inject({ method: 'POST', url: '/webhooks/messagebird', headers: FORM, payload: form({ originator: '31612345678', payload: 'x', id: 'u-1' }) })
   const now = new Date().toISOString()
-  await t.rejects(db.insertInto('tickets').values({ contact_id: 1, status: 'open', created_at: now, updated_at: now, last_message_at: now, last_message_preview: '', last_message_direction: 'inbound', message_count: 0 }).execute(), /UNIQUE/)
+  await t.rejects(db.insertInto('tickets').values({ contact_id: 1, status: 'open', created_at: now, updated_at: now, last_message_at: now, last_message_preview: '', last_message_direction: 'inbound', message_count: 0 }).execute(), UNIQUE_VIOLATION)
 })
 
 t.test('after a ticket is closed, the next SMS opens a new ticket with its own confirmation', async (t) => {
@@ -122,8 +122,7 @@ t.test('the webhook answers only after commit: a failing database means no 200',
   const { app, db } = await buildTestApp(t)
   await app.inject({ method: 'POST', url: '/webhooks/messagebird', headers: FORM, payload: form({ originator: '31612345678', payload: 'ok', id: 'f-1' }) })
   // Make the message insert fail inside the transaction; the whole ingest must roll back.
-  const { sql } = await import('kysely')
-  await sql`CREATE TRIGGER break_messages BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`.execute(db)
+  await refuseInserts(db, 'messages', 'disk on fire')
   const res = await app.inject({ method: 'POST', url: '/webhooks/messagebird', headers: FORM, payload: form({ originator: '31687654321', payload: 'lost?', id: 'f-2' }) })
   t.equal(res.statusCode, 500, 'not acknowledged, so MessageBird retries')
   t.notMatch(res.body, /disk on fire/, 'internal details are not exposed')

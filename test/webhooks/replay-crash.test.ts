@@ -3,7 +3,7 @@ import { SignJWT } from 'jose'
 import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import type { Db } from '../../src/db/database.js'
-import { buildTestApp, FakeClock, form } from '../helper.js'
+import { buildTestApp, FakeClock, form, refuseInserts } from '../helper.js'
 import { ManualChannel } from '../messaging/failover-helpers.js'
 
 // A signed webhook's jti is spent in the same commit as what the webhook stores (invariant 2).
@@ -72,12 +72,12 @@ t.test('a failure inside the unit that stores an inbound text leaves its jti uns
   const built = await app(t)
   const request = await signedInbound('mb-in-1')
   // The database refuses the write after the signature was verified (a full disk, say).
-  await sql`create temp trigger refuse_messages before insert on messages begin select raise(abort, 'disk I/O error (test)'); end`.execute(built.db)
+  const repaired = await refuseInserts(built.db, 'messages', 'disk I/O error (test)')
   const failed = await send(built.app, request)
   t.equal(failed.statusCode, 500)
   t.same(await stored(built.db), { inbound: 0, events: 0, jtis: 0 }, 'neither the text nor the jti was kept')
 
-  await sql`drop trigger refuse_messages`.execute(built.db)
+  await repaired()
   const retry = await send(built.app, request)
   t.equal(retry.statusCode, 200, 'MessageBird\'s retry with the same token is accepted')
   t.same(await stored(built.db), { inbound: 1, events: 0, jtis: 1 })
@@ -87,11 +87,11 @@ t.test('a failure inside the unit that stores an inbound text leaves its jti uns
 t.test('a failure inside the unit that stores a delivery report leaves its jti unspent; the retry is stored once', async (t) => {
   const built = await app(t)
   const request = await signedReport(await sentMessage(built))
-  await sql`create temp trigger refuse_events before insert on message_events begin select raise(abort, 'disk I/O error (test)'); end`.execute(built.db)
+  const repaired = await refuseInserts(built.db, 'message_events', 'disk I/O error (test)')
   t.equal((await send(built.app, request)).statusCode, 500)
   t.same(await stored(built.db), { inbound: 1, events: 0, jtis: 0 })
 
-  await sql`drop trigger refuse_events`.execute(built.db)
+  await repaired()
   const retry = await send(built.app, request)
   t.equal(retry.statusCode, 200)
   t.same(retry.json(), { ok: true, matched: true })
