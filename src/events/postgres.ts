@@ -38,6 +38,8 @@ export class PostgresEventBus implements EventBus {
   private retryTimer: NodeJS.Timeout | null = null
   private connected: Promise<void>
   private everConnected = false
+  /** The last NOTIFY sent outside a transaction: the next waits for it (see notify()). */
+  private notifying: Promise<void> = Promise.resolve()
   private presenceReport: ((ticketId: number, agent: { id: number, name: string }, state: PresenceState) => void) | null = null
 
   constructor (private readonly deps: {
@@ -94,6 +96,8 @@ export class PostgresEventBus implements EventBus {
   async close (): Promise<void> {
     this.closed = true
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    // What was published before closing still goes out, before the pool it uses is closed.
+    await this.notifying
     const client = this.client
     this.client = null
     await this.local.close()
@@ -113,9 +117,16 @@ export class PostgresEventBus implements EventBus {
     }
   }
 
-  /** Outside a transaction: the change has committed, so the NOTIFY goes out on its own. */
+  /**
+   * Outside a transaction: the change has committed, so the NOTIFY goes out on its own. One after
+   * the other, as published: two at once would take two pool connections, and PostgreSQL delivers
+   * notifications in the order their sessions commit, so the later could arrive first.
+   */
   private notify (wire: Wire): void {
-    sql`select pg_notify(${CHANNEL}, ${JSON.stringify(wire)})`.execute(this.deps.db).catch((err: Error) => {
+    const payload = JSON.stringify(wire)
+    this.notifying = this.notifying.then(async () => {
+      await sql`select pg_notify(${CHANNEL}, ${payload})`.execute(this.deps.db)
+    }).catch((err: Error) => {
       if (!this.closed) this.deps.onError?.(`a live update was not sent: ${err.message}`)
     })
   }
