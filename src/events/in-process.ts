@@ -25,6 +25,8 @@ export class InProcessEventBus implements EventBus {
   /** The id a client that has seen nothing newer resumes from: the epoch's start, or the last event dropped. */
   private baseId: string
   private epoch: number
+  /** The `at` of the newest event dropped from the ring by size or age (-Infinity while none was). */
+  private droppedAt = -Infinity
   private counter = 0
   private closed = false
 
@@ -58,7 +60,26 @@ export class InProcessEventBus implements EventBus {
     this.head = 0
     this.first = this.epoch * 1000 + 1
     this.baseId = String(this.epoch * 1000)
+    this.droppedAt = -Infinity
     this.emit({ name: 'reload', data: {}, audience: null })
+  }
+
+  /** True when `id` was numbered in this ring's current epoch (the canonical spelling only). */
+  ownsId (id: string): boolean {
+    return /^[1-9][0-9]{0,17}$/.test(id) && Math.floor(Number(id) / 1000) === this.epoch
+  }
+
+  /**
+   * Replay by time, for a resume point this ring did not number (a page of another instance,
+   * postgres.ts): every event received at or after `since` (ms, the injected clock), then every
+   * later one; `ok: false` when the ring has dropped an event from that span. The caller decides
+   * whether this ring was receiving events all along since then.
+   */
+  subscribeSince (since: number, listener: (event: BusEvent) => void): { replay: Replay, unsubscribe: () => void } {
+    this.forget(this.deps.clock.now().getTime())
+    if (this.droppedAt >= since) return { replay: { ok: false }, unsubscribe: () => {} }
+    const events = this.events.slice(this.head).filter((e) => e.at >= since)
+    return { replay: { ok: true, events }, unsubscribe: this.subscribe(listener) }
   }
 
   publishEphemeral (data: PresenceEventData): void {
@@ -111,6 +132,7 @@ export class InProcessEventBus implements EventBus {
     while (head < events.length && (events.length - head > this.deps.replayMax || events[head].at < oldest)) head++
     if (head === this.head) return
     this.baseId = events[head - 1].id
+    this.droppedAt = events[head - 1].at
     this.first += head - this.head
     this.head = head
     if (head >= 1024 && head * 2 >= events.length) {

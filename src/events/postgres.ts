@@ -3,13 +3,20 @@ import pg from 'pg'
 import type { Clock } from '../clock.js'
 import { pgClientOptions, type Db, type TxExecutor } from '../db/database.js'
 import type { PostgresConfig } from '../config.js'
-import type { BusEvent, EventBus, PresenceEventData, Replay, TicketEventData } from './bus.js'
+import type { BusEvent, EventBus, PersistentEvent, PresenceEventData, Replay, TicketEventData } from './bus.js'
 import { InProcessPresenceBoard } from './in-process-presence.js'
 import { InProcessEventBus } from './in-process.js'
 import type { PresenceBoard, PresenceState } from './presence.js'
 
 /** The channel every instance of one database LISTENs on. */
 export const CHANNEL = 'textdesk_events'
+
+/**
+ * How far back a resume point from another instance is replayed: clock skew between the machines
+ * plus NOTIFY's delivery lag, with room to spare. Replaying a few events twice costs a page a
+ * refetch; missing one would leave it stale.
+ */
+export const FOREIGN_RESUME_MARGIN_MS = 5_000
 
 /** What travels in a NOTIFY: ids and a kind, never message text (NOTIFY payloads are limited to 8,000 bytes anyway). */
 type Wire =
@@ -23,8 +30,16 @@ type Wire =
  * NOTIFY (inside the changing transaction when there is one, which PostgreSQL delivers only if it
  * commits), and every instance, this one included, receives it on a dedicated LISTEN connection
  * outside the pool and hands it to its own ring (in-process.ts): numbering, replay and delivery
- * to its pages are per instance. A page that reconnects to another instance presents an id that
- * instance never gave, and gets "reload": a full catch-up, so no sticky sessions are needed.
+ * to its pages are per instance.
+ *
+ * A page may be rendered by one instance and open its stream, or reconnect, on another: behind a
+ * round-robin balancer that is every other page load. So the ids given to pages are
+ * `<ring id>.<ms received>`. The instance that numbered it replays exactly what follows. Any
+ * other instance received the same notifications in the same order (PostgreSQL delivers them in
+ * commit order to every listener) at about the same time, so it replays what it received since
+ * that time, less FOREIGN_RESUME_MARGIN_MS: a few events twice, none missed. It answers "reload"
+ * (a full catch-up) only when it was not listening for all of that span or its ring has dropped
+ * part of it. No sticky sessions are needed.
  *
  * If the LISTEN connection drops, notifications sent meanwhile are lost to this instance: it
  * reconnects (1 s, then doubling up to 30 s) and then tells every open page to reload, and starts a
@@ -38,6 +53,8 @@ export class PostgresEventBus implements EventBus {
   private retryTimer: NodeJS.Timeout | null = null
   private connected: Promise<void>
   private everConnected = false
+  /** Since when (ms, the injected clock) this instance has received every notification: Infinity until LISTEN is up. */
+  private listeningSince = Infinity
   /** The last NOTIFY sent outside a transaction: the next waits for it (see notify()). */
   private notifying: Promise<void> = Promise.resolve()
   private presenceReport: ((ticketId: number, agent: { id: number, name: string }, state: PresenceState) => void) | null = null
@@ -78,15 +95,31 @@ export class PostgresEventBus implements EventBus {
   }
 
   subscribe (listener: (event: BusEvent) => void): () => void {
-    return this.local.subscribe(listener)
+    return this.local.subscribe(outward(listener))
   }
 
   subscribeAfter (lastId: string | null, listener: (event: BusEvent) => void): { replay: Replay, unsubscribe: () => void } {
-    return this.local.subscribeAfter(lastId, listener)
+    const deliver = outward(listener)
+    let result: { replay: Replay, unsubscribe: () => void }
+    if (lastId === null) {
+      result = this.local.subscribeAfter(null, deliver)
+    } else {
+      const match = /^([1-9][0-9]{0,17})\.([0-9]{1,16})$/.exec(lastId)
+      if (match === null) return { replay: { ok: false }, unsubscribe: () => {} }
+      const [, ringId, at] = match
+      if (this.local.ownsId(ringId)) {
+        result = this.local.subscribeAfter(ringId, deliver)
+      } else {
+        const since = Number(at) - FOREIGN_RESUME_MARGIN_MS
+        if (since < this.listeningSince) return { replay: { ok: false }, unsubscribe: () => {} }
+        result = this.local.subscribeSince(since, deliver)
+      }
+    }
+    return { replay: result.replay.ok ? { ok: true, events: result.replay.events.map(withTime) } : result.replay, unsubscribe: result.unsubscribe }
   }
 
   lastId (): string {
-    return this.local.lastId()
+    return `${this.local.lastId()}.${this.deps.clock.now().getTime()}`
   }
 
   listenerCount (): number {
@@ -166,6 +199,7 @@ export class PostgresEventBus implements EventBus {
     // Anything published while this instance was not listening is lost to it: its pages start afresh.
     if (this.everConnected) this.local.restart()
     this.everConnected = true
+    this.listeningSince = this.deps.clock.now().getTime()
   }
 
   private lost (client: pg.Client, err: Error): void {
@@ -182,4 +216,13 @@ export class PostgresEventBus implements EventBus {
     this.retryTimer.unref()
     this.retryMs = Math.min(this.retryMs * 2, 30_000)
   }
+}
+
+/** A ring event as pages see it: its id carries when it was received, for resuming on another instance. */
+function withTime (event: PersistentEvent): PersistentEvent {
+  return { ...event, id: `${event.id}.${event.at}` }
+}
+
+function outward (listener: (event: BusEvent) => void): (event: BusEvent) => void {
+  return (event) => { listener(event.name === 'ticket' ? withTime(event) : event) }
 }

@@ -80,6 +80,60 @@ t.test('when the LISTEN connection drops, the instance reconnects and tells ever
   t.pass('events flow again after the reconnect')
 })
 
+t.test('a page rendered by instance A opens its stream on instance B (round-robin, no sticky sessions): B replays what it received since, no reload', ONLY, async (t) => {
+  const clock = new FakeClock()
+  const a = await buildTestApp(t, { clock })
+  const b = await buildTestApp(t, { databaseUrl: a.databaseUrl, clock })
+  const early = next(b.services.events, (e) => e.name === 'ticket' && e.data.ticketId === 50)
+  a.services.events.publish({ ticketId: 50, change: 'message' })
+  await early
+  clock.advance(60_000)
+  const rendered = a.services.events.lastId()
+  t.match(rendered, /^\d+\.\d+$/, 'a ring id and when')
+  // Published after the render, through A, before the page connects to B.
+  const onB = next(b.services.events, (e) => e.name === 'ticket' && e.data.ticketId === 51)
+  a.services.events.publish({ ticketId: 51, change: 'status' })
+  await onB
+  const live: BusEvent[] = []
+  const { replay, unsubscribe } = b.services.events.subscribeAfter(rendered, (e) => live.push(e))
+  t.teardown(unsubscribe)
+  t.equal(replay.ok, true, 'no reload')
+  const replayed = replay.ok ? replay.events.map((e) => e.data.ticketId) : []
+  t.same(replayed, [51], 'what B received since the render (less the margin), not what came a minute before')
+  const later = next(b.services.events, (e) => e.name === 'ticket' && e.data.ticketId === 52)
+  b.services.events.publish({ ticketId: 52, change: 'note' })
+  await later
+  t.same(live.filter((e) => e.name === 'ticket').map((e) => e.name === 'ticket' ? e.data.ticketId : null), [52], 'then live')
+
+  // And back: an id B gave, presented to A, which received the same notifications in the same order.
+  const fromB = (live[0] as { id: string }).id
+  const back = a.services.events.subscribeAfter(fromB, () => {})
+  t.teardown(back.unsubscribe)
+  t.same(back.replay.ok ? back.replay.events.map((e) => e.data.ticketId) : 'reload', [51, 52], 'A replays from the margin before it: 52 again, harmless; nothing missed')
+})
+
+t.test('a resume point from another instance gets reload when this one was not listening then, or its ring dropped part of the span', ONLY, async (t) => {
+  const clockA = new FakeClock('2026-01-01T09:00:00.000Z')
+  const a = await buildTestApp(t, { clock: clockA })
+  const rendered = a.services.events.lastId()
+  // B started listening 10 s after A rendered: what happened between, B cannot know.
+  const b = await buildTestApp(t, { databaseUrl: a.databaseUrl, clock: new FakeClock('2026-01-01T09:00:10.000Z') })
+  t.same(b.services.events.subscribeAfter(rendered, () => {}).replay, { ok: false }, 'older than B\'s listening')
+  // C keeps 10 events: 11 arrive after A's next render, so C has dropped one of them.
+  const clockC = new FakeClock('2026-01-01T08:59:00.000Z')
+  const c = await buildTestApp(t, { databaseUrl: a.databaseUrl, clock: clockC, env: { EVENT_REPLAY_MAX: '10' } })
+  clockA.advance(60_000)
+  clockC.advance(120_000)
+  const later = a.services.events.lastId()
+  const last = next(c.services.events, (e) => e.name === 'ticket' && e.data.ticketId === 11)
+  for (let i = 1; i <= 11; i++) a.services.events.publish({ ticketId: i, change: 'message' })
+  await last
+  t.same(c.services.events.subscribeAfter(later, () => {}).replay, { ok: false }, 'C\'s ring of 10 dropped the first of 11')
+  for (const bad of ['abc', '1.2.3', '.5', '5.', '0.1', '1'.repeat(19) + '.1']) {
+    t.same(c.services.events.subscribeAfter(bad, () => {}).replay, { ok: false }, `${JSON.stringify(bad)}: reload`)
+  }
+})
+
 t.test('presence is shared: an agent viewing a ticket through instance A is seen by pages on instance B, and announced there once', ONLY, async (t) => {
   const { a, b } = await twoInstances(t)
   const seenOnB: BusEvent[] = []
