@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { freshDatabase, buildTestApp } from '../helper.js'
+import { sql } from 'kysely'
+import { freshDatabase, buildTestApp, postgresOnly } from '../helper.js'
 import { cookieValue, createAgent, FAST_HASH_ENV, hiddenCsrf, loginForm, postLogin, type LoginForm } from './agent-session.js'
 import { snapshot } from './routes.js'
 
@@ -141,6 +142,27 @@ t.test('of two concurrent setups, exactly one creates an admin', async (t) => {
   t.equal(results.filter((r) => r !== null).length, 1, 'one insert succeeds')
   t.equal((await other.db.selectFrom('agents').select('id').execute()).length, 1)
   t.equal(await services.firstRun.isOpen(), false)
+})
+
+t.test('PostgreSQL: a first-admin insert still in flight holds the second back, which then finds an admin', postgresOnly('two transactions overlapping on a server'), async (t) => {
+  // Made deterministic: a trigger holds the first insert's transaction open (it waits for an
+  // advisory lock this test holds) while the second starts. Without the insert's own lock, the
+  // second sees no committed agent under READ COMMITTED and inserts as well: two admins.
+  const { db, services } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  await sql`create function hold_agents() returns trigger language plpgsql as $$ begin perform pg_advisory_lock(7007); perform pg_advisory_unlock(7007); return null; end $$`.execute(db)
+  await sql`create trigger hold_agents after insert on agents for each row execute function hold_agents()`.execute(db)
+  const waiting = async (): Promise<number> => (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db)).rows[0].n
+  await db.connection().execute(async (holder) => {
+    await sql`select pg_advisory_lock(7007)`.execute(holder)
+    const first = services.agents.addFirstAdmin({ name: 'Ada', email: 'ada@example.com', password: PASSWORD })
+    while (await waiting() < 1) await new Promise((resolve) => setImmediate(resolve))
+    const second = services.agents.addFirstAdmin({ name: 'Grace', email: 'grace@example.com', password: PASSWORD })
+    while (await waiting() < 2) await new Promise((resolve) => setImmediate(resolve))
+    await sql`select pg_advisory_unlock(7007)`.execute(holder)
+    const results = await Promise.all([first, second])
+    t.same(results.map((r) => r?.email ?? null), ['ada@example.com', null], 'the first creates the admin, the second finds one')
+  })
+  t.same((await db.selectFrom('agents').select('email').execute()).map((r) => r.email), ['ada@example.com'])
 })
 
 t.test('with an agent already there (even a disabled one) there is no setup, and the hints say what to do', async (t) => {

@@ -93,6 +93,12 @@ t.test('next must be a path on this site: other targets go to the inbox', async 
   ]
   for (const next of hostile) {
     const res = await postLogin(app, await loginForm(app), { email: 'ada@example.com', password: PASSWORD, next })
+    if (next.includes('\u0000')) {
+      // A NUL character is refused at the edge, before the sign-in runs (src/http/text-input.ts).
+      t.equal(res.statusCode, 400, JSON.stringify(next))
+      t.equal(res.headers.location, undefined, `${JSON.stringify(next)} is not followed`)
+      continue
+    }
     t.equal(res.statusCode, 303, JSON.stringify(next))
     t.equal(res.headers.location, '/inbox', `${JSON.stringify(next)} is not followed`)
   }
