@@ -178,6 +178,9 @@ t.test('a restart mid-workflow resumes it; a deadline that passed while down fir
   const ended = new Promise<void>((resolve) => second.services.failover.onDispatchStatus(async (_trx, dispatch) => { if (dispatch.id === d.dispatchId) resolve() }))
   second.services.worker.start()
   await ended
+  // The listener runs inside the report's transaction: the delivery report has been applied, and
+  // committed, once the simulator is idle (on PostgreSQL another connection could read before it).
+  await second.services.simulator?.idle()
   await second.services.worker.stop()
   const s = await dispatchState(second.services, d.dispatchId)
   t.same(s.steps, ['expired', 'met'], 'the started worker fired the overdue deadline and sent the next step')
