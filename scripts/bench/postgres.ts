@@ -118,12 +118,18 @@ export async function benchPostgres (opts: { adminUrl: string, dist: string, wor
   }
 }
 
-/** A provider that answers at once: the drain measures the database and the worker, not sends. */
+/**
+ * A provider that answers at once: the drain measures the database and the worker, not sends. Its
+ * ids are unique across workers, as a real provider's are: with one counter per worker, two
+ * workers' `b-1` collided on the (provider, id) index, the record of the outcome failed, and the
+ * send was then rightly treated as unknown, which measured the failure path instead.
+ */
 class InstantChannel implements ChannelAdapter {
   readonly provider = 'bench'
   private n = 0
+  constructor (private readonly worker: number) {}
   supports (channel: Channel): boolean { return channel === 'sms' }
-  async send (): Promise<SendOutcome> { return { ok: true, providerMessageId: `b-${++this.n}` } }
+  async send (): Promise<SendOutcome> { return { ok: true, providerMessageId: `b-${this.worker}-${++this.n}` } }
 }
 
 const DRAIN_ROWS = 3000
@@ -135,7 +141,7 @@ async function drainRates (oneUrl: string, twoUrl: string): Promise<PostgresBenc
     for (let i = 0; i < workers; i++) {
       const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: url, SMS_CHANNEL: 'simulator', ALLOW_SIMULATOR_IN_PRODUCTION: 'true' })
       const db: Db = createDatabase(config)
-      apps.push(await buildApp({ config, db, clock: systemClock, channel: new InstantChannel() }))
+      apps.push(await buildApp({ config, db, clock: systemClock, channel: new InstantChannel(i) }))
     }
     const db = apps[0].services.db
     const now = new Date().toISOString()
@@ -158,7 +164,9 @@ async function drainRates (oneUrl: string, twoUrl: string): Promise<PostgresBenc
       while (await app.services.worker.drain() > 0 || await left() > 0) await new Promise((resolve) => setImmediate(resolve))
     }))
     const seconds = (performance.now() - started) / 1000
+    const sent = Number((await db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'sent').executeTakeFirstOrThrow()).n)
     for (const app of apps) await app.close()
+    if (sent !== DRAIN_ROWS) throw new Error(`outbox drain with ${workers} worker(s): ${sent} of ${DRAIN_ROWS} messages ended sent`)
     return DRAIN_ROWS / seconds
   }
   const one = await rate(oneUrl, 1)
