@@ -1,13 +1,16 @@
 import SQLite from 'better-sqlite3'
+import pg from 'pg'
+import { testEngine } from '../helper.js'
 
 export interface Captured { sql: string, params: unknown[] }
 
 /**
  * Records every statement better-sqlite3 runs (Kysely's driver and the compiled-once queries that
  * bypass it both end there) while `capturing` is set. Patched on the shared Statement prototype,
- * for this test process only.
+ * for this test process only. On PostgreSQL, every query a `pg` client sends instead.
  */
 export function captureStatements () {
+  if (testEngine === 'postgres') return capturePostgres()
   const probe = new SQLite(':memory:')
   const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<'run' | 'get' | 'all' | 'iterate', (...args: unknown[]) => unknown>
   probe.close()
@@ -32,5 +35,46 @@ export function captureStatements () {
       return seen
     },
     restore: () => Object.assign(proto, originals)
+  }
+}
+
+function capturePostgres () {
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }
+  const original = proto.query
+  let current: Captured[] | null = null
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    if (typeof args[0] === 'string') current?.push({ sql: args[0], params: Array.isArray(args[1]) ? args[1] : [] })
+    return original.apply(this, args)
+  }
+  return {
+    during: async (work: () => Promise<void>): Promise<Captured[]> => {
+      const seen: Captured[] = []
+      current = seen
+      try {
+        await work()
+      } finally {
+        current = null
+      }
+      return seen
+    },
+    restore: () => { proto.query = original }
+  }
+}
+
+/**
+ * PostgreSQL's plan for `q` with sequential scans and sorts priced out (`enable_seqscan` and
+ * `enable_sort` off): the planner picks a table scan or a sort for tables this small whatever
+ * their indexes, so a plan that still holds one has no index that serves the query.
+ */
+export async function postgresPlan (url: string, q: Captured): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await client.query('set enable_seqscan = off')
+    await client.query('set enable_sort = off')
+    const res = await client.query<{ 'QUERY PLAN': string }>(`explain ${q.sql}`, q.params)
+    return res.rows.map((r) => r['QUERY PLAN'])
+  } finally {
+    await client.end()
   }
 }
