@@ -188,7 +188,8 @@
       if (wait > 0) { timer = setTimeout(run, wait); return }
       running = true
       last = performance.now()
-      Promise.resolve().then(fn).catch(function () {}).then(function () {
+      // The spacing counts from when fn runs: other microtasks (a burst of events) may go first.
+      Promise.resolve().then(function () { last = performance.now(); return fn() }).catch(function () {}).then(function () {
         running = false
         if (again) { again = false; schedule() }
       })

@@ -69,10 +69,12 @@ t.test('ticket events refetch the list, counts and open timeline: at most once p
   const calls = await page.evaluate('window.__fetchCalls') as Array<[string, number]>
   for (const path of ['/inbox/list', '/inbox/counts', '/tickets/1/timeline']) {
     const times = calls.filter(([p]) => p === path).map(([, at]) => at).sort((a, b) => a - b)
-    // The script spaces its runs by performance.now() and waits out a timer that fires early (one
-    // fired 288 ms after it was set, in a CI run on Node 24). The fetch call itself comes a microtask
-    // after the run starts, so 299 is the bar. Without the throttle the closest gap is under 50 ms.
-    t.ok(times.length >= 1 && minGap(times) >= 299, `${path}: ${times.length} fetches, called 300 ms apart or more (closest ${minGap(times).toFixed(1)} ms)`)
+    // The script spaces its runs by performance.now(), from the moment each run's function starts
+    // (other microtasks may go first), and waits out a timer that fires early (one fired 288 ms
+    // after it was set, in a CI run on Node 24). The function reads the page before it calls
+    // fetch() (the list's rows, for instance), which takes a moment on a loaded machine, so 295 is
+    // the bar. Without the throttle the closest gap is under 50 ms.
+    t.ok(times.length >= 1 && minGap(times) >= 295, `${path}: ${times.length} fetches, called 300 ms apart or more (closest ${minGap(times).toFixed(1)} ms)`)
   }
   await checkA11y(t, page, 'a ticket page after live updates')
   t.same(agent.problems, [], 'no CSP violations, console errors or page errors')
