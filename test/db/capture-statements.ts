@@ -4,61 +4,52 @@ import { testEngine } from '../helper.js'
 
 export interface Captured { sql: string, params: unknown[] }
 
+/** A sink for statements, and `during()`, which points it at a fresh list while `work` runs. */
+function recorder (): { record: (c: Captured) => void, during: (work: () => Promise<void>) => Promise<Captured[]> } {
+  let current: Captured[] | null = null
+  return {
+    record: (c) => { current?.push(c) },
+    during: async (work) => {
+      const seen: Captured[] = []
+      current = seen
+      try {
+        await work()
+      } finally {
+        current = null
+      }
+      return seen
+    }
+  }
+}
+
 /**
  * Records every statement better-sqlite3 runs (Kysely's driver and the compiled-once queries that
- * bypass it both end there) while `capturing` is set. Patched on the shared Statement prototype,
+ * bypass it both end there) while `during()` runs. Patched on the shared Statement prototype,
  * for this test process only. On PostgreSQL, every query a `pg` client sends instead.
  */
-export function captureStatements () {
-  if (testEngine === 'postgres') return capturePostgres()
+export function captureStatements (): { during: (work: () => Promise<void>) => Promise<Captured[]>, restore: () => void } {
+  const { record, during } = recorder()
+  if (testEngine === 'postgres') {
+    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }
+    const original = proto.query
+    proto.query = function (this: unknown, ...args: unknown[]) {
+      if (typeof args[0] === 'string') record({ sql: args[0], params: Array.isArray(args[1]) ? args[1] : [] })
+      return original.apply(this, args)
+    }
+    return { during, restore: () => { proto.query = original } }
+  }
   const probe = new SQLite(':memory:')
   const proto = Object.getPrototypeOf(probe.prepare('select 1')) as Record<'run' | 'get' | 'all' | 'iterate', (...args: unknown[]) => unknown>
   probe.close()
-  let current: Captured[] | null = null
   const originals = { run: proto.run, get: proto.get, all: proto.all, iterate: proto.iterate }
   for (const name of ['run', 'get', 'all', 'iterate'] as const) {
     const original = originals[name]
     proto[name] = function (this: { source: string }, ...args: unknown[]) {
-      current?.push({ sql: this.source, params: args })
+      record({ sql: this.source, params: args })
       return original.apply(this, args)
     }
   }
-  return {
-    during: async (work: () => Promise<void>): Promise<Captured[]> => {
-      const seen: Captured[] = []
-      current = seen
-      try {
-        await work()
-      } finally {
-        current = null
-      }
-      return seen
-    },
-    restore: () => Object.assign(proto, originals)
-  }
-}
-
-function capturePostgres () {
-  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }
-  const original = proto.query
-  let current: Captured[] | null = null
-  proto.query = function (this: unknown, ...args: unknown[]) {
-    if (typeof args[0] === 'string') current?.push({ sql: args[0], params: Array.isArray(args[1]) ? args[1] : [] })
-    return original.apply(this, args)
-  }
-  return {
-    during: async (work: () => Promise<void>): Promise<Captured[]> => {
-      const seen: Captured[] = []
-      current = seen
-      try {
-        await work()
-      } finally {
-        current = null
-      }
-      return seen
-    },
-    restore: () => { proto.query = original }
-  }
+  return { during, restore: () => { Object.assign(proto, originals) } }
 }
 
 /**
