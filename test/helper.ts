@@ -10,6 +10,7 @@ import type { Clock } from '../src/clock.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { createDatabase, type Db, type Engine } from '../src/db/database.js'
 import { migrateToLatest, migrations } from '../src/db/migrate.js'
+import type { EventBus } from '../src/events/bus.js'
 import type { ChannelAdapter } from '../src/messaging/channel.js'
 
 /**
@@ -211,6 +212,26 @@ export async function buildTestApp (t: Test, opts: TestAppOptions = {}) {
   const databasePath = databaseUrl.startsWith('sqlite:') ? sqlitePath(databaseUrl) : databaseUrl
   return { app, db, clock, config, services: app.services, databaseUrl, databasePath }
 }
+
+let markers = 0
+
+/**
+ * Resolves once every ticket event published before the call has reached `bus`'s subscribers.
+ * In-process that is at once; through LISTEN/NOTIFY it is a round trip, so the test publishes a
+ * marker (a negative ticket id, which subscribers ignore with `isMarker`) and awaits its arrival:
+ * notifications arrive in the order they were sent. No time is waited for.
+ */
+export async function eventsDelivered (bus: EventBus): Promise<void> {
+  const ticketId = -(++markers)
+  const arrived = new Promise<void>((resolve) => {
+    const off = bus.subscribe((e) => { if (e.name === 'ticket' && e.data.ticketId === ticketId) { off(); resolve() } })
+  })
+  await bus.publish({ ticketId, change: 'message' })
+  await arrived
+}
+
+/** Whether an event is eventsDelivered()'s marker. */
+export const isMarker = (e: { name: string, data: unknown }): boolean => e.name === 'ticket' && (e.data as { ticketId: number }).ticketId < 0
 
 export function form (fields: Record<string, string>): string {
   return new URLSearchParams(fields).toString()

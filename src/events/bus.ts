@@ -44,8 +44,12 @@ export type Replay =
   | { ok: false }
 
 export interface EventBus {
-  /** Publishes a change whose transaction has committed. */
-  publish: (data: TicketEventData, opts?: { audience?: number }) => void
+  /**
+   * Publishes a change whose transaction has committed. A bus that sends it elsewhere (NOTIFY)
+   * returns a promise that settles once it is sent (never rejects): a request awaits it before
+   * answering, so the events of one client's consecutive requests go out in their order.
+   */
+  publish: (data: TicketEventData, opts?: { audience?: number }) => void | Promise<void>
   /**
    * Publishes a change made inside `trx`, once (and only if) it commits: for code that runs inside a
    * transaction it does not own (status listeners). A LISTEN/NOTIFY implementation sends its

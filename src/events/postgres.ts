@@ -79,9 +79,9 @@ export class PostgresEventBus implements EventBus {
     await this.connected
   }
 
-  publish (data: TicketEventData, opts: { audience?: number } = {}): void {
+  async publish (data: TicketEventData, opts: { audience?: number } = {}): Promise<void> {
     if (this.closed) return
-    this.notify({ k: 't', d: data, a: opts.audience ?? null })
+    await this.notify({ k: 't', d: data, a: opts.audience ?? null })
   }
 
   async publishInTransaction (trx: TxExecutor, data: TicketEventData, opts: { audience?: number } = {}): Promise<void> {
@@ -91,7 +91,7 @@ export class PostgresEventBus implements EventBus {
 
   publishEphemeral (data: PresenceEventData): void {
     if (this.closed) return
-    this.notify({ k: 'p', d: data })
+    void this.notify({ k: 'p', d: data })
   }
 
   subscribe (listener: (event: BusEvent) => void): () => void {
@@ -145,7 +145,7 @@ export class PostgresEventBus implements EventBus {
       viewers: (ticketId) => board.viewers(ticketId),
       // Every instance, this one included, applies the report when its NOTIFY arrives, so every
       // board holds every instance's viewers; each announces changes to its own pages only.
-      report: (ticketId, agent, state) => { if (!this.closed) this.notify({ k: 'r', t: ticketId, g: { id: agent.id, name: agent.name }, s: state }) },
+      report: (ticketId, agent, state) => { if (!this.closed) void this.notify({ k: 'r', t: ticketId, g: { id: agent.id, name: agent.name }, s: state }) },
       sweep: () => { board.sweep() }
     }
   }
@@ -155,13 +155,14 @@ export class PostgresEventBus implements EventBus {
    * the other, as published: two at once would take two pool connections, and PostgreSQL delivers
    * notifications in the order their sessions commit, so the later could arrive first.
    */
-  private notify (wire: Wire): void {
+  private async notify (wire: Wire): Promise<void> {
     const payload = JSON.stringify(wire)
     this.notifying = this.notifying.then(async () => {
       await sql`select pg_notify(${CHANNEL}, ${payload})`.execute(this.deps.db)
     }).catch((err: Error) => {
       if (!this.closed) this.deps.onError?.(`a live update was not sent: ${err.message}`)
     })
+    await this.notifying
   }
 
   private receive (payload: string | undefined): void {

@@ -115,7 +115,7 @@ export class TicketService {
         if (result.queuedOutbound) this.wakeOutbox()
         if (!result.duplicate) {
           this.inboundStored(sms.channel)
-          this.deps.events.publish({ ticketId: result.ticketId, change: result.change })
+          await this.deps.events.publish({ ticketId: result.ticketId, change: result.change })
         }
         // Only build the entry (and mask the number) when it will be written.
         if ((this.deps.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') !== false) {
@@ -323,7 +323,7 @@ export class TicketService {
         blockedReason: optOutBlock(ticket.opted_out_at)
       }, now)
     })
-    this.deps.events.publish({ ticketId, change: 'message' })
+    await this.deps.events.publish({ ticketId, change: 'message' })
     this.wakeOutbox()
     return result
   }
@@ -359,7 +359,7 @@ export class TicketService {
       }
       throw conflict(`Ticket ${ticketRef(ticketId)} kept changing while its status was being set; reload and try again.`)
     })
-    if (changed) this.deps.events.publish({ ticketId, change: 'status' })
+    if (changed) await this.deps.events.publish({ ticketId, change: 'status' })
     return { changed }
   }
 
@@ -382,7 +382,7 @@ export class TicketService {
         await this.moveTicket(trx, t.id, from, { status: 'closed', assigneeId: t.assignee_id }, null, this.deps.clock.now().toISOString()))
       if (moved) {
         closed++
-        this.deps.events.publish({ ticketId: t.id, change: 'status' })
+        await this.deps.events.publish({ ticketId: t.id, change: 'status' })
       }
     }
     return closed
@@ -427,7 +427,7 @@ export class TicketService {
       }
       throw conflict(`Ticket ${ticketRef(ticketId)} kept changing while it was being assigned; reload and try again.`)
     })
-    if (changed) this.deps.events.publish({ ticketId, change: 'assigned' })
+    if (changed) await this.deps.events.publish({ ticketId, change: 'assigned' })
     return { changed }
   }
 
@@ -440,20 +440,20 @@ export class TicketService {
       if (await inbox.findTicketState(trx, ticketId) === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
       return await inbox.insertNote(trx, ticketId, agentId, text, this.deps.clock.now().toISOString())
     })
-    this.deps.events.publish({ ticketId, change: 'note' })
+    await this.deps.events.publish({ ticketId, change: 'note' })
     return { noteId }
   }
 
   /** The agent opened the ticket: it is read for them until the customer's next message. */
   async markRead (ticketId: number, agentId: number): Promise<void> {
     await inbox.markRead(this.deps.db, agentId, ticketId, this.deps.clock.now().toISOString())
-    this.deps.events.publish({ ticketId, change: 'read' }, { audience: agentId })
+    await this.deps.events.publish({ ticketId, change: 'read' }, { audience: agentId })
   }
 
   async markUnread (ticketId: number, agentId: number): Promise<void> {
     if (await inbox.findTicketState(this.deps.db, ticketId) === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
     await inbox.markUnread(this.deps.db, agentId, ticketId)
-    this.deps.events.publish({ ticketId, change: 'read' }, { audience: agentId })
+    await this.deps.events.publish({ ticketId, change: 'read' }, { audience: agentId })
   }
 
   async setAvailability (agentId: number, available: string): Promise<void> {
