@@ -93,6 +93,12 @@ t.test('names: lowercase letters, digits, - and _, unique; each refusal says wha
   const after = await snapshot(db)
   t.same(after.canned_replies.length, before.canned_replies.length)
 
+  // Two agents take one name at the same moment: one wins, the other is told, whichever check catches it.
+  const race = await Promise.all([post(ada, '/canned', { name: 'same', body: 'From Ada' }), post(bo, '/canned', { name: 'same', body: 'From Bo' })])
+  t.same(race.map((r) => r.statusCode).sort(), [303, 422], 'one of two simultaneous saves of a name wins')
+  t.match(errorOf(race.find((r) => r.statusCode === 422)?.body ?? ''), /There is already a canned reply named "same"/)
+  t.equal((await db.selectFrom('canned_replies').select('id').where('name', '=', 'same').execute()).length, 1)
+
   const json = await bo.inject({ method: 'POST', url: '/canned', headers: { 'content-type': 'application/json', accept: 'application/json' }, payload: { name: 'Bad Name', body: 'x' } })
   t.equal(json.statusCode, 422)
   t.match(json.json(), { error: 'VALIDATION_FAILED', message: /lowercase/, details: [{ field: 'name' }] }, 'a JSON client gets the error as JSON')
