@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createAgent } from '../auth/agent-session.js'
-import { checkA11y, launch, person, signIn, startApp } from './harness.js'
+import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp } from './harness.js'
 
 // Canned replies in Chromium against the real service and its CSP: written on the manage page,
 // fixed there in one click, inserted in a ticket's composer with `/name` (Tab, Enter, the arrows)
@@ -32,6 +32,8 @@ t.test('an agent writes canned replies and inserts them with /name and the picke
   await Promise.all([page.waitForURL(/\/canned#canned-\d+$/), page.click('#new-canned button[type=submit]')])
   const item = page.locator('.canned-item', { hasText: '/greeting' })
   t.match(await item.locator('.sms-info').textContent(), /UCS-2\s+2 SMS parts · 84 UTF-16 units as written\s+· UCS-2 because of “–” “’” “…”/, 'the list shows parts and encoding, and why')
+  const shots = screenshotDir(t)
+  await screenshot(page, shots, 'canned-list-wide')
   await checkA11y(t, page, 'the canned replies page')
   await Promise.all([page.waitForURL(/\/canned#canned-\d+$/), item.getByRole('button', { name: /Replace look-alike characters/ }).click()])
   t.match(await item.locator('.canned-body').textContent(), /about ticket \{\{ticket\.ref\}\} - we're on it\.\.\.$/, 'the fix replaced the dash, the apostrophe and the ellipsis')
@@ -49,6 +51,7 @@ t.test('an agent writes canned replies and inserts them with /name and the picke
   t.same(await options.allTextContents(), ['/greeting Hi Zoë "<b>" & Co, Ada Lovelace here about ticket ' + ticketId + ' - we\'re on it...'], 'one match, with a preview')
   t.equal(await area.getAttribute('aria-activedescendant'), 'canned-option-0')
   await checkA11y(t, page, 'the composer with its suggestions open')
+  await screenshot(page, shots, 'canned-composer-wide')
   await page.keyboard.press('Tab')
   const greeting = `Hi Zoë "<b>" & Co, Ada Lovelace here about ticket ${ticketId} - we're on it...`
   t.equal(await area.inputValue(), `Thanks! ${greeting}`, 'Tab inserts it in place of /gr, every variable filled')
@@ -118,6 +121,7 @@ t.test('the composer offers to replace look-alike characters when they make a re
   t.match(await page.textContent('#reply-counter'), /2 SMS parts · UCS-2$/)
   t.match(await offer.textContent(), /^Look-alike characters \(“ ’ ” — … and special spaces\) make this reply UCS-2: 2 SMS parts, 1 in GSM-7 without them\./)
   await checkA11y(t, page, 'the composer with the look-alike fix offered')
+  await screenshot(page, screenshotDir(t), 'composer-gsm-fix-wide')
   await offer.getByRole('button', { name: 'Replace look-alike characters' }).click()
   t.equal(await area.inputValue(), '"We\'ll call you" - tomorrow at 10... ' + 'x'.repeat(60))
   t.match(await page.textContent('#reply-counter'), /1 SMS part · GSM-7$/, 'one GSM-7 part now')
