@@ -128,9 +128,10 @@ export class CannedReplyService {
     return await this.deps.db.transaction().execute(async (trx) => {
       const row = await repo.findCannedReply(trx, id)
       if (row === undefined) throw notFoundReply(id)
-      const body = replaceLookalikes(row.body).trim()
-      if (body === row.body) return { changed: false }
-      if (body === '') throw invalid('The text holds nothing but invisible characters; edit it instead.')
+      const fixed = replaceLookalikes(row.body)
+      if (fixed === row.body) return { changed: false }
+      // "…" becomes "...": a text at the limit could pass it. Checked like any save.
+      const body = validBody(fixed)
       const now = this.now()
       await repo.updateCannedReply(trx, id, { name: row.name, body }, agentId, now)
       await repo.recordCannedReplyChange(trx, { cannedReplyId: id, action: 'gsm_fix', name: row.name, body, agentId }, now)

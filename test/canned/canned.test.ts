@@ -162,6 +162,14 @@ t.test('the list shows parts and encoding; the GSM-7 fix replaces look-alikes in
   t.match(await db.selectFrom('canned_reply_changes').select(['action', 'agent_id']).where('canned_reply_id', '=', fancyId).orderBy('id', 'desc').executeTakeFirstOrThrow(), { action: 'gsm_fix', agent_id: ada.id })
   t.notMatch((await get(ada, '/canned')).body, new RegExp(`action="/canned/${fancyId}/gsm-fix"`), 'nothing left to fix')
 
+  // At the limit, "…" → "..." would pass it: refused, and the text stays as it was.
+  await post(ada, '/canned', { name: 'dots', body: 'x'.repeat(1599) + '…' })
+  const dots = await db.selectFrom('canned_replies').select('id').where('name', '=', 'dots').executeTakeFirstOrThrow()
+  const tooLong = await post(ada, `/canned/${dots.id}/gsm-fix`, {})
+  t.equal(tooLong.statusCode, 422)
+  t.match(errorOf(tooLong.body), /1602 characters long; the limit is 1600/)
+  t.equal((await db.selectFrom('canned_replies').select('body').where('id', '=', dots.id).executeTakeFirstOrThrow()).body, 'x'.repeat(1599) + '…')
+
   const again = await ada.inject({ method: 'POST', url: `/canned/${fancyId}/gsm-fix`, headers: { accept: 'application/json' } })
   t.equal(again.statusCode, 200)
   t.match(again.json(), { sms: { encoding: 'GSM-7' } }, 'a second fix changes nothing')
