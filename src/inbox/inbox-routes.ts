@@ -171,7 +171,7 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
       const found = cannedReplies.find((c) => c.name === picked)
       if (found === undefined) {
         reply.code(404)
-        state = { ...state, error: `There is no canned reply "${picked.slice(0, 40)}"; the list below the thread has the ones that exist.` }
+        state = { ...state, error: `There is no canned reply "${picked.slice(0, 40)}"; “Canned reply” above the reply lists the ones that exist.` }
       } else {
         state = { ...state, replyDraft: found.text }
       }
