@@ -678,6 +678,208 @@
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Canned replies in the composer: type `/name`, then Tab or Enter (Up and Down choose among
+  // several), or pick one in "Canned reply" and press Insert. The server renders each reply
+  // already filled in for this ticket and agent (option[data-text] of form.canned-pick), so the
+  // script only inserts text; without the script, Insert asks the server for the filled composer.
+
+  function cannedReplies (area) {
+    const picker = document.querySelector('form.canned-pick')
+    const select = picker ? picker.querySelector('select[name=canned]') : null
+    if (picker === null || select === null) return
+    const replies = Array.from(select.options).map(function (o) { return { name: o.value, text: o.getAttribute('data-text') || '' } })
+    if (replies.length === 0) return
+
+    // Where the agent's caret was when they left the textarea for the picker; the end when never in it.
+    let caret = null
+    area.addEventListener('blur', function () { caret = { start: area.selectionStart, end: area.selectionEnd } })
+
+    function insert (text, from, to) {
+      area.focus()
+      area.setRangeText(text, from, to, 'end')
+      area.dispatchEvent(new Event('input', { bubbles: true }))
+    }
+
+    picker.addEventListener('submit', function (e) {
+      e.preventDefault()
+      const reply = replies[select.selectedIndex]
+      if (!reply) return
+      const at = caret || { start: area.value.length, end: area.value.length }
+      insert(reply.text, at.start, at.end)
+      announce('Inserted /' + reply.name + '.')
+    })
+
+    const hint = document.createElement('p')
+    hint.id = 'canned-hint'
+    hint.className = 'visually-hidden'
+    hint.textContent = 'Type a slash and a canned reply\'s name, then Tab or Enter to insert it.'
+    area.insertAdjacentElement('afterend', hint)
+    describedBy(area, hint.id)
+
+    const list = document.createElement('ul')
+    list.id = 'canned-suggestions'
+    list.className = 'canned-suggestions'
+    list.setAttribute('role', 'listbox')
+    list.setAttribute('aria-label', 'Canned replies')
+    list.hidden = true
+    area.insertAdjacentElement('afterend', list)
+    area.setAttribute('aria-autocomplete', 'list')
+    area.setAttribute('aria-controls', list.id)
+
+    let matches = []
+    let active = 0
+    let token = null
+    let spoken = ''
+
+    /** The `/word` that ends at the caret, when it starts the text or follows a space. */
+    function tokenAtCaret () {
+      if (area.selectionStart !== area.selectionEnd) return null
+      const before = area.value.slice(0, area.selectionStart)
+      const m = /(^|\s)\/([a-z0-9_-]*)$/.exec(before)
+      if (m === null) return null
+      return { from: before.length - m[2].length - 1, to: before.length, query: m[2] }
+    }
+
+    function close () {
+      if (list.hidden) return
+      list.hidden = true
+      list.textContent = ''
+      matches = []
+      spoken = ''
+      area.removeAttribute('aria-activedescendant')
+    }
+
+    function render () {
+      list.textContent = ''
+      matches.forEach(function (reply, i) {
+        const li = document.createElement('li')
+        li.id = 'canned-option-' + i
+        li.setAttribute('role', 'option')
+        li.setAttribute('aria-selected', i === active ? 'true' : 'false')
+        const name = document.createElement('strong')
+        name.textContent = '/' + reply.name
+        const preview = document.createElement('span')
+        preview.className = 'muted'
+        preview.textContent = ' ' + excerpt(reply.text)
+        li.append(name, preview)
+        // The textarea keeps the focus (and the caret) while the mouse picks.
+        li.addEventListener('mousedown', function (e) { e.preventDefault() })
+        li.addEventListener('click', function () { accept(i) })
+        list.appendChild(li)
+      })
+      list.hidden = false
+      area.setAttribute('aria-activedescendant', 'canned-option-' + active)
+      const words = matches.length === 1
+        ? '/' + matches[0].name + ': Tab or Enter inserts it.'
+        : matches.length + ' canned replies match. Up and Down choose, Tab or Enter inserts.'
+      if (words !== spoken) { spoken = words; announce(words) }
+    }
+
+    function update () {
+      token = tokenAtCaret()
+      const found = token === null ? [] : replies.filter(function (r) { return r.name.indexOf(token.query) === 0 })
+      if (found.length === 0) { close(); return }
+      const same = found.length === matches.length && found.every(function (r, i) { return r === matches[i] })
+      if (!same) active = 0
+      matches = found
+      render()
+    }
+
+    function accept (i) {
+      const reply = matches[i]
+      const at = token
+      close()
+      if (!reply || at === null) return
+      insert(reply.text, at.from, at.to)
+      announce('Inserted /' + reply.name + '.')
+    }
+
+    area.addEventListener('input', update)
+    area.addEventListener('click', update)
+    area.addEventListener('keyup', function (e) {
+      if (['ArrowLeft', 'ArrowRight', 'Home', 'End'].indexOf(e.key) >= 0) update()
+    })
+    area.addEventListener('blur', close)
+    area.addEventListener('keydown', function (e) {
+      if (list.hidden || e.isComposing || e.altKey || e.ctrlKey || e.metaKey) return
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault()
+        active = (active + (e.key === 'ArrowDown' ? 1 : matches.length - 1)) % matches.length
+        render()
+      } else if ((e.key === 'Enter' || e.key === 'Tab') && !e.shiftKey) {
+        e.preventDefault()
+        accept(active)
+      } else if (e.key === 'Escape') {
+        e.preventDefault()
+        close()
+      }
+    })
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The GSM-7 fix: curly quotes, long dashes, non-breaking spaces, … make a reply UCS-2 (70
+  // characters a part instead of 160). A button replaces them with their plain twins. The list
+  // is /assets/gsm-lookalikes.js, written by the server from the module its own fix uses.
+
+  function lookalikeFix (area) {
+    const map = root.TextdeskLookalikes
+    if (!map || typeof map !== 'object') return
+    const has = function (ch) { return Object.prototype.hasOwnProperty.call(map, ch) }
+    const box = document.createElement('p')
+    box.id = 'reply-gsm-fix'
+    box.className = 'gsm-fix-offer'
+    box.hidden = true
+    const words = document.createElement('span')
+    words.id = 'reply-gsm-fix-text'
+    const button = document.createElement('button')
+    button.type = 'button'
+    button.className = 'secondary'
+    button.textContent = 'Replace look-alike characters'
+    button.setAttribute('aria-describedby', words.id)
+    box.append(words, ' ', button)
+    const counter = document.getElementById(area.getAttribute('data-sms-counter') || '')
+    ;(counter || area).insertAdjacentElement('afterend', box)
+
+    function fixed (text) {
+      let out = ''
+      for (const ch of text) out += has(ch) ? map[ch] : ch
+      return out
+    }
+    /** The look-alikes of `text` as an agent can read them: the visible ones, then "special spaces", "invisible characters". */
+    function found (text) {
+      const chars = []
+      const kinds = []
+      for (const ch of text) {
+        if (!has(ch)) continue
+        const kind = /\s/.test(ch) ? 'special spaces' : map[ch] === '' ? 'invisible characters' : null
+        if (kind === null) { if (chars.indexOf(ch) < 0) chars.push(ch) } else if (kinds.indexOf(kind) < 0) kinds.push(kind)
+      }
+      const all = chars.length ? [chars.join(' ')].concat(kinds) : kinds
+      return all.length <= 1 ? all.join('') : all.slice(0, -1).join(', ') + ' and ' + all[all.length - 1]
+    }
+    function update () {
+      const text = area.value
+      const after = fixed(text)
+      if (after === text) { box.hidden = true; return }
+      const now = smsParts(text)
+      const then = smsParts(after)
+      words.textContent = then.encoding === 'GSM-7'
+        ? 'Look-alike characters (' + found(text) + ') make this reply UCS-2: ' + now.parts + ' SMS ' + (now.parts === 1 ? 'part' : 'parts') + ', ' + then.parts + ' in GSM-7 without them.'
+        : 'Look-alike characters (' + found(text) + ') can be replaced; other characters keep this reply UCS-2.'
+      box.hidden = false
+    }
+    button.addEventListener('click', function () {
+      area.value = fixed(area.value)
+      area.focus()
+      area.setSelectionRange(area.value.length, area.value.length)
+      area.dispatchEvent(new Event('input', { bubbles: true }))
+      announce('Look-alike characters replaced: the reply is ' + smsParts(area.value).encoding + '.')
+    })
+    area.addEventListener('input', update)
+    update()
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Keyboard shortcuts (never while typing in a field) and their help dialog.
 
   const SHORTCUTS = [
@@ -900,6 +1102,8 @@
     if (replyForm && replyArea) {
       drafts(replyForm, replyArea, 'reply')
       replyComposer(replyForm, replyArea)
+      cannedReplies(replyArea)
+      lookalikeFix(replyArea)
     }
     const noteForm = document.querySelector('form.note')
     const noteArea = document.getElementById('note-body')

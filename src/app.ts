@@ -7,6 +7,7 @@ import { NotificationService } from './api/notification-service.js'
 import { StatusCallbacks } from './api/status-callbacks.js'
 import { systemClock, type Clock } from './clock.js'
 import { AgentService } from './auth/agent-service.js'
+import { CannedReplyService } from './canned/canned-service.js'
 import { agentAuth } from './auth/auth-routes.js'
 import { FirstRunSetup } from './auth/first-run.js'
 import { HashGate } from './auth/hash-gate.js'
@@ -82,6 +83,7 @@ export interface Services {
   webhookReplay: WebhookReplayGuard
   events: EventBus
   presence: PresenceBoard
+  canned: CannedReplyService
 }
 
 // Agent pages post replies of at most 1,600 characters; nothing in that scope needs more.
@@ -177,8 +179,9 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const loginThrottle = new LoginThrottle({ db, clock, config })
   const firstRun = new FirstRunSetup({ agents, config })
   const webhookReplay = new WebhookReplayGuard({ db, clock })
+  const canned = new CannedReplyService({ db, clock })
 
-  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay, events, presence }
+  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay, events, presence, canned }
   app.decorate('services', services)
   app.decorate('metrics', metrics)
   app.addHook('onClose', async () => {
@@ -227,11 +230,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       root: VIEWS_DIR,
       viewExt: 'hbs',
       production: config.nodeEnv === 'production',
-      options: { partials: { ticketList: 'partials/ticket-list.hbs', viewNav: 'partials/view-nav.hbs', timeline: 'partials/timeline.hbs', ticketHead: 'partials/ticket-head.hbs', phoneMessages: 'partials/phone-messages.hbs' } }
+      options: { partials: { ticketList: 'partials/ticket-list.hbs', viewNav: 'partials/view-nav.hbs', timeline: 'partials/timeline.hbs', ticketHead: 'partials/ticket-head.hbs', phoneMessages: 'partials/phone-messages.hbs', cannedVariables: 'partials/canned-variables.hbs' } }
     })
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)
-    await scope.register(inboxRoutes, { tickets, contacts, presence, config, simulatorOn: simulator !== null })
+    await scope.register(inboxRoutes, { tickets, contacts, presence, canned, config, simulatorOn: simulator !== null })
     await scope.register(liveRoutes, {
       events,
       presence,

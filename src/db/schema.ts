@@ -280,6 +280,31 @@ export interface ApiMessagesTable {
   api_key_id: number
 }
 
+/** A shared text agents insert in the composer; `body` may hold variables ({{customer.name}}). */
+export interface CannedRepliesTable {
+  id: Id
+  /** Lowercase letters, digits, - and _; unique. */
+  name: string
+  body: string
+  created_by: number
+  created_at: Iso
+  updated_by: number
+  updated_at: Iso
+}
+
+export type CannedReplyAction = 'created' | 'updated' | 'deleted' | 'gsm_fix'
+
+/** Who changed a canned reply, when, and what it read afterwards (before, for a deletion). */
+export interface CannedReplyChangesTable {
+  id: Id
+  canned_reply_id: number
+  action: CannedReplyAction
+  name: string
+  body: string
+  agent_id: number
+  created_at: Iso
+}
+
 export interface Database {
   contacts: ContactsTable
   contact_addresses: ContactAddressesTable
@@ -303,6 +328,8 @@ export interface Database {
   notes: NotesTable
   agent_ticket_reads: AgentTicketReadsTable
   ticket_counts: TicketCountsTable
+  canned_replies: CannedRepliesTable
+  canned_reply_changes: CannedReplyChangesTable
 }
 
 export type Contact = Selectable<ContactsTable>
@@ -316,3 +343,4 @@ export type TicketEvent = Selectable<TicketEventsTable>
 export type Note = Selectable<NotesTable>
 export type Dispatch = Selectable<DispatchesTable>
 export type DispatchStep = Selectable<DispatchStepsTable>
+export type CannedReply = Selectable<CannedRepliesTable>

@@ -8,11 +8,14 @@ import { renderFragment, renderPage } from './render.js'
 import { MAX_NOTE_LENGTH, MAX_REPLY_LENGTH, PartsToConfirm, ReplyCollision, type TicketService } from '../tickets/ticket-service.js'
 import type { ContactService } from '../tickets/contact-service.js'
 import { UNREAD_CAP, VIEWS, type View } from '../tickets/inbox-repository.js'
+import type { CannedReplyService } from '../canned/canned-service.js'
+import { cannedRoutes } from './canned-routes.js'
 
 export interface InboxDeps {
   tickets: TicketService
   contacts: ContactService
   presence: PresenceBoard
+  canned: CannedReplyService
   config: Config
   /** Shows the simulator's link in the header. */
   simulatorOn: boolean
@@ -29,7 +32,7 @@ const idParams = {
 } as const
 const listQuery = {
   type: 'object',
-  properties: { view: { type: 'string', maxLength: 32 }, cursor: { type: 'string', maxLength: 64 }, q: { type: 'string', maxLength: 200 } }
+  properties: { view: { type: 'string', maxLength: 32 }, cursor: { type: 'string', maxLength: 64 }, q: { type: 'string', maxLength: 200 }, canned: { type: 'string', maxLength: 200 } }
 } as const
 const str = { type: 'string', maxLength: 20_000 } as const
 const short = { type: 'string', maxLength: 2048 } as const
@@ -52,7 +55,7 @@ const addressParams = {
 } as const
 
 interface Form { body?: string, assignee?: string, status?: string, undo?: string, available?: string, return_to?: string, failover?: string, seen?: string, confirm_collision?: string, confirm_parts?: string }
-type TicketReq = FastifyRequest<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>
+type TicketReq = FastifyRequest<{ Params: { id: string }, Querystring: { view?: string, canned?: string }, Body: Form }>
 
 /** What the ticket page shows besides the ticket: an error with the agent's text kept, and what to confirm. */
 interface PageState {
@@ -84,7 +87,7 @@ function viewOf (raw: string | undefined, fallback: View): View {
  * only enhances them (live updates, keyboard, counters).
  */
 export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promise<void> {
-  const { tickets, contacts, presence, config } = deps
+  const { tickets, contacts, presence, canned, config } = deps
   const page = async (reply: FastifyReply, name: string, data: Record<string, unknown>) =>
     await renderPage(reply, name, { simulatorOn: deps.simulatorOn, ...data })
 
@@ -160,6 +163,19 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
     const view = viewOf(req.query?.view, 'open')
     const data = await ticketHeadData(req, id, view)
     const lists = await listData(agent.id, view, undefined)
+    // Canned replies filled in for this ticket and agent: the composer inserts them as they are.
+    const cannedReplies = await canned.filledFor({ 'customer.name': data.ticket.customer, 'ticket.ref': data.ticket.ref, 'agent.name': agent.name })
+    // Without the script, "Insert" asks for the page again with ?canned=name: the composer holds it.
+    const picked = req.query?.canned
+    if (picked !== undefined && picked !== '' && state.replyDraft === undefined) {
+      const found = cannedReplies.find((c) => c.name === picked)
+      if (found === undefined) {
+        reply.code(404)
+        state = { ...state, error: `There is no canned reply "${picked.slice(0, 40)}"; “Canned reply” above the reply lists the ones that exist.` }
+      } else {
+        state = { ...state, replyDraft: found.text }
+      }
+    }
     return await page(reply, 'ticket', {
       title: `Ticket ${data.ticket.ref}`,
       pageClass: 'page-ticket',
@@ -175,11 +191,13 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
       maxPartsWithoutConfirm: MAX_PARTS_WITHOUT_CONFIRM,
       isOpen: data.ticket.status !== 'closed',
       canFailover: data.addresses.length > 1,
+      cannedReplies,
+      pickedCanned: picked,
       failoverExpiryMinutes: Math.round(config.failover.defaultExpirySeconds / 6) / 10
     })
   }
 
-  app.get<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>('/tickets/:id', { schema: { params: idParams, querystring: listQuery } }, async (req, reply) => {
+  app.get<{ Params: { id: string }, Querystring: { view?: string, canned?: string }, Body: Form }>('/tickets/:id', { schema: { params: idParams, querystring: listQuery } }, async (req, reply) => {
     const agent = agentOf(req)
     const id = ticketIdOf(req.params.id)
     await tickets.getTicket(id)
@@ -280,6 +298,8 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
     await contacts.remove(id, req.params.addressId)
     return await reply.redirect(`/tickets/${id}#addresses`, 303)
   })
+
+  await cannedRoutes(app, { canned, page })
 
   // A refused form re-renders at its POST address; reloading that address later (a GET) must
   // land on the ticket, not on a 404.

@@ -57,3 +57,10 @@ export function smsParts (text: string): SmsParts {
   }
   return { encoding: gsm ? 'GSM-7' : 'UCS-2', units, parts }
 }
+
+/** The distinct characters of `text` that GSM-7 cannot carry (what makes it UCS-2), in order of appearance. */
+export function nonGsmCharacters (text: string): string[] {
+  const found = new Set<string>()
+  for (const ch of text) if (!GSM_BASIC.includes(ch) && !GSM_EXTENSION.includes(ch)) found.add(ch)
+  return [...found]
+}
