@@ -8,6 +8,7 @@ import * as autoReplyLimits from '../../migrations/20261210T1000-auto-reply-limi
 import * as apiMessageKeys from '../../migrations/20261211T0900-api-message-keys.js'
 import * as dispatchesByTicket from '../../migrations/20261211T1000-dispatches-by-ticket.js'
 import * as teamInbox from '../../migrations/20261212T0900-team-inbox.js'
+import * as search from '../../migrations/20261213T0900-search.js'
 import * as oneNumberOneContactPostgres from '../../migrations/postgres/20261210T0900-one-number-one-contact.js'
 import { engineOf } from './database.js'
 
@@ -22,7 +23,8 @@ export const migrations: Record<string, Migration> = {
   '20261210T1000-auto-reply-limits': autoReplyLimits,
   '20261211T0900-api-message-keys': apiMessageKeys,
   '20261211T1000-dispatches-by-ticket': dispatchesByTicket,
-  '20261212T0900-team-inbox': teamInbox
+  '20261212T0900-team-inbox': teamInbox,
+  '20261213T0900-search': search
 }
 
 /**
