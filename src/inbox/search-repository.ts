@@ -4,12 +4,12 @@ import type { TicketStatus } from '../db/schema.js'
 
 // All SQL for search (README "Search"), and the one place where search differs by engine: SQLite
 // matches through the FTS5 tables messages_fts and notes_fts and cuts snippets with snippet();
-// PostgreSQL matches search_tsvector(body) through its GIN indexes and cuts them with
-// ts_headline(). Both come from the migration 20261213T0900-search. The same words go in and the
-// same rows come out: the caller hands over words of letters and digits only (searchWords in
-// search.ts), never query syntax.
+// PostgreSQL matches search_tsvector(body) through its GIN indexes and the snippet is cut by
+// cutSnippet() below (not ts_headline(), which drops what looks like markup). Both come from the
+// migration 20261213T0900-search. The same words go in and the same rows come out: the caller
+// hands over words of letters and digits only (parseQuery in search-service.ts), never query syntax.
 
-/** Marks the start and end of a match in a snippet; search.ts escapes the text, then turns them into <mark>. */
+/** Marks the start and end of a match in a snippet; highlight.ts escapes the text, then turns them into <mark>. */
 export const MATCH_START = '\u0001'
 export const MATCH_END = '\u0002'
 
@@ -127,7 +127,7 @@ export function tsQuery (words: SearchWord[]): string {
   return words.map((w) => `'${w.text.replaceAll("'", "''")}'${w.prefix ? ':*' : ''}`).join(' & ')
 }
 
-// Snippets: about 16 words around the matches (SQLite), the same budget for ts_headline.
+// Snippets: about 16 words around the matches (cutSnippet cuts the same on PostgreSQL).
 const snippet = (table: string): RawBuilder<unknown> => sql`snippet(${sql.raw(table)}, 0, char(1), char(2), '…', 16)`
 
 // FTS5 walks its index newest first (ORDER BY rowid DESC) and stops at the limit: a common word
@@ -158,11 +158,34 @@ async function sqliteNotes (db: Executor, words: SearchWord[], f: SearchFilters,
   return r.rows
 }
 
-const HEADLINE_OPTIONS = `StartSel=${MATCH_START}, StopSel=${MATCH_END}, MaxWords=24, MinWords=12, ShortWord=0, MaxFragments=2, FragmentDelimiter=" … "`
+/**
+ * PostgreSQL's snippet, cut here rather than by ts_headline(): its parser reads `<script>` or
+ * `<b>` in a customer's text as markup and leaves it out of the headline, so the agent would see
+ * a text that is not what the customer wrote. This cuts the same window snippet() does on SQLite
+ * (about 16 words from a little before the first match) and marks the same words: runs of letters
+ * and digits equal to a word searched, or starting with it for a prefix.
+ */
+export function cutSnippet (body: string, words: SearchWord[], size = 16): string {
+  const tokens = [...body.matchAll(/[\p{L}\p{N}]+/gu)].map((m) => ({ start: m.index, end: m.index + m[0].length, text: m[0].toLowerCase() }))
+  const hit = (text: string): boolean => words.some((w) => w.prefix ? text.startsWith(w.text) : text === w.text)
+  const first = Math.max(0, tokens.findIndex((tk) => hit(tk.text)))
+  const from = tokens.length <= size ? 0 : Math.max(0, Math.min(first - 3, tokens.length - size))
+  const to = Math.min(tokens.length, from + size)
+  const startAt = from === 0 ? 0 : tokens[from].start
+  const endAt = to >= tokens.length ? body.length : tokens[to - 1].end
+  let out = from === 0 ? '' : '…'
+  let at = startAt
+  for (const tk of tokens.slice(from, to)) {
+    if (!hit(tk.text)) continue
+    out += body.slice(at, tk.start) + MATCH_START + body.slice(tk.start, tk.end) + MATCH_END
+    at = tk.end
+  }
+  return out + body.slice(at, endAt) + (endAt < body.length ? '…' : '')
+}
 
 async function postgresMessages (db: Executor, words: SearchWord[], f: SearchFilters, written: Written, limit: number): Promise<TextHit[]> {
   const r = await sql<TextHit>`select 'message' as source, m.id as item_id, m.created_at, m.direction, m.kind, au.name as author_name,
-      ts_headline('pg_catalog.simple', m.body, to_tsquery('pg_catalog.simple', ${tsQuery(words)}), ${HEADLINE_OPTIONS}) as snippet,
+      m.body as snippet,
       t.id as ticket_id, t.status, asg.name as assignee_name, c.phone, c.name as contact_name
     from messages m
     join tickets t on t.id = m.ticket_id
@@ -170,12 +193,12 @@ async function postgresMessages (db: Executor, words: SearchWord[], f: SearchFil
     left join agents au on au.id = m.agent_id
     where search_tsvector(m.body) @@ to_tsquery('pg_catalog.simple', ${tsQuery(words)})${and([...ticketFilters(f), ...written(sql`m.created_at`)])}
     order by m.created_at desc, m.id desc limit ${limit}`.execute(db)
-  return r.rows
+  return r.rows.map((row) => ({ ...row, snippet: cutSnippet(row.snippet, words) }))
 }
 
 async function postgresNotes (db: Executor, words: SearchWord[], f: SearchFilters, written: Written, limit: number): Promise<TextHit[]> {
   const r = await sql<TextHit>`select 'note' as source, 'note-' || n.id as item_id, n.created_at, null as direction, null as kind, au.name as author_name,
-      ts_headline('pg_catalog.simple', n.body, to_tsquery('pg_catalog.simple', ${tsQuery(words)}), ${HEADLINE_OPTIONS}) as snippet,
+      n.body as snippet,
       t.id as ticket_id, t.status, asg.name as assignee_name, c.phone, c.name as contact_name
     from notes n
     join tickets t on t.id = n.ticket_id
@@ -183,5 +206,5 @@ async function postgresNotes (db: Executor, words: SearchWord[], f: SearchFilter
     left join agents au on au.id = n.agent_id
     where search_tsvector(n.body) @@ to_tsquery('pg_catalog.simple', ${tsQuery(words)})${and([...ticketFilters(f), ...written(sql`n.created_at`)])}
     order by n.created_at desc, n.id desc limit ${limit}`.execute(db)
-  return r.rows
+  return r.rows.map((row) => ({ ...row, snippet: cutSnippet(row.snippet, words) }))
 }

@@ -209,13 +209,14 @@ t.test('bad input gets a clear answer, never a 500; an empty query is the normal
 })
 
 t.test('the list fragment refreshes the results; the page has the box the / key focuses', async (t) => {
-  const { ada, text } = await setup(t)
+  const { ada, text, clock } = await setup(t)
   await text('31611111111', 'parcel one')
   const page = await search(ada, { q: 'parcel' })
   t.match(page.body, /<input type="search" id="search" name="q" value="parcel"/)
   t.match(page.body, /<section id="ticket-list" class="search-results"/)
   t.match(page.body, /<title>\(1\) Search: parcel · Textdesk<\/title>/)
   t.notMatch(page.body, /aria-current="page"/, 'no view tab is current while searching')
+  clock.advance(1000)
   const second = await text('31622222222', 'parcel two')
   const fragment = await ada.inject({ method: 'GET', url: '/inbox/list?view=open&q=parcel' })
   t.equal(fragment.statusCode, 200)
