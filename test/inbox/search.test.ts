@@ -1,5 +1,7 @@
+import SQLite from 'better-sqlite3'
 import { sql } from 'kysely'
 import t, { type Test } from 'tap'
+import { captureStatements, postgresPlan } from '../db/capture-statements.js'
 import { FAST_HASH_ENV, signedInAgent, type AgentSession } from '../auth/agent-session.js'
 import { buildTestApp, FakeClock, form, testEngine } from '../helper.js'
 import { insertMessage } from '../../src/messaging/message-repository.js'
@@ -282,4 +284,47 @@ t.test('the index is written in the transaction that writes the text: found at o
     await sql`insert into notes_fts (notes_fts, rank) values ('integrity-check', 1)`.execute(db)
     t.pass('FTS5 integrity-check passed for messages and notes')
   }
+})
+
+t.test('every search is index lookups: words through the full-text index, numbers through their last digits', async (t) => {
+  const capture = captureStatements()
+  t.teardown(() => capture.restore())
+  const { ada, bo, text, clock, databasePath, databaseUrl } = await setup(t)
+  for (let i = 0; i < 12; i++) {
+    clock.advance(1000)
+    const id = await text(`3161234${String(5600 + i).padStart(4, '0')}`, `parcel number ${i} arrived broken`)
+    if (i % 3 === 0) await post(ada, `/tickets/${id}/notes`, { body: `parcel note ${i}` })
+    if (i % 4 === 0) await post(bo, `/tickets/${id}/assign`, { assignee: 'me' })
+  }
+  const queries = ['parcel', 'parcel broken', 'arr', '5605', '+31 6 1234 5605', '0612345605', '#3']
+  const statements = (await capture.during(async () => {
+    for (const q of queries) {
+      t.equal((await search(ada, { q })).statusCode, 200, q)
+      t.equal((await search(ada, { q, status: 'open', assignee: 'me', from: '2026-03-01', to: '2026-03-31' })).statusCode, 200, `${q} with filters`)
+    }
+  })).filter((s) => /search|fts|contact_numbers|t\.id = /.test(s.sql) && /^\s*select/i.test(s.sql))
+  t.ok(statements.some((s) => /messages_fts|search_tsvector/.test(s.sql)), 'the capture saw the text searches')
+  t.ok(statements.some((s) => /substr\(number/.test(s.sql)), 'and the search by last digits')
+  const problems = new Set<string>()
+  if (testEngine === 'postgres') {
+    for (const q of statements) {
+      for (const line of await postgresPlan(databaseUrl, q)) {
+        const table = /Seq Scan on (\w+)/.exec(line)?.[1]
+        if (table !== undefined && ['messages', 'notes', 'tickets', 'contacts', 'contact_numbers'].includes(table)) problems.add(`${line.trim()}  ←  ${q.sql}`)
+      }
+    }
+  } else {
+    const explain = new SQLite(databasePath, { readonly: true })
+    t.teardown(() => explain.close())
+    for (const q of statements) {
+      for (const { detail } of explain.prepare('explain query plan ' + q.sql).all(...q.params) as Array<{ detail: string }>) {
+        // FTS5 is a virtual table: it is always a "SCAN … VIRTUAL TABLE INDEX" of its own index, by MATCH.
+        if (/^SCAN \w+_fts VIRTUAL TABLE INDEX \d+:M/.test(detail)) continue
+        if (/^SCAN /.test(detail)) problems.add(`${detail}  ←  ${q.sql}`)
+        // Newest first straight from the full-text index, which stops at the limit.
+        if (/TEMP B-TREE FOR ORDER BY/.test(detail) && /_fts/.test(q.sql)) problems.add(`${detail}  ←  ${q.sql}`)
+      }
+    }
+  }
+  t.same([...problems], [], `${new Set(statements.map((q) => q.sql)).size} distinct search queries, all served by indexes`)
 })
