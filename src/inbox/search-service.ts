@@ -49,9 +49,9 @@ export function parseQuery (raw: string, defaultCountry: CountryCode | null): Pa
   const phoneLike = /^[\d\s().+-]+$/.test(q)
   if (phoneLike && digits.length >= 4) {
     number = typedNumberToE164(q, defaultCountry)
-    // A trunk prefix (the 0 of 0612…) is not part of the stored number's last digits.
-    const significant = digits.replace(/^0+/, '')
-    suffix = significant.length >= 4 ? significant : null
+    // A whole number typed with a trunk prefix (the 0 of 0612…) or 00: those zeros are not among
+    // the stored number's last digits. Short digits are last digits as typed (0025).
+    suffix = digits.length >= 8 ? digits.replace(/^0+/, '') : digits
   }
   if (/^[1-9]\d{0,8}$/.test(q)) ticketId = Number(q)
 

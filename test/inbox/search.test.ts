@@ -53,6 +53,8 @@ t.test('a phone number as people type it, in any format, or its last digits', as
   t.match((await search(ada, { q: '5678' })).body, /Number ending in 5678/)
   t.same(found((await search(ada, { q: '+44 7700 900123' })).body), [`ticket:${abroad}`])
   t.same(found((await search(ada, { q: '4321' })).body), [`ticket:${other}`])
+  const zeros = await text('31611110025', 'Zeros at the end')
+  t.same(found((await search(ada, { q: '0025' })).body), [`ticket:${zeros}`], 'last digits that start with 0 are kept as typed')
   t.match((await search(ada, { q: '9999' })).body, /Nothing found for “9999”/)
 })
 
