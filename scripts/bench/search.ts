@@ -5,7 +5,7 @@ import SQLite from 'better-sqlite3'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { createDatabase } from '../../src/db/database.js'
-import { migrateToLatest } from '../../src/db/migrate.js'
+import { migrateTo, migrateToLatest } from '../../src/db/migrate.js'
 
 // npm run bench -- search: a desk with 1,000,000 messages on SQLite, searched through the real
 // route (GET /inbox?q=…, full page, in process) by words and by phone numbers.
@@ -164,6 +164,65 @@ export async function benchSearch (iterations = 200): Promise<{ tickets: number,
     }
     await app.close()
     return { tickets: TICKETS, messages: TICKETS * MESSAGES_PER_TICKET, seedSeconds: seeded.seconds, databaseMb, timings }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * What the full-text index costs each stored message: the same inserts (10,000 messages in
+ * transactions of `batch`: 12 is the service's average group-commit batch under the ingestion
+ * bench's load, larger under more) into a database with the index and one migrated to just before
+ * it, in alternation (A B A B …) so both see the same machine. Microseconds per message, median of
+ * the rounds. FTS5 writes a new segment of its index at each commit, so the cost per message falls
+ * as batches grow.
+ */
+export async function indexCostPerMessage (batch: number, rounds = 6, messages = 10_000): Promise<{ withIndexUs: number, withoutIndexUs: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'textdesk-search-cost-'))
+  try {
+    const open = async (name: string, latest: boolean): Promise<SQLite.Database> => {
+      const path = join(dir, name)
+      const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: `sqlite:${path}`, SMS_CHANNEL: 'simulator', ALLOW_SIMULATOR_IN_PRODUCTION: 'true' })
+      const db = createDatabase(config)
+      if (latest) await migrateToLatest(db)
+      else await migrateTo(db, '20261212T0900-team-inbox')
+      await db.destroy()
+      const sqlite = new SQLite(path)
+      sqlite.pragma('journal_mode = WAL')
+      sqlite.pragma('synchronous = NORMAL')
+      sqlite.pragma('temp_store = MEMORY')
+      // A contact's phone and its entry in contact_numbers point at each other (checked at commit).
+      sqlite.exec(`begin;
+        insert into contacts (phone, created_at, updated_at) values ('+31611111111', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');
+        insert into contact_numbers (number, contact_id, created_at) values ('+31611111111', 1, '2026-01-01T00:00:00.000Z');
+        insert into tickets (contact_id, status, created_at, updated_at, last_message_at, last_message_preview, last_message_direction)
+          values (1, 'open', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '', 'inbound');
+        commit;`)
+      return sqlite
+    }
+    const withIndex = await open('with.sqlite', true)
+    const withoutIndex = await open('without.sqlite', false)
+    const r = random(5)
+    const bodies = Array.from({ length: messages }, () => sentence(r))
+    const timeInserts = (db: SQLite.Database, round: number): number => {
+      const insert = db.prepare(`insert into messages (id, ticket_id, direction, kind, channel, from_address, to_address, body, status, status_at, attempts, created_at, updated_at)
+        values (?, 1, 'inbound', 'customer', 'sms', '+31611111111', '+3197010260000', ?, 'received', '2026-01-01T00:00:00.000Z', 0, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`)
+      const unit = db.transaction((from: number) => {
+        for (let i = from; i < Math.min(messages, from + batch); i++) insert.run(`r${round}-${i}`, bodies[i])
+      })
+      const t0 = performance.now()
+      for (let from = 0; from < messages; from += batch) unit(from)
+      return (performance.now() - t0) * 1000 / messages
+    }
+    const a: number[] = []
+    const b: number[] = []
+    for (let round = 0; round < rounds; round++) {
+      if (round % 2 === 0) { a.push(timeInserts(withIndex, round)); b.push(timeInserts(withoutIndex, round)) } else { b.push(timeInserts(withoutIndex, round)); a.push(timeInserts(withIndex, round)) }
+    }
+    withIndex.close()
+    withoutIndex.close()
+    const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]
+    return { withIndexUs: median(a), withoutIndexUs: median(b) }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
