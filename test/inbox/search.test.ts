@@ -3,9 +3,11 @@ import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import { captureStatements, postgresPlan } from '../db/capture-statements.js'
 import { FAST_HASH_ENV, signedInAgent, type AgentSession } from '../auth/agent-session.js'
-import { buildTestApp, FakeClock, form, testEngine } from '../helper.js'
+import { join } from 'node:path'
+import { buildTestApp, createEmptyPostgresDatabase, FakeClock, form, openTestDatabase, testEngine } from '../helper.js'
+import { migrateTo, migrateToLatest } from '../../src/db/migrate.js'
 import { insertMessage } from '../../src/messaging/message-repository.js'
-import { searchText } from '../../src/inbox/search-repository.js'
+import { searchText, ticketsByNumber } from '../../src/inbox/search-repository.js'
 import type { Db } from '../../src/db/database.js'
 
 // Search from one box, at the HTTP edge (GET /inbox?q=…), on the engine the suite runs on:
@@ -329,4 +331,27 @@ t.test('every search is index lookups: words through the full-text index, number
     }
   }
   t.same([...problems], [], `${new Set(statements.map((q) => q.sql)).size} distinct search queries, all served by indexes`)
+})
+
+t.test('the migration indexes the whole history already stored, on either engine', async (t) => {
+  const url = testEngine === 'postgres' ? await createEmptyPostgresDatabase(t) : `sqlite:${join(t.testdir(), 'before-search.sqlite')}`
+  const db = openTestDatabase(url)
+  t.teardown(async () => await db.destroy())
+  await migrateTo(db, '20261212T0900-team-inbox')
+  const at = '2025-06-01T10:00:00.000Z'
+  await db.transaction().execute(async (trx) => {
+    // A contact's phone and its contact_numbers row point at each other: checked at commit.
+    await trx.insertInto('contacts').values({ id: 1, phone: '+31612345678', name: null, opted_out_at: null, created_at: at, updated_at: at }).execute()
+    await trx.insertInto('contact_numbers').values({ number: '+31612345678', contact_id: 1, created_at: at }).execute()
+    await trx.insertInto('agents').values({ id: 1, email: 'old@example.com', name: 'Old Agent', role: 'agent', password_hash: 'x', disabled_at: null, created_at: at, updated_at: at }).execute()
+    await trx.insertInto('tickets').values({ id: 1, contact_id: 1, status: 'closed', assignee_id: null, created_at: at, updated_at: at, closed_at: at, closed_by: null, last_message_at: at, last_message_preview: 'old', last_message_direction: 'inbound', message_count: 1, status_at: at, last_sender: 'customer', last_sender_agent_id: null, last_customer_message_at: at, awaiting_reply_since: null }).execute()
+  })
+  await storeMessage(db, 1, 'old-1', 'An archived complaint about a scratched table')
+  await db.insertInto('notes').values({ ticket_id: 1, agent_id: 1, body: 'Archived: offered a partial refund', created_at: at }).execute()
+  await migrateToLatest(db)
+  const hits = await searchText(db, [{ text: 'archived', prefix: true }], anyFilters, 10)
+  t.same(hits.map((h) => h.source).sort(), ['message', 'note'], 'the message and the note stored before the migration are found')
+  t.same((await ticketsByNumber(db, { suffix: '5678' }, anyFilters, 10)).map((r) => r.id), [1], 'and the number by its last digits')
+  t.same((await ticketsByNumber(db, { suffix: '345678' }, anyFilters, 10)).map((r) => r.id), [1])
+  t.same((await ticketsByNumber(db, { suffix: '5679' }, anyFilters, 10)).map((r) => r.id), [])
 })
