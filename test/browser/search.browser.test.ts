@@ -53,8 +53,15 @@ t.test('an agent presses /, types a local number and a word, and opens the ticke
   t.equal(await mark.first().textContent(), 'parcel', 'the match is highlighted')
   t.match(await page.locator('#ticket-list li.text-hit .snippet').first().textContent(), /My <b>parcel<\/b> never arrived/, 'the customer\'s text shown as written, never as markup')
 
+  // The results follow new texts without a reload, as a view's list does.
+  await page.evaluate('window.__sameDocument = true')
+  const later = await webhook('31611112222', 'Another parcel question', 'search-3')
+  await page.locator(`#ticket-list li.text-hit[data-ticket-id="${later}"]`, { hasText: 'Another parcel question' }).waitFor()
+  t.equal(await page.evaluate('window.__sameDocument'), true, 'a new matching text joins the results without a reload')
+  t.equal(await page.inputValue('#search'), 'parcel', 'the query stays in the box')
+
   const opened = page.waitForEvent('load')
-  await page.locator('#ticket-list li.text-hit a').first().click()
+  await page.locator(`#ticket-list li.text-hit[data-ticket-id="${wanted}"] a`).first().click()
   await opened
   t.match(page.url(), new RegExp(`/tickets/${wanted}\\?view=open$`), 'the result opens its ticket')
   t.match(await page.textContent('#timeline'), /My <b>parcel<\/b> never arrived/)
