@@ -135,11 +135,11 @@ export class SearchService {
     const found = await repo.searchText(db, query.words, filters, RESULT_LIMIT)
     // Each source gave its newest RESULT_LIMIT: the newest RESULT_LIMIT of both are among them.
     const hits = found.slice(0, RESULT_LIMIT)
-    const seen = new Set<number>()
+    // A ticket found by its reference and by its number is listed once, as the reference.
     const tickets = [
       ...byRef.map((t) => ({ ...t, why: `Ticket #${ticketRef(t.id)}` })),
-      ...byNumber.map((t) => ({ ...t, why }))
-    ].filter((t) => !seen.has(t.id) && seen.add(t.id) !== undefined)
+      ...byNumber.filter((t) => !byRef.some((r) => r.id === t.id)).map((t) => ({ ...t, why }))
+    ]
     return {
       query,
       tickets: tickets.map((t) => ({ ...t, ref: ticketRef(t.id), customer: t.contact_name ?? t.phone })),
