@@ -247,6 +247,13 @@
     if (body.classList.contains('page-inbox') || !ticketId) {
       const cursor = here.get('cursor')
       if (cursor) params.set('cursor', cursor)
+      // A search page refreshes its results: the same query and filters again.
+      if ((here.get('q') || '').trim() !== '') {
+        ['q', 'status', 'assignee', 'from', 'to'].forEach(function (name) {
+          const value = here.get(name)
+          if (value) params.set(name, value)
+        })
+      }
     }
     return '/inbox/list?' + params.toString()
   }
@@ -1044,7 +1051,12 @@
       case 'r': if (!focusField('reply-body')) return; break
       case 'n': if (!focusField('note-body')) return; break
       case 'a': assignToMe(); break
-      case '/': if (!focusField('search')) return; break
+      case '/': {
+        if (!focusField('search')) return
+        const box = document.getElementById('search')
+        if (box && typeof box.select === 'function') box.select()
+        break
+      }
       case '?': showHelp(); break
       default: return
     }

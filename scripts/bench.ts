@@ -7,6 +7,7 @@ import { benchFailover } from './bench/failover.js'
 import { MESSAGES_PER_TICKET, timeViews } from './bench/inbox.js'
 import { benchLive } from './bench/live.js'
 import { benchPostgres } from './bench/postgres.js'
+import { benchSearch, indexCostPerMessage } from './bench/search.js'
 import { loadWebhook, peakRssMb, SERVICE_ENV, startChild, stopChild, type LoadResult } from './bench/load.js'
 import { createDatabase } from '../src/db/database.js'
 import { migrateToLatest } from '../src/db/migrate.js'
@@ -15,7 +16,7 @@ import { ROOT } from '../src/paths.js'
 // npm run bench: every figure is measured in this one run, and targets are checked as ratios
 // against a bare Fastify route measured moments before on the same machine.
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
-// `npm run bench -- ingest|inbox|failover|live|postgres` runs one part; no argument runs them all.
+// `npm run bench -- ingest|inbox|failover|live|postgres|search` runs one part; no argument runs them all.
 const only = process.argv[2]
 const runs = (part: string): boolean => only === undefined || only === part
 // The postgres part needs a server: without one named, the bench runs itself again inside a
@@ -44,6 +45,7 @@ try {
   if (runs('failover')) await benchFailoverRow()
   if (runs('live')) await benchLiveRow()
   if (runs('postgres')) await benchPostgresRows()
+  if (runs('search')) await benchSearchRows()
 } finally {
   rmSync(work, { recursive: true, force: true })
 }
@@ -121,6 +123,25 @@ async function benchInbox (): Promise<void> {
     check(`${v.url} median at 100,000 tickets`, `${v.large.medianMs.toFixed(2)} ms`, v.large.medianMs < 50, '< 50 ms')
     check(`${v.url} 100,000 vs 1,000 tickets`, `${growth.toFixed(2)}x`, growth <= 1.5, '<= 1.5x')
   }
+}
+
+async function benchSearchRows (): Promise<void> {
+  console.log('\nSearch: GET /inbox?q=… (full page, in process, agent signed in) on SQLite, 200 requests of each kind after 20 warm-up, queries rotating')
+  const s = await benchSearch()
+  console.log(`Desk: ${s.tickets.toLocaleString('en')} tickets, ${s.messages.toLocaleString('en')} messages, built in ${s.seedSeconds.toFixed(0)} s through the full-text triggers (database ${s.databaseMb.toFixed(0)} MB)`)
+  console.log('| search | examples | p50 ms | p99 ms | results shown (mean) |')
+  console.log('|---|---|---|---|---|')
+  for (const r of s.timings) console.log(`| ${r.what} | ${r.queries.map((q) => `\`${q}\``).join(', ')} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.results.toFixed(1)} |`)
+  console.log()
+  for (const r of s.timings) check(`search p50: ${r.what}`, `${r.p50Ms.toFixed(2)} ms`, r.p50Ms < 50, '< 50 ms')
+  console.log('What the index costs a stored message: 10,000 message inserts, with and without the index, alternated, median of 6 rounds')
+  console.log('| messages per transaction | with the index | without | cost |')
+  console.log('|---|---|---|---|')
+  for (const batch of [12, 100]) {
+    const cost = await indexCostPerMessage(batch)
+    console.log(`| ${batch} | ${cost.withIndexUs.toFixed(1)} µs | ${cost.withoutIndexUs.toFixed(1)} µs | +${(cost.withIndexUs - cost.withoutIndexUs).toFixed(1)} µs |`)
+  }
+  console.log()
 }
 
 async function benchFailoverRow (): Promise<void> {

@@ -28,6 +28,7 @@ import { refuseNulCharacters } from './http/text-input.js'
 import { maskPhoneNumbers, requestWithoutQuery } from './http/log-privacy.js'
 import { limitBodies, limitRate, machineFacing, notFound, securityHeaders } from './http/security.js'
 import { inboxRoutes } from './inbox/inbox-routes.js'
+import { SearchService } from './inbox/search-service.js'
 import { staticAssets } from './inbox/assets.js'
 import { createViewEngine } from './inbox/view-engine.js'
 import type { ChannelAdapter } from './messaging/channel.js'
@@ -168,6 +169,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const callbacks = new StatusCallbacks({ db, clock, config, log: log.child({ module: 'callbacks' }) })
   callbacks.attach({ status, failover, worker })
   const contacts = new ContactService({ db, clock })
+  const search = new SearchService({ db, defaultCountry: config.inbox.defaultCountry })
   const apiKeys = new ApiKeyService({ db, clock })
   const notifications = new NotificationService({ db, clock, config, failover, outbound, events, log: log.child({ module: 'api' }), wake: () => worker.wake() })
   simulator?.onReport(async (report) => await status.applyReport(report))
@@ -230,11 +232,11 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       root: VIEWS_DIR,
       viewExt: 'hbs',
       production: config.nodeEnv === 'production',
-      options: { partials: { ticketList: 'partials/ticket-list.hbs', viewNav: 'partials/view-nav.hbs', timeline: 'partials/timeline.hbs', ticketHead: 'partials/ticket-head.hbs', phoneMessages: 'partials/phone-messages.hbs', cannedVariables: 'partials/canned-variables.hbs' } }
+      options: { partials: { ticketList: 'partials/ticket-list.hbs', viewNav: 'partials/view-nav.hbs', timeline: 'partials/timeline.hbs', ticketHead: 'partials/ticket-head.hbs', phoneMessages: 'partials/phone-messages.hbs', cannedVariables: 'partials/canned-variables.hbs', searchForm: 'partials/search-form.hbs', searchResults: 'partials/search-results.hbs' } }
     })
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)
-    await scope.register(inboxRoutes, { tickets, contacts, presence, canned, config, simulatorOn: simulator !== null })
+    await scope.register(inboxRoutes, { tickets, contacts, search, presence, canned, config, simulatorOn: simulator !== null })
     await scope.register(liveRoutes, {
       events,
       presence,

@@ -1,5 +1,6 @@
 // The only module that reads process.env. Everything else receives a frozen Config.
 import { readFileSync } from 'node:fs'
+import { isSupportedCountry, type CountryCode } from 'libphonenumber-js/max'
 
 export type SmsChannelName = 'simulator' | 'messagebird'
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -45,7 +46,11 @@ export interface Config {
   unconfirmedAfterSeconds: number
   failover: { defaultExpirySeconds: number, confirmationWithFailover: boolean }
   simulator: { deliveryDelayMs: number }
-  inbox: { pageSize: number }
+  /**
+   * `defaultCountry`: how a number typed without its country code is read (ISO 3166 alpha-2, e.g.
+   * NL: 0612345678 is +31612345678); null when not set (such a number is searched by its last digits).
+   */
+  inbox: { pageSize: number, defaultCountry: CountryCode | null }
   /**
    * The team inbox: `autoAssign` gives each new ticket to the next available agent with fewer than
    * `autoAssignMaxOpen` open tickets; a customer's text within `reopenWindowHours` of a close
@@ -303,6 +308,15 @@ export function loadConfig (env: Env = process.env): Config {
     problems.push(`METRICS_PORT must differ from PORT (both are ${port})`)
   }
 
+  const defaultCountry = (): CountryCode | null => {
+    const raw = str('DEFAULT_COUNTRY')
+    if (raw === null) return null
+    const code = raw.toUpperCase()
+    if (isSupportedCountry(code)) return code
+    problems.push(`DEFAULT_COUNTRY must be a two-letter country code with a telephone numbering plan, e.g. NL or GB (got "${raw}")`)
+    return null
+  }
+
   const statusCallbackSecret = str('STATUS_CALLBACK_SECRET')
   if (statusCallbackUrl !== null && statusCallbackSecret === null) {
     problems.push('STATUS_CALLBACK_SECRET is required when STATUS_CALLBACK_URL is set (it signs every callback)')
@@ -349,7 +363,8 @@ export function loadConfig (env: Env = process.env): Config {
     },
     simulator: { deliveryDelayMs: int('SIMULATOR_DELIVERY_DELAY_MS', 1500, 0, 600_000) },
     inbox: {
-      pageSize: int('INBOX_PAGE_SIZE', 25, 1, 200)
+      pageSize: int('INBOX_PAGE_SIZE', 25, 1, 200),
+      defaultCountry: defaultCountry()
     },
     teamInbox: {
       autoAssign: oneOf('AUTO_ASSIGN', ['off', 'round-robin'] as const, 'off'),

@@ -10,10 +10,12 @@ import type { ContactService } from '../tickets/contact-service.js'
 import { UNREAD_CAP, VIEWS, type View } from '../tickets/inbox-repository.js'
 import type { CannedReplyService } from '../canned/canned-service.js'
 import { cannedRoutes } from './canned-routes.js'
+import { parseFilters, MAX_QUERY_LENGTH, RESULT_LIMIT, type SearchInput, type SearchService } from './search-service.js'
 
 export interface InboxDeps {
   tickets: TicketService
   contacts: ContactService
+  search: SearchService
   presence: PresenceBoard
   canned: CannedReplyService
   config: Config
@@ -34,6 +36,23 @@ const listQuery = {
   type: 'object',
   properties: { view: { type: 'string', maxLength: 32 }, cursor: { type: 'string', maxLength: 64 }, q: { type: 'string', maxLength: 200 }, canned: { type: 'string', maxLength: 200 } }
 } as const
+// Search: `q` is checked in code (search-service.ts), so that a long query gets a sentence, not a
+// validator's wording; the cap here only bounds what is read at all (Node refuses a request line
+// over 16 KB before this anyway).
+const filterField = { type: 'string', maxLength: 200 } as const
+const searchQuery = {
+  type: 'object',
+  properties: {
+    view: { type: 'string', maxLength: 32 },
+    cursor: { type: 'string', maxLength: 64 },
+    q: { type: 'string', maxLength: 100_000 },
+    status: filterField,
+    assignee: filterField,
+    from: filterField,
+    to: filterField
+  }
+} as const
+type SearchQuerystring = SearchInput & { view?: string, cursor?: string }
 const str = { type: 'string', maxLength: 20_000 } as const
 const short = { type: 'string', maxLength: 2048 } as const
 const replyBody = {
@@ -70,6 +89,27 @@ interface PageState {
   address?: string
 }
 
+/** The search box and its filters as the agent left them. */
+function searchFormData (input: SearchInput, agents: Array<{ id: number, name: string }>, view: View) {
+  const status = input.status ?? ''
+  const assignee = input.assignee ?? ''
+  const q = input.q ?? ''
+  return {
+    q: q.length > MAX_QUERY_LENGTH ? q.slice(0, MAX_QUERY_LENGTH) : q,
+    view,
+    from: (input.from ?? '').slice(0, 10),
+    to: (input.to ?? '').slice(0, 10),
+    statuses: [['', 'Any status'], ['open', 'Open'], ['pending', 'Pending'], ['closed', 'Closed']].map(([value, label]) => ({ value, label, selected: value === status })),
+    assignees: [
+      { value: '', label: 'Anyone', selected: assignee === '' },
+      { value: 'me', label: 'Me', selected: assignee === 'me' },
+      { value: 'none', label: 'Unassigned', selected: assignee === 'none' },
+      ...agents.map((a) => ({ value: String(a.id), label: a.name, selected: assignee === String(a.id) }))
+    ],
+    filtered: status !== '' || assignee !== '' || (input.from ?? '') !== '' || (input.to ?? '') !== ''
+  }
+}
+
 /** `/tickets/42` → 42; anything else is a ticket that does not exist, said in words. */
 export function ticketIdOf (raw: string): number {
   if (!/^[1-9]\d{0,8}$/.test(raw)) throw new UserError(404, `There is no ticket ${raw.slice(0, 40)}. Ticket numbers are whole numbers, like 42.`, 'NOT_FOUND')
@@ -87,7 +127,7 @@ function viewOf (raw: string | undefined, fallback: View): View {
  * only enhances them (live updates, keyboard, counters).
  */
 export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promise<void> {
-  const { tickets, contacts, presence, canned, config } = deps
+  const { tickets, contacts, search, presence, canned, config } = deps
   const page = async (reply: FastifyReply, name: string, data: Record<string, unknown>) =>
     await renderPage(reply, name, { simulatorOn: deps.simulatorOn, ...data })
 
@@ -109,7 +149,7 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
   }
 
   /** The list pane and the view tabs, shared by /inbox, /tickets/:id and the list fragment. */
-  const listData = async (agentId: number, view: View, cursor: string | undefined) => {
+  const listData = async (agentId: number, view: View, cursor: string | undefined, searchInput: SearchInput = {}) => {
     const [list, counts, agents] = await Promise.all([tickets.listView(view, agentId, cursor ?? null), tickets.counts(agentId), tickets.activeAgents()])
     return {
       list: {
@@ -120,23 +160,55 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
       },
       counts,
       unread: counts.unread >= UNREAD_CAP ? `${UNREAD_CAP - 1}+` : counts.unread,
-      viewTabs: VIEWS.map((name) => ({ name, label: VIEW_LABELS[name], count: counts[name], current: name === view })),
+      viewTabs: VIEWS.map((name) => ({ name, label: VIEW_LABELS[name], count: counts[name], current: name === view && (searchInput.q ?? '').trim() === '' })),
       currentView: view,
       viewLabel: VIEW_LABELS[view],
-      available: agents.find((a) => a.id === agentId)?.available === 1
+      available: agents.find((a) => a.id === agentId)?.available === 1,
+      searchForm: searchFormData(searchInput, agents, view)
     }
   }
 
-  app.get<{ Querystring: { view?: string, cursor?: string } }>('/inbox', { schema: { querystring: listQuery } }, async (req, reply) => {
+  /** Search results for the list pane: the results, or the sentence that says what was wrong with the query (400). */
+  const searchData = async (reply: FastifyReply, agentId: number, input: SearchInput) => {
+    const q = (input.q ?? '').trim()
+    const shown = q.length > MAX_QUERY_LENGTH ? `${q.slice(0, 40)}…` : q
+    try {
+      const results = await search.search(search.parse(q), parseFilters(input, agentId))
+      const any = results.tickets.length + results.hits.length > 0
+      return {
+        search: {
+          q: shown,
+          any,
+          limit: RESULT_LIMIT,
+          tickets: results.tickets.map((t) => ({ ...t, statusWord: STATUS_WORDS[t.status] ?? t.status })),
+          hits: results.hits.map((h) => ({ ...h, statusWord: STATUS_WORDS[h.status] ?? h.status })),
+          more: results.more
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof UserError) || err.statusCode !== 400) throw err
+      reply.code(400)
+      return { search: { q: shown, error: err.message } }
+    }
+  }
+
+  app.get<{ Querystring: SearchQuerystring }>('/inbox', { schema: { querystring: searchQuery } }, async (req, reply) => {
     const agent = agentOf(req)
-    if (req.query.view === undefined || req.query.view === '') return await reply.redirect(`/inbox?view=${await tickets.defaultView(agent.id)}`, 303)
+    // An empty search is the normal inbox.
+    const searching = (req.query.q ?? '').trim() !== ''
+    if (!searching && (req.query.view === undefined || req.query.view === '')) return await reply.redirect(`/inbox?view=${await tickets.defaultView(agent.id)}`, 303)
     const view = viewOf(req.query.view, 'open')
-    const data = await listData(agent.id, view, req.query.cursor)
-    return await page(reply, 'inbox', { title: data.viewLabel, pageClass: 'page-inbox', dataView: view, ...data })
+    const data = await listData(agent.id, view, req.query.cursor, req.query)
+    if (!searching) return await page(reply, 'inbox', { title: data.viewLabel, pageClass: 'page-inbox', dataView: view, ...data })
+    const found = await searchData(reply, agent.id, req.query)
+    return await page(reply, 'inbox', { title: `Search: ${found.search.q}`, pageClass: 'page-inbox', dataView: view, ...data, ...found })
   })
-  app.get<{ Querystring: { view?: string, cursor?: string } }>('/inbox/list', { schema: { querystring: listQuery } }, async (req, reply) => {
+  app.get<{ Querystring: SearchQuerystring }>('/inbox/list', { schema: { querystring: searchQuery } }, async (req, reply) => {
     const agent = agentOf(req)
-    return await renderFragment(reply, 'partials/ticket-list', await listData(agent.id, viewOf(req.query.view, 'open'), req.query.cursor))
+    const view = viewOf(req.query.view, 'open')
+    if ((req.query.q ?? '').trim() === '') return await renderFragment(reply, 'partials/ticket-list', await listData(agent.id, view, req.query.cursor))
+    // The page's script refetches the list on every change: on a search page, the search again.
+    return await renderFragment(reply, 'partials/search-results', { list: { view }, ...await searchData(reply, agent.id, req.query) })
   })
   app.get('/inbox/counts', async (req, reply) => {
     const agent = agentOf(req)

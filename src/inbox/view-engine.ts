@@ -1,4 +1,5 @@
 import Handlebars from 'handlebars'
+import { snippetHtml } from './highlight.js'
 
 /** A private Handlebars instance with the few helpers the views use. All SMS text goes through {{ }} (escaped). */
 export function createViewEngine (): typeof Handlebars {
@@ -7,6 +8,8 @@ export function createViewEngine (): typeof Handlebars {
   hbs.registerHelper('time', (iso: unknown) => typeof iso === 'string' ? formatTime(iso) : '')
   hbs.registerHelper('ago', (iso: unknown) => typeof iso === 'string' ? ago(iso, Date.now()) : '')
   hbs.registerHelper('duration', (seconds: unknown) => typeof seconds === 'number' ? duration(seconds) : '')
+  // A search snippet: escaped, then its match markers turned into <mark> (highlight.ts).
+  hbs.registerHelper('highlight', (text: unknown) => new hbs.SafeString(typeof text === 'string' ? snippetHtml(text) : ''))
   return hbs
 }
 

@@ -1,4 +1,4 @@
-import { parsePhoneNumberFromString, type PhoneNumber } from 'libphonenumber-js/max'
+import { parsePhoneNumberFromString, type CountryCode, type PhoneNumber } from 'libphonenumber-js/max'
 
 export class InvalidPhoneNumber extends Error {
   readonly statusCode = 400
@@ -48,6 +48,28 @@ function parseE164 (input: string, accept: (n: PhoneNumber) => boolean): string 
   const parsed = parsePhoneNumberFromString(candidate)
   if (parsed === undefined || !accept(parsed)) throw new InvalidPhoneNumber(input)
   return parsed.number
+}
+
+/**
+ * A number as a person types it into search, in E.164, or null when it is not one: `+31 6 1234
+ * 5678`, `0031…`, bare international digits (`31612345678`), or a national number of
+ * `defaultCountry` (`0612345678`, `06-12 34 56 78` for NL). Only its shape is checked (a search
+ * finds what is stored; it need not refuse a number our metadata does not know yet).
+ */
+export function typedNumberToE164 (input: string, defaultCountry: CountryCode | null): string | null {
+  const cleaned = input.trim().replace(/[\s().-]/g, '')
+  if (!/^(\+|00)?\d{4,15}$/.test(cleaned)) return null
+  const international = (digits: string): string | null => {
+    const parsed = parsePhoneNumberFromString('+' + digits)
+    return parsed?.isPossible() === true ? parsed.number : null
+  }
+  if (cleaned.startsWith('+')) return international(cleaned.slice(1))
+  if (cleaned.startsWith('00')) return international(cleaned.slice(2))
+  if (defaultCountry !== null) {
+    const national = parsePhoneNumberFromString(cleaned, defaultCountry)
+    if (national?.isValid() === true) return national.number
+  }
+  return cleaned.length >= 8 ? international(cleaned) : null
 }
 
 /** For logs: keeps the country code and last three digits, e.g. +3161****678. */

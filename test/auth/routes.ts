@@ -33,7 +33,9 @@ export async function snapshot (db: Db): Promise<Record<string, unknown[]>> {
   const postgres = engineOf(db) === 'postgres'
   const tables = postgres
     ? await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE' order by 1`.execute(db)
-    : await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name`.execute(db)
+    // Ordinary tables only: a full-text index (a virtual table and its shadow tables, some without
+    // a rowid) follows the tables it indexes, which are compared.
+    : await sql<{ name: string }>`select name from pragma_table_list where schema = 'main' and type = 'table' and name not like 'sqlite_%' order by name`.execute(db)
   const out: Record<string, unknown[]> = {}
   for (const { name } of tables.rows) {
     // PostgreSQL has no rowid: its rows are ordered by their whole text, which is as stable.
