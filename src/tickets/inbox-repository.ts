@@ -119,7 +119,7 @@ export async function updateTicketState (db: Executor, id: number, expected: Tic
   return res.numUpdatedRows > 0n
 }
 
-export async function insertTicketEvent (db: Executor, e: { ticketId: number, kind: TicketEventKind, agentId: number | null, targetAgentId?: number | null, fromStatus?: TicketStatus | null, toStatus?: TicketStatus | null }, now: string): Promise<void> {
+export async function insertTicketEvent (db: Executor, e: { ticketId: number, kind: TicketEventKind, agentId: number | null, targetAgentId?: number | null, fromStatus?: TicketStatus | null, toStatus?: TicketStatus | null, messageId?: string | null }, now: string): Promise<void> {
   await db.insertInto('ticket_events').values({
     ticket_id: e.ticketId,
     kind: e.kind,
@@ -127,6 +127,7 @@ export async function insertTicketEvent (db: Executor, e: { ticketId: number, ki
     target_agent_id: e.targetAgentId ?? null,
     from_status: e.fromStatus ?? null,
     to_status: e.toStatus ?? null,
+    message_id: e.messageId ?? null,
     created_at: now
   }).execute()
 }
