@@ -185,6 +185,13 @@ export function findClosedSince (db: Executor, contactId: number, since: string)
     .orderBy('closed_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst()
 }
 
+/** One closed ticket of a contact, when it was closed at or after `since`. */
+export function findClosedTicket (db: Executor, contactId: number, ticketId: number, since: string) {
+  return db.selectFrom('tickets').select(['id', 'assignee_id', 'closed_at'])
+    .where('id', '=', ticketId).where('contact_id', '=', contactId).where('status', '=', sql.lit('closed')).where('closed_at', '>=', since)
+    .executeTakeFirst()
+}
+
 export function listActiveAgents (db: Executor) {
   return db.selectFrom('agents').select(['id', 'name', 'available']).where('disabled_at', 'is', null).orderBy('name').orderBy('id').execute()
 }

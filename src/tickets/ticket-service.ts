@@ -18,6 +18,7 @@ import * as inbox from './inbox-repository.js'
 import { AutoReplies } from './auto-replies.js'
 import { contactAddresses, failoverSteps, setAsideAddresses } from './contact-service.js'
 import { findConversation, findOrOpenTicket, ticketRef, type Conversation } from './conversations.js'
+import { parseTicketRef } from './ticket-refs.js'
 import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, type Keyword } from './keywords.js'
 import { maskPhone } from './phone.js'
 import * as repo from './ticket-repository.js'
@@ -144,10 +145,22 @@ export class TicketService {
       const existing = await messageRepo.findMessageByProviderId(trx, sms.provider, sms.providerMessageId)
       if (existing !== undefined) return { duplicate: true, ticketId: existing.ticket_id, messageId: existing.id, newTicket: false, queuedOutbound: false, change: 'message' }
     }
-    const first = { preview: preview(sms.text), direction: 'inbound' as const, sender: 'customer' as const }
-    const { reopenWindowHours, autoAssign, autoAssignMaxOpen } = this.deps.config.teamInbox
+    const { reopenWindowHours, autoAssign, autoAssignMaxOpen, refReopenDays } = this.deps.config.teamInbox
     const reopenSince = reopenWindowHours > 0 ? new Date(Date.parse(now) - reopenWindowHours * 3600_000).toISOString() : null
-    const opened = await findOrOpenTicket(trx, sms.from, await this.lookUpSender(trx, sms.from), now, first, { reopenSince })
+    const messageId = uuidv7(Date.parse(now))
+    const seen = await this.lookUpSender(trx, sms.from)
+    // `#42 still broken`: a reference counts only when ticket 42 is the sender's own; any other
+    // `#…` is text like the rest, and the text goes where it would have gone anyway.
+    const ref = parseTicketRef(sms.text)
+    const refTicket = ref === null || seen === undefined ? undefined : await repo.findOwnTicket(trx, ref.ticketId, seen.contactId)
+    const body = ref !== null && refTicket !== undefined ? ref.rest : sms.text
+    // Their own closed ticket, closed within REF_REOPEN_DAYS, and no other ticket open: reopened.
+    const reopenRef = refTicket?.status === 'closed' && seen?.openTicketId === null && refReopenDays > 0 && refTicket.closed_at !== null &&
+      Date.parse(refTicket.closed_at) >= Date.parse(now) - refReopenDays * 86_400_000
+      ? { ticketId: refTicket.id, closedSince: new Date(Date.parse(now) - refReopenDays * 86_400_000).toISOString(), messageId }
+      : null
+    const first = { preview: preview(body === '' ? sms.text : body), direction: 'inbound' as const, sender: 'customer' as const }
+    const opened = await findOrOpenTicket(trx, sms.from, seen, now, first, { reopenSince, reopenRef })
     const { contactId, optedOutAt, ticketId, newTicket } = opened
     let change: TicketChange = newTicket ? 'created' : opened.reopened ? 'status' : 'message'
     if (!newTicket && opened.status === 'pending') {
@@ -166,7 +179,6 @@ export class TicketService {
     const keyword = detectKeyword(sms.text)
     const { answer, note } = await this.applyKeyword(trx, keyword, { contactId, optedOutAt, ticketId }, now)
 
-    const messageId = uuidv7(Date.parse(now))
     await messageRepo.insertMessage(trx, {
       id: messageId,
       ticket_id: ticketId,
@@ -175,7 +187,9 @@ export class TicketService {
       channel: sms.channel,
       from_address: sms.from,
       to_address: sms.to ?? '',
-      body: sms.text,
+      body,
+      ref_ticket_id: refTicket?.id ?? null,
+      original_body: refTicket === undefined ? null : sms.text,
       provider: sms.provider,
       provider_message_id: sms.providerMessageId,
       status: 'received',
