@@ -55,9 +55,11 @@ export interface Config {
    * The team inbox: `autoAssign` gives each new ticket to the next available agent with fewer than
    * `autoAssignMaxOpen` open tickets; a customer's text within `reopenWindowHours` of a close
    * reopens that ticket (0: a new ticket); pending tickets close after `pendingAutoCloseHours`
-   * (0: never); a close can be undone for `closeUndoSeconds`.
+   * (0: never); a close can be undone for `closeUndoSeconds`. A text starting with `#<ref>` of the
+   * customer's own ticket closed within `refReopenDays` reopens it when they have no other open
+   * ticket (0: never by reference).
    */
-  teamInbox: { autoAssign: 'off' | 'round-robin', autoAssignMaxOpen: number, reopenWindowHours: number, pendingAutoCloseHours: number, closeUndoSeconds: number }
+  teamInbox: { autoAssign: 'off' | 'round-robin', autoAssignMaxOpen: number, reopenWindowHours: number, pendingAutoCloseHours: number, closeUndoSeconds: number, refReopenDays: number }
   /**
    * Live events kept for Last-Event-ID replay: at most this many, for at most this long. At most
    * `maxStreams` open event streams in the process and `maxStreamsPerSession` per signed-in session.
@@ -371,7 +373,8 @@ export function loadConfig (env: Env = process.env): Config {
       autoAssignMaxOpen: int('AUTO_ASSIGN_MAX_OPEN', 20, 1, 10_000),
       reopenWindowHours: int('REOPEN_WINDOW_HOURS', 0, 0, 24 * 365),
       pendingAutoCloseHours: int('PENDING_AUTO_CLOSE_HOURS', 0, 0, 24 * 365),
-      closeUndoSeconds: int('CLOSE_UNDO_SECONDS', 30, 0, 3600)
+      closeUndoSeconds: int('CLOSE_UNDO_SECONDS', 30, 0, 3600),
+      refReopenDays: int('REF_REOPEN_DAYS', 30, 0, 3650)
     },
     events: {
       replayMax: int('EVENT_REPLAY_MAX', 10_000, 10, 1_000_000),

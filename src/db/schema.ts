@@ -101,7 +101,7 @@ export interface TicketsTable {
   awaiting_reply_since: Iso | null
 }
 
-export type TicketEventKind = 'assigned' | 'status' | 'opt_out' | 'opt_in'
+export type TicketEventKind = 'assigned' | 'status' | 'opt_out' | 'opt_in' | 'retry'
 
 /** The timeline's entries that are not messages or notes. */
 export interface TicketEventsTable {
@@ -114,6 +114,8 @@ export interface TicketEventsTable {
   from_status: TicketStatus | null
   to_status: TicketStatus | null
   created_at: Iso
+  /** The message the event is about: the retry an agent sent, the text whose `#<ref>` reopened the ticket. */
+  message_id: ColumnType<string | null, string | null | undefined, string | null>
 }
 
 /** Private notes: never messages, never in the outbox. */
@@ -160,6 +162,12 @@ export interface MessagesTable {
   dispatch_id: string | null
   created_at: Iso
   updated_at: Iso
+  /** The failed outbound message this one sends again (unique: one retry per message). */
+  retry_of: ColumnType<string | null, string | null | undefined, string | null>
+  /** Inbound: the customer's own ticket their text named with a leading `#<ref>` (stripped from `body`). */
+  ref_ticket_id: ColumnType<number | null, number | null | undefined, number | null>
+  /** Inbound with a recognised `#<ref>`: the text as it arrived, prefix included. */
+  original_body: ColumnType<string | null, string | null | undefined, string | null>
 }
 
 export interface MessageEventsTable {

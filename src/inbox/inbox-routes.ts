@@ -67,6 +67,15 @@ const addressBody = {
   type: 'object',
   properties: { channel: { type: 'string', maxLength: 16 }, address: { type: 'string', maxLength: 40 }, return_to: short, _csrf: short }
 } as const
+const messageParams = {
+  type: 'object',
+  required: ['id', 'messageId'],
+  properties: { id: { type: 'string', maxLength: 200 }, messageId: { type: 'string', maxLength: 64 } }
+} as const
+const retryBody = {
+  type: 'object',
+  properties: { to: { type: 'string', maxLength: 64 }, return_to: short, _csrf: short }
+} as const
 const addressParams = {
   type: 'object',
   required: ['id', 'addressId'],
@@ -350,6 +359,26 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
     await tickets.setAvailability(agent.id, req.body?.available ?? '')
     return await reply.redirect(safeReturnTo(req.body?.return_to, '/inbox'), 303)
   })
+
+  // Retry a failed message from its bubble: a new message linked to it. The answer is the ticket at
+  // the retry's bubble, whether this request queued it or an earlier one did (a double click).
+  app.post<{ Params: { id: string, messageId: string }, Querystring: { view?: string }, Body: Form & { to?: string } }>('/tickets/:id/messages/:messageId/retry', { schema: { params: messageParams, body: retryBody, querystring: listQuery } }, async (req, reply) => {
+    const agent = agentOf(req)
+    const id = ticketIdOf(req.params.id)
+    let retried: { messageId: string }
+    try {
+      retried = await tickets.retry(id, req.params.messageId, agent.id, req.body?.to)
+    } catch (err) {
+      if (err instanceof UserError && (err.statusCode === 422 || err.statusCode === 409)) {
+        reply.code(err.statusCode)
+        return await ticketPage(req as unknown as TicketReq, reply, { error: err.message })
+      }
+      throw err
+    }
+    return await reply.redirect(`/tickets/${id}#m-${retried.messageId}`, 303)
+  })
+  app.get<{ Params: { id: string, messageId: string } }>('/tickets/:id/messages/:messageId/retry', { schema: { params: messageParams } }, async (req, reply) =>
+    await reply.redirect(`/tickets/${ticketIdOf(req.params.id)}`, 303))
 
   // A contact's extra addresses, used in order by "send with failover".
   app.post<{ Params: { id: string }, Querystring: { view?: string }, Body: Form & { channel?: string, address?: string } }>('/tickets/:id/addresses', { schema: { params: idParams, body: addressBody } }, async (req, reply) => {

@@ -19,14 +19,31 @@ export async function findMessageByProviderId (db: Executor, provider: string, p
 const MESSAGE_COLUMNS = [
   'id', 'ticket_id', 'direction', 'kind', 'channel', 'from_address', 'to_address', 'body', 'provider',
   'provider_message_id', 'status', 'status_at', 'status_reason', 'error_code', 'price_amount', 'price_currency',
-  'segments', 'attempts', 'agent_id', 'dispatch_id', 'created_at', 'updated_at'
+  'segments', 'attempts', 'agent_id', 'dispatch_id', 'created_at', 'updated_at', 'ref_ticket_id', 'original_body'
 ] as const satisfies ReadonlyArray<keyof NewMessage>
 
 const qInsertMessage = prepared<Required<NewMessage>, never>((db) =>
   db.insertInto('messages').values(Object.fromEntries(MESSAGE_COLUMNS.map((c) => [c, param(c)])) as unknown as NewMessage))
 
 export async function insertMessage (db: Executor, message: NewMessage): Promise<void> {
-  await qInsertMessage(db, message as Required<NewMessage>)
+  await qInsertMessage(db, { ref_ticket_id: null, original_body: null, ...message } as Required<NewMessage>)
+}
+
+/**
+ * Inserts a retry of `message.retry_of`, or nothing when that message already has one (a double
+ * click, two agents): the unique index messages_retry_of decides, and DO NOTHING never raises, so
+ * the caller's transaction stays usable on PostgreSQL too. Returns whether this call inserted it.
+ */
+export async function insertRetryMessage (db: Executor, message: NewMessage & { retry_of: string }): Promise<boolean> {
+  const row = await db.insertInto('messages').values(message)
+    .onConflict((oc) => oc.column('retry_of').doNothing())
+    .returning('id').executeTakeFirst()
+  return row !== undefined
+}
+
+/** The retry of a message, if it has one. */
+export async function findRetryOf (db: Executor, messageId: string): Promise<{ id: string, ticket_id: number } | undefined> {
+  return await db.selectFrom('messages').select(['id', 'ticket_id']).where('retry_of', '=', messageId).executeTakeFirst()
 }
 
 // A customer's text and the confirmation it caused share a timestamp; the text comes first.
@@ -167,7 +184,9 @@ export async function insertMessageEvent (db: Executor, e: { messageId: string, 
 export function listMessagesForAddress (db: Executor, address: string, limit: number) {
   return db.selectFrom('messages')
     .innerJoin('tickets', 'tickets.id', 'messages.ticket_id')
-    .select(['messages.id', 'messages.direction', 'messages.body', 'messages.status', 'messages.status_reason', 'messages.created_at', 'messages.ticket_id', 'messages.channel'])
+    .select(['messages.id', 'messages.direction', 'messages.status', 'messages.status_reason', 'messages.created_at', 'messages.ticket_id', 'messages.channel'])
+    // The customer's phone shows what they typed, a `#<ref>` prefix included.
+    .select((eb) => eb.fn.coalesce('messages.original_body', 'messages.body').as('body'))
     .where('tickets.contact_id', 'in', (eb) => eb.selectFrom('contacts').select('contacts.id').where('contacts.phone', '=', address)
       .union(eb.selectFrom('contact_addresses').select('contact_addresses.contact_id as id').where('contact_addresses.address', '=', address)))
     .where((eb) => eb.or([eb('messages.to_address', '=', address), eb('messages.from_address', '=', address)]))

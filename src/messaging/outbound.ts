@@ -1,7 +1,8 @@
 import type { Executor, TxExecutor } from '../db/database.js'
 import { uuidv7 } from '../db/ids.js'
 import type { Channel, MessageKind, MessageStatus } from '../db/schema.js'
-import { insertMessage } from './message-repository.js'
+import type { NewMessage } from '../db/schema.js'
+import { findRetryOf, insertMessage, insertRetryMessage } from './message-repository.js'
 import { insertOutbox } from './outbox-repository.js'
 import type { LastMessage, TicketPort } from './ports.js'
 import type { StatusService } from './status-service.js'
@@ -55,10 +56,36 @@ export class OutboundQueue {
   constructor (private readonly tickets: TicketPort, private readonly status: StatusService) {}
 
   async queue (trx: Executor, input: OutboundInput, now: string): Promise<{ messageId: string, status: MessageStatus }> {
+    const row = this.row(input, now)
+    await insertMessage(trx, row)
+    return await this.queued(trx, input, row, now)
+  }
+
+  /**
+   * Queues a retry of the failed message `retryOf` exactly like any other message, unless that
+   * message already has a retry: then nothing is written or sent, and the existing retry is
+   * returned (`created: false`). The unique index on `retry_of` decides, so two concurrent
+   * retries of one message (a double click) send once, on either engine.
+   */
+  async queueRetry (trx: Executor, input: OutboundInput, retryOf: string, now: string): Promise<{ messageId: string, status: MessageStatus, created: boolean }> {
+    const row = this.row(input, now)
+    if (await insertRetryMessage(trx, { ...row, retry_of: retryOf })) return { ...await this.queued(trx, input, row, now), created: true }
+    const existing = await findRetryOf(trx, retryOf)
+    if (existing === undefined) throw new Error(`the retry of message ${retryOf} vanished`)
+    return { messageId: existing.id, status: row.status as MessageStatus, created: false }
+  }
+
+  private async queued (trx: Executor, input: OutboundInput, row: NewMessage, now: string): Promise<{ messageId: string, status: MessageStatus }> {
+    if (row.status !== 'blocked') await insertOutbox(trx, { kind: 'send', messageId: row.id, runAt: now }, now)
+    await this.tickets.touch(trx, input.ticketId, now, previewed(input))
+    return { messageId: row.id, status: row.status }
+  }
+
+  private row (input: OutboundInput, now: string): NewMessage {
     const id = uuidv7(Date.parse(now))
     const blocked = input.blockedReason != null
     const status: MessageStatus = blocked ? 'blocked' : 'queued'
-    await insertMessage(trx, {
+    return {
       id,
       ticket_id: input.ticketId,
       direction: 'outbound',
@@ -81,10 +108,7 @@ export class OutboundQueue {
       dispatch_id: input.dispatchId ?? null,
       created_at: now,
       updated_at: now
-    })
-    if (!blocked) await insertOutbox(trx, { kind: 'send', messageId: id, runAt: now }, now)
-    await this.tickets.touch(trx, input.ticketId, now, previewed(input))
-    return { messageId: id, status }
+    }
   }
 
   /**

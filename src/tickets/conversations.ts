@@ -2,7 +2,7 @@ import type { Executor } from '../db/database.js'
 import type { TicketStatus } from '../db/schema.js'
 import type { LastMessage } from '../messaging/ports.js'
 import { claimNumber } from './contact-repository.js'
-import { adjustCounts, findClosedSince, insertTicketEvent, updateTicketState } from './inbox-repository.js'
+import { adjustCounts, findClosedSince, findClosedTicket, insertTicketEvent, updateTicketState } from './inbox-repository.js'
 import * as repo from './ticket-repository.js'
 
 // "Find or open the customer's ticket": the one implementation, used by inbound texts and by the
@@ -58,8 +58,10 @@ export async function findConversation (trx: Executor, number: string): Promise<
  * time is reopened instead of a new one. That UPDATE can meet a ticket a concurrent writer has
  * just opened: SQLite's single writer rules it out; on Postgres the unique index refuses it and
  * the caller runs its whole unit again (as for a duplicate provider id), finding that ticket.
+ * `reopenRef` does the same for the one closed ticket a customer's `#<ref>` named, when it was
+ * closed at or after `closedSince`; it is tried before `reopenSince`.
  */
-export async function findOrOpenTicket (trx: Executor, number: string, seen: Conversation | undefined, now: string, first: LastMessage, opts: { reopenSince?: string | null } = {}): Promise<OpenTicket> {
+export async function findOrOpenTicket (trx: Executor, number: string, seen: Conversation | undefined, now: string, first: LastMessage, opts: { reopenSince?: string | null, reopenRef?: { ticketId: number, closedSince: string, messageId: string } | null } = {}): Promise<OpenTicket> {
   let conversation = seen
   for (let round = 0; conversation === undefined; round++) {
     if (round === ROUNDS) throw new Error('The contact for a number kept disappearing while it was being created')
@@ -73,6 +75,18 @@ export async function findOrOpenTicket (trx: Executor, number: string, seen: Con
   const { contactId, optedOutAt } = conversation
   const found = (ticketId: number, status: TicketStatus, assigneeId: number | null): OpenTicket => ({ contactId, optedOutAt, ticketId, newTicket: false, status, assigneeId, reopened: false })
   if (conversation.openTicketId !== null) return found(conversation.openTicketId, conversation.openTicketStatus ?? 'open', conversation.openTicketAssigneeId)
+  if (opts.reopenRef != null) {
+    // The customer's text named this closed ticket of theirs (`#<ref>`): the same guarded reopen as
+    // the reopen window's, of that ticket, recorded with the text that asked for it.
+    const { ticketId, closedSince, messageId } = opts.reopenRef
+    const closed = await findClosedTicket(trx, contactId, ticketId, closedSince)
+    const state = { status: 'closed' as const, assigneeId: closed?.assignee_id ?? null }
+    if (closed !== undefined && await updateTicketState(trx, closed.id, state, { status: 'open', assigneeId: state.assigneeId }, null, now)) {
+      await adjustCounts(trx, state, { status: 'open', assigneeId: state.assigneeId })
+      await insertTicketEvent(trx, { ticketId: closed.id, kind: 'status', agentId: null, fromStatus: 'closed', toStatus: 'open', messageId }, now)
+      return { ...found(closed.id, 'closed', state.assigneeId), reopened: true }
+    }
+  }
   if (opts.reopenSince != null) {
     const closed = await findClosedSince(trx, contactId, opts.reopenSince)
     const state = { status: 'closed' as const, assigneeId: closed?.assignee_id ?? null }

@@ -119,7 +119,7 @@ export async function updateTicketState (db: Executor, id: number, expected: Tic
   return res.numUpdatedRows > 0n
 }
 
-export async function insertTicketEvent (db: Executor, e: { ticketId: number, kind: TicketEventKind, agentId: number | null, targetAgentId?: number | null, fromStatus?: TicketStatus | null, toStatus?: TicketStatus | null }, now: string): Promise<void> {
+export async function insertTicketEvent (db: Executor, e: { ticketId: number, kind: TicketEventKind, agentId: number | null, targetAgentId?: number | null, fromStatus?: TicketStatus | null, toStatus?: TicketStatus | null, messageId?: string | null }, now: string): Promise<void> {
   await db.insertInto('ticket_events').values({
     ticket_id: e.ticketId,
     kind: e.kind,
@@ -127,6 +127,7 @@ export async function insertTicketEvent (db: Executor, e: { ticketId: number, ki
     target_agent_id: e.targetAgentId ?? null,
     from_status: e.fromStatus ?? null,
     to_status: e.toStatus ?? null,
+    message_id: e.messageId ?? null,
     created_at: now
   }).execute()
 }
@@ -182,6 +183,13 @@ export function findClosedSince (db: Executor, contactId: number, since: string)
   return db.selectFrom('tickets').select(['id', 'assignee_id', 'closed_at'])
     .where('contact_id', '=', contactId).where('status', '=', sql.lit('closed')).where('closed_at', '>=', since)
     .orderBy('closed_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst()
+}
+
+/** One closed ticket of a contact, when it was closed at or after `since`. */
+export function findClosedTicket (db: Executor, contactId: number, ticketId: number, since: string) {
+  return db.selectFrom('tickets').select(['id', 'assignee_id', 'closed_at'])
+    .where('id', '=', ticketId).where('contact_id', '=', contactId).where('status', '=', sql.lit('closed')).where('closed_at', '>=', since)
+    .executeTakeFirst()
 }
 
 export function listActiveAgents (db: Executor) {

@@ -44,6 +44,15 @@ export async function findOpenTicketForContact (db: Executor, contactId: number)
   return (await qOpenTicketForContact(db, { contactId })).rows[0]
 }
 
+/**
+ * A ticket a customer's text named with `#<ref>`, when it is theirs: by primary key, and only
+ * together with its owner, so another customer's ticket reads the same as one that does not exist.
+ */
+export function findOwnTicket (db: Executor, ticketId: number, contactId: number) {
+  return db.selectFrom('tickets').select(['id', 'status', 'closed_at', 'assignee_id'])
+    .where('id', '=', ticketId).where('contact_id', '=', contactId).executeTakeFirst()
+}
+
 /** The ticket that stands for a contact in messages to agents: their open one, else their latest. */
 export async function findTicketOfContact (db: Executor, contactId: number): Promise<number | undefined> {
   const row = await db.selectFrom('tickets').select('id')

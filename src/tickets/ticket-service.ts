@@ -11,13 +11,14 @@ import { listTicketSteps } from '../messaging/dispatch-repository.js'
 import type { FailoverService } from '../messaging/failover.js'
 import * as messageRepo from '../messaging/message-repository.js'
 import { OPTED_OUT_REASON, optOutBlock, preview, type OutboundQueue } from '../messaging/outbound.js'
-import { statusLabel } from '../messaging/status.js'
+import { isFailure, statusLabel } from '../messaging/status.js'
 import { plainReason } from '../messaging/status-wording.js'
 import { MAX_PARTS_WITHOUT_CONFIRM, MAX_SMS_TEXT_LENGTH, normaliseLineBreaks, smsParts } from '../messaging/sms-parts.js'
 import * as inbox from './inbox-repository.js'
 import { AutoReplies } from './auto-replies.js'
 import { contactAddresses, failoverSteps, setAsideAddresses } from './contact-service.js'
 import { findConversation, findOrOpenTicket, ticketRef, type Conversation } from './conversations.js'
+import { parseTicketRef } from './ticket-refs.js'
 import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, type Keyword } from './keywords.js'
 import { maskPhone } from './phone.js'
 import * as repo from './ticket-repository.js'
@@ -144,10 +145,22 @@ export class TicketService {
       const existing = await messageRepo.findMessageByProviderId(trx, sms.provider, sms.providerMessageId)
       if (existing !== undefined) return { duplicate: true, ticketId: existing.ticket_id, messageId: existing.id, newTicket: false, queuedOutbound: false, change: 'message' }
     }
-    const first = { preview: preview(sms.text), direction: 'inbound' as const, sender: 'customer' as const }
-    const { reopenWindowHours, autoAssign, autoAssignMaxOpen } = this.deps.config.teamInbox
+    const { reopenWindowHours, autoAssign, autoAssignMaxOpen, refReopenDays } = this.deps.config.teamInbox
     const reopenSince = reopenWindowHours > 0 ? new Date(Date.parse(now) - reopenWindowHours * 3600_000).toISOString() : null
-    const opened = await findOrOpenTicket(trx, sms.from, await this.lookUpSender(trx, sms.from), now, first, { reopenSince })
+    const messageId = uuidv7(Date.parse(now))
+    const seen = await this.lookUpSender(trx, sms.from)
+    // `#42 still broken`: a reference counts only when ticket 42 is the sender's own; any other
+    // `#…` is text like the rest, and the text goes where it would have gone anyway.
+    const ref = parseTicketRef(sms.text)
+    const refTicket = ref === null || seen === undefined ? undefined : await repo.findOwnTicket(trx, ref.ticketId, seen.contactId)
+    const body = ref !== null && refTicket !== undefined ? ref.rest : sms.text
+    // Their own closed ticket, closed within REF_REOPEN_DAYS, and no other ticket open: reopened.
+    const reopenRef = refTicket?.status === 'closed' && seen?.openTicketId === null && refReopenDays > 0 && refTicket.closed_at !== null &&
+      Date.parse(refTicket.closed_at) >= Date.parse(now) - refReopenDays * 86_400_000
+      ? { ticketId: refTicket.id, closedSince: new Date(Date.parse(now) - refReopenDays * 86_400_000).toISOString(), messageId }
+      : null
+    const first = { preview: preview(body === '' ? sms.text : body), direction: 'inbound' as const, sender: 'customer' as const }
+    const opened = await findOrOpenTicket(trx, sms.from, seen, now, first, { reopenSince, reopenRef })
     const { contactId, optedOutAt, ticketId, newTicket } = opened
     let change: TicketChange = newTicket ? 'created' : opened.reopened ? 'status' : 'message'
     if (!newTicket && opened.status === 'pending') {
@@ -166,7 +179,6 @@ export class TicketService {
     const keyword = detectKeyword(sms.text)
     const { answer, note } = await this.applyKeyword(trx, keyword, { contactId, optedOutAt, ticketId }, now)
 
-    const messageId = uuidv7(Date.parse(now))
     await messageRepo.insertMessage(trx, {
       id: messageId,
       ticket_id: ticketId,
@@ -175,7 +187,9 @@ export class TicketService {
       channel: sms.channel,
       from_address: sms.from,
       to_address: sms.to ?? '',
-      body: sms.text,
+      body,
+      ref_ticket_id: refTicket?.id ?? null,
+      original_body: refTicket === undefined ? null : sms.text,
       provider: sms.provider,
       provider_message_id: sms.providerMessageId,
       status: 'received',
@@ -325,6 +339,44 @@ export class TicketService {
     })
     await this.deps.events.publish({ ticketId, change: 'message' })
     this.wakeOutbox()
+    return result
+  }
+
+  /**
+   * Sends a failed outbound message again, from its bubble: a new message linked to it
+   * (`retry_of`), to the address it went to or to another of the contact's addresses (`to` is
+   * `sms:+31…` or `whatsapp:+31…`), queued through the outbox in one transaction like a reply, and
+   * recorded in the timeline. Idempotent: a message has at most one retry (the unique index on
+   * `retry_of` decides, even for two requests at the same moment); asking again returns the
+   * existing retry with `created: false` and sends nothing. Refused with 404 for a message that is
+   * not on this ticket, and 422 for an inbound message, a message that has not failed, an address
+   * that is not the customer's, or a customer who texted STOP (the outbox checks consent again
+   * when it sends).
+   */
+  async retry (ticketId: number, messageId: string, agentId: number, to?: string): Promise<{ messageId: string, created: boolean }> {
+    const result = await this.deps.db.transaction().execute(async (trx) => {
+      const ticket = await repo.findTicket(trx, ticketId)
+      if (ticket === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
+      const original = await messageRepo.findMessage(trx, messageId)
+      if (original === undefined || original.ticket_id !== ticketId) throw notFound(`That message on ticket #${ticketRef(ticketId)}`)
+      if (original.direction !== 'outbound') throw invalid('Only a message to the customer can be retried; this one is the customer\'s own text.', [{ field: 'message', message: 'must be outbound' }])
+      if (!isFailure(original.status)) throw invalid(`Only a failed message can be retried; this one is ${statusLabel(original.status).toLowerCase()}. Nothing was sent.`, [{ field: 'message', message: 'must have failed' }])
+      if (ticket.status === 'closed') throw conflict(`Ticket ${ticketRef(ticketId)} is closed; reopen it to retry a message.`)
+      const target = to === undefined || to === '' ? { channel: original.channel, address: original.to_address } : parseAddressChoice(to)
+      const addresses = await contactAddresses(trx, ticket.contact_id)
+      if (target === null || !addresses.some((a) => a.channel === target.channel && a.address === target.address)) {
+        throw invalid(`${target === null ? `"${(to ?? '').slice(0, 40)}"` : target.address} is not one of this customer's addresses; choose one from the list. Nothing was sent.`, [{ field: 'to', message: 'must be one of the contact\'s addresses' }])
+      }
+      if (ticket.opted_out_at !== null) throw invalid('This customer texted STOP: nothing is sent to them until they text START. Nothing was sent.', [{ field: 'to', message: 'the customer opted out' }])
+      const now = this.deps.clock.now().toISOString()
+      const queued = await this.deps.outbound.queueRetry(trx, { ticketId, kind: original.kind, channel: target.channel, to: target.address, body: original.body, agentId }, original.id, now)
+      if (queued.created) await inbox.insertTicketEvent(trx, { ticketId, kind: 'retry', agentId, messageId: queued.messageId }, now)
+      return { messageId: queued.messageId, created: queued.created }
+    })
+    if (result.created) {
+      await this.deps.events.publish({ ticketId, change: 'message' })
+      this.wakeOutbox()
+    }
     return result
   }
 
@@ -519,8 +571,20 @@ export class TicketService {
     const stepOf = new Map(steps.map((s) => [s.message_id, s]))
     const nowMs = this.deps.clock.now().getTime()
     const unconfirmedBefore = nowMs - this.deps.config.unconfirmedAfterSeconds * 1000
+    const byId = new Map(messages.map((m) => [m.id, m]))
+    const retryOfOriginal = new Map(messages.filter((m) => m.retry_of !== null).map((m) => [m.retry_of, m]))
+    const mayRetry = ticket.status !== 'closed' && ticket.opted_out_at === null
+    const link = (m: { id: string, created_at: string } | undefined) => m === undefined ? null : { id: m.id, created_at: m.created_at }
     const messageItems = messages.map((m) => ({
       ...m,
+      retriedAs: link(retryOfOriginal.get(m.id)),
+      retryOf: m.retry_of === null ? null : link(byId.get(m.retry_of)),
+      // The Retry form: a failed message not retried yet, on a ticket a message may go out from.
+      retry: mayRetry && m.direction === 'outbound' && isFailure(m.status) && !retryOfOriginal.has(m.id)
+        ? { options: addresses.map((a) => ({ value: `${a.channel}:${a.address}`, label: `${a.channel === 'whatsapp' ? 'WhatsApp' : 'SMS'} ${a.address}`, selected: a.channel === m.channel && a.address === m.to_address })), several: addresses.length > 1 }
+        : null,
+      refTag: m.ref_ticket_id === null ? null : ticketRef(m.ref_ticket_id),
+      refersElsewhere: m.ref_ticket_id !== null && m.ref_ticket_id !== id,
       statusLabel: statusLabel(m.status),
       reasonText: plainReason(m),
       recipient: m.direction === 'outbound' && (m.channel !== 'sms' || m.to_address !== ticket.phone) ? `${m.channel === 'whatsapp' ? 'WhatsApp' : 'SMS'} ${m.to_address}` : null,
@@ -574,6 +638,12 @@ function stepView (s: Awaited<ReturnType<typeof listTicketSteps>>[number] | unde
   return { step: s.position + 1, of: count, words, deadlineAt: s.status === 'active' ? s.deadline_at : null, dispatchStatus: s.dispatch_status }
 }
 
+/** A choice of the retry form's address list: `sms:+31612345678` or `whatsapp:+31612345678`. */
+function parseAddressChoice (raw: string): { channel: Channel, address: string } | null {
+  const m = /^(sms|whatsapp):(\+\d{6,15})$/.exec(raw)
+  return m === null ? null : { channel: m[1] as Channel, address: m[2] }
+}
+
 function parseCursor (cursor: string | null): inbox.ListCursor | null {
   if (cursor === null || cursor === '') return null
   const m = /^(\d{4}-\d{2}-\d{2}T[\d:.]+Z)_(\d+)$/.exec(cursor)
@@ -618,7 +688,7 @@ export function eventText (e: EventRow, autoCloseHours: number): string {
     const to = e.to_status
     if (actor === null) {
       if (from === 'pending' && to === 'open') return 'The customer answered: open again'
-      if (from === 'closed' && to === 'open') return 'The customer texted within the reopen window: reopened'
+      if (from === 'closed' && to === 'open') return e.message_id !== null ? 'The customer\'s text named this ticket: reopened' : 'The customer texted within the reopen window: reopened'
       if (to === 'closed') return `Closed automatically after ${autoCloseHours} h waiting on the customer`
       return `Status changed from ${from ?? '?'} to ${to ?? '?'}`
     }
@@ -627,6 +697,7 @@ export function eventText (e: EventRow, autoCloseHours: number): string {
     if (from === 'closed') return `${actor} reopened this`
     return `${actor} set this to open`
   }
+  if (e.kind === 'retry') return `${actor ?? 'Someone'} retried a failed message`
   if (e.kind === 'opt_out') return 'The customer texted STOP: no messages go to them until they text START'
   return 'The customer texted START: messages may go to them again'
 }
