@@ -9,6 +9,7 @@ import * as apiMessageKeys from '../../migrations/20261211T0900-api-message-keys
 import * as dispatchesByTicket from '../../migrations/20261211T1000-dispatches-by-ticket.js'
 import * as teamInbox from '../../migrations/20261212T0900-team-inbox.js'
 import * as cannedReplies from '../../migrations/20261213T0900-canned-replies.js'
+import * as contactProfiles from '../../migrations/20261214T0900-contact-profiles.js'
 import * as oneNumberOneContactPostgres from '../../migrations/postgres/20261210T0900-one-number-one-contact.js'
 import { engineOf } from './database.js'
 
@@ -24,7 +25,8 @@ export const migrations: Record<string, Migration> = {
   '20261211T0900-api-message-keys': apiMessageKeys,
   '20261211T1000-dispatches-by-ticket': dispatchesByTicket,
   '20261212T0900-team-inbox': teamInbox,
-  '20261213T0900-canned-replies': cannedReplies
+  '20261213T0900-canned-replies': cannedReplies,
+  '20261214T0900-contact-profiles': contactProfiles
 }
 
 /**

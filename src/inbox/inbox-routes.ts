@@ -10,10 +10,13 @@ import type { ContactService } from '../tickets/contact-service.js'
 import { UNREAD_CAP, VIEWS, type View } from '../tickets/inbox-repository.js'
 import type { CannedReplyService } from '../canned/canned-service.js'
 import { cannedRoutes } from './canned-routes.js'
+import { contactRoutes } from './contact-routes.js'
+import type { ProfileService } from '../tickets/profile-service.js'
 
 export interface InboxDeps {
   tickets: TicketService
   contacts: ContactService
+  profiles: ProfileService
   presence: PresenceBoard
   canned: CannedReplyService
   config: Config
@@ -87,7 +90,7 @@ function viewOf (raw: string | undefined, fallback: View): View {
  * only enhances them (live updates, keyboard, counters).
  */
 export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promise<void> {
-  const { tickets, contacts, presence, canned, config } = deps
+  const { tickets, contacts, profiles, presence, canned, config } = deps
   const page = async (reply: FastifyReply, name: string, data: Record<string, unknown>) =>
     await renderPage(reply, name, { simulatorOn: deps.simulatorOn, ...data })
 
@@ -300,6 +303,7 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
   })
 
   await cannedRoutes(app, { canned, page })
+  await contactRoutes(app, { profiles, tickets, page })
 
   // A refused form re-renders at its POST address; reloading that address later (a GET) must
   // land on the ticket, not on a 404.
