@@ -349,7 +349,8 @@ export class TicketService {
       const typed = (input.number ?? '').trim()
       if (typed === '') throw invalid('Enter the customer\'s phone number, or pick one of your customers.', [{ field: 'number', message: 'must not be empty' }])
       try {
-        number = toE164(typed)
+        // As the addresses form does: agents write numbers down with the international prefix 00 too.
+        number = toE164(typed.replace(/^00/, '+'))
       } catch (err) {
         if (err instanceof InvalidPhoneNumber) throw invalid(err.message, [{ field: 'number', message: 'must be a phone number in international format' }])
         throw err
