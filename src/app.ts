@@ -182,8 +182,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const firstRun = new FirstRunSetup({ agents, config })
   const webhookReplay = new WebhookReplayGuard({ db, clock })
   const canned = new CannedReplyService({ db, clock })
-  const profiles = new ProfileService({ db, clock })
 
+  const profiles = new ProfileService({ db, clock, events })
   const services: Services = { config, db, clock, channel, simulator, tickets, contacts, profiles, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay, events, presence, canned }
   app.decorate('services', services)
   app.decorate('metrics', metrics)

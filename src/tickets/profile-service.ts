@@ -1,10 +1,12 @@
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/database.js'
 import { invalid, notFound, UserError } from '../errors.js'
+import type { EventBus } from '../events/bus.js'
 import { normaliseLineBreaks } from '../messaging/sms-parts.js'
 import { contactAddresses, setAsideAddresses } from './contact-service.js'
 import { ticketRef } from './conversations.js'
 import * as repo from './profile-repository.js'
+import { findTicketOfContact } from './ticket-repository.js'
 
 export const MAX_CONTACT_NAME_LENGTH = 100
 export const MAX_CONTACT_NOTES_LENGTH = 4000
@@ -50,7 +52,7 @@ export function cleanNotes (input: string): string | null {
 
 /** Customer profiles: who the customer is, what the team knows about them, their consent and tickets. */
 export class ProfileService {
-  constructor (private readonly deps: { db: Db, clock: Clock }) {}
+  constructor (private readonly deps: { db: Db, clock: Clock, events: EventBus }) {}
 
   async profile (contactId: number) {
     const { db } = this.deps
@@ -80,7 +82,7 @@ export class ProfileService {
   async update (contactId: number, agentId: number, input: { name: string, notes: string }): Promise<{ name: boolean, notes: boolean }> {
     const name = cleanName(input.name)
     const notes = cleanNotes(input.notes)
-    return await this.deps.db.transaction().execute(async (trx) => {
+    const result = await this.deps.db.transaction().execute(async (trx) => {
       const contact = await repo.findProfileContact(trx, contactId)
       if (contact === undefined) throw notFound(`Customer ${contactId}`)
       const now = this.deps.clock.now().toISOString()
@@ -93,8 +95,11 @@ export class ProfileService {
         await repo.updateContactNotes(trx, contactId, notes, agentId, now)
         await repo.insertContactChange(trx, { contactId, field: 'notes', value: notes, agentId }, now)
       }
-      return changed
+      return { changed, ticketId: changed.name ? await findTicketOfContact(trx, contactId) : undefined }
     })
+    // The name is what the lists show: open pages refetch their list (any ticket event does that).
+    if (result.ticketId !== undefined) await this.deps.events.publish({ ticketId: result.ticketId, change: 'contact' })
+    return result.changed
   }
 
   async pickerContacts () {

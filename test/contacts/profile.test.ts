@@ -1,11 +1,14 @@
 import t from 'tap'
+import { eventsDelivered, isMarker } from '../helper.js'
 import { FORM, HTML, setup } from './helpers.js'
 
 const PHONE = '+31612345678'
 
 t.test('the profile: name and notes saved with who and when; the name replaces the number in the list and the ticket', async (t) => {
-  const { ada, text, contactOf, post, get, clock } = await setup(t)
+  const { ada, text, contactOf, post, get, clock, services } = await setup(t)
   const ticketId = await text(PHONE, 'Where is my parcel?')
+  const published: unknown[] = []
+  services.events.subscribe((e) => { if (e.name === 'ticket' && !isMarker(e)) published.push(e.data) })
   const contact = await contactOf(PHONE)
 
   const ticketPage = await get(ada, `/tickets/${ticketId}`)
@@ -31,6 +34,8 @@ t.test('the profile: name and notes saved with who and when; the name replaces t
   t.equal(row.notes, 'Prefers texts after 17:00.\nVIP.')
   t.equal(row.notes_updated_by, ada.id)
   t.equal(row.notes_updated_at, '2026-01-01T09:01:01.000Z')
+  await eventsDelivered(services.events)
+  t.same(published.filter((e) => (e as { change: string }).change !== 'read'), [{ ticketId, change: 'contact' }], 'open lists refetch: the name is what they show')
 
   page = await get(ada, `/contacts/${contact.id}?saved=1`)
   t.match(page.body, /<h1>Grace Hopper <span class="muted">\+31612345678<\/span><\/h1>/)
