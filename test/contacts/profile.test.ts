@@ -49,6 +49,9 @@ t.test('the profile: name and notes saved with who and when; the name replaces t
   const ticket = await get(ada, `/tickets/${ticketId}`)
   t.match(ticket.body, /<h1>Grace Hopper <span class="muted">#/, 'the ticket header shows the name')
   t.match(ticket.body, /\+31612345678 · <a href="\/contacts\//, 'with the number beside it')
+  t.match(ticket.body, /<div class="bubble">Where is my parcel\?<\/div>\s*<div class="msg-meta">\s*Grace Hopper\s*·/, 'the customer\'s messages carry their name')
+  const fragment = await ada.inject({ method: 'GET', url: `/tickets/${ticketId}/timeline` })
+  t.match(fragment.body, /<div class="msg-meta">\s*Grace Hopper\s*·/, 'in the refetched timeline too')
 
   // Saving again unchanged records nothing new; clearing the name brings the number back.
   await post(ada, `/contacts/${contact.id}`, { name: 'Grace Hopper', notes: 'Prefers texts after 17:00.\nVIP.' })
