@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import type { Executor } from '../db/database.js'
 import type { ContactField } from '../db/schema.js'
 
@@ -48,7 +49,8 @@ export function listContactTickets (db: Executor, contactId: number) {
 /** Contacts for the "New message" picker: named ones first, by name, then by number. */
 export function listContactsForPicker (db: Executor, limit = 500) {
   return db.selectFrom('contacts').select(['id', 'phone', 'name', 'opted_out_at'])
-    .orderBy('name').orderBy('phone').limit(limit).execute()
+    // Both engines alike: SQLite sorts NULLs first, PostgreSQL last.
+    .orderBy(sql`case when name is null then 1 else 0 end`).orderBy('name').orderBy('phone').limit(limit).execute()
 }
 
 /**

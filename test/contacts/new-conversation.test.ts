@@ -63,6 +63,7 @@ t.test('consent first: an opted-out number is refused with 422 and nothing is st
     sent: sent.length
   }
   const form = await get(ada, '/conversations/new')
+  t.match(form.body, /<option value="\d+">\+31612345678 · opted out<\/option>/, 'the picker says so')
   const res = await post(ada, '/conversations', { number: '+31612345678', body: 'Special offer!', token: formToken(form.body) })
   t.equal(res.statusCode, 422)
   t.match(res.body, /This number replied STOP on 2026-01-01 09:00 UTC; it can&#x27;t be messaged until it texts START\./)
