@@ -70,7 +70,7 @@ export class ProfileService {
       addresses,
       setAside,
       consent: consent.map((e) => ({ ...e, ref: ticketRef(e.ticket_id), text: e.kind === 'opt_out' ? 'Texted STOP: opted out' : 'Texted START: opted back in' })),
-      tickets: tickets.map((t) => ({ ...t, ref: ticketRef(t.id) })),
+      tickets: tickets.map((t) => ({ ...t, ref: ticketRef(t.id), statusWord: t.status.charAt(0).toUpperCase() + t.status.slice(1) })),
       changes: changes.map((c) => ({ ...c, text: changeText(c) }))
     }
   }

@@ -118,7 +118,7 @@ t.test('all their tickets, and their failover addresses', async (t) => {
   const page = await get(ada, `/contacts/${id}`)
   const rows = [...page.body.matchAll(/<tr data-ticket-id="(\d+)">/g)].map((m) => Number(m[1]))
   t.same(rows, [second, first], 'their tickets only, latest activity first')
-  t.match(page.body, /<span class="badge closed">closed<\/span>/)
+  t.match(page.body, /<span class="badge closed">Closed<\/span>/)
   t.match(page.body, /second question/)
   t.match(page.body, /WhatsApp \+31687654321/)
 })
