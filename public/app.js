@@ -1117,6 +1117,10 @@
       cannedReplies(replyArea)
       lookalikeFix(replyArea)
     }
+    // "New message": the same counter, limit warning and parts confirmation as the reply.
+    const conversationForm = document.querySelector('form.new-conversation')
+    const conversationArea = document.getElementById('conversation-body')
+    if (conversationForm && conversationArea) replyComposer(conversationForm, conversationArea)
     const noteForm = document.querySelector('form.note')
     const noteArea = document.getElementById('note-body')
     if (noteForm && noteArea) {

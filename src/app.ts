@@ -41,6 +41,7 @@ import { StatusService } from './messaging/status-service.js'
 import { VIEWS_DIR } from './paths.js'
 import { simulatorRoutes } from './simulator/simulator-routes.js'
 import { ContactService } from './tickets/contact-service.js'
+import { ProfileService } from './tickets/profile-service.js'
 import { ticketPort } from './tickets/ticket-port.js'
 import { TicketService } from './tickets/ticket-service.js'
 import { findTicket } from './tickets/ticket-repository.js'
@@ -70,6 +71,7 @@ export interface Services {
   simulator: SimulatorChannel | null
   tickets: TicketService
   contacts: ContactService
+  profiles: ProfileService
   failover: FailoverService
   apiKeys: ApiKeyService
   notifications: NotificationService
@@ -183,7 +185,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const webhookReplay = new WebhookReplayGuard({ db, clock })
   const canned = new CannedReplyService({ db, clock })
 
-  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay, events, presence, canned }
+  const profiles = new ProfileService({ db, clock, events })
+  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, profiles, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay, events, presence, canned }
   app.decorate('services', services)
   app.decorate('metrics', metrics)
   app.addHook('onClose', async () => {
@@ -236,7 +239,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     })
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)
-    await scope.register(inboxRoutes, { tickets, contacts, search, presence, canned, config, simulatorOn: simulator !== null })
+    await scope.register(inboxRoutes, { tickets, contacts, search, profiles, presence, canned, config, simulatorOn: simulator !== null })
     await scope.register(liveRoutes, {
       events,
       presence,

@@ -10,6 +10,7 @@ import * as dispatchesByTicket from '../../migrations/20261211T1000-dispatches-b
 import * as teamInbox from '../../migrations/20261212T0900-team-inbox.js'
 import * as cannedReplies from '../../migrations/20261213T0900-canned-replies.js'
 import * as search from '../../migrations/20261213T0900-search.js'
+import * as contactProfiles from '../../migrations/20261214T0900-contact-profiles.js'
 import * as retriesAndTicketRefs from '../../migrations/20261215T0900-retries-and-ticket-refs.js'
 import * as oneNumberOneContactPostgres from '../../migrations/postgres/20261210T0900-one-number-one-contact.js'
 import { engineOf } from './database.js'
@@ -28,6 +29,7 @@ export const migrations: Record<string, Migration> = {
   '20261212T0900-team-inbox': teamInbox,
   '20261213T0900-canned-replies': cannedReplies,
   '20261213T0900-search': search,
+  '20261214T0900-contact-profiles': contactProfiles,
   '20261215T0900-retries-and-ticket-refs': retriesAndTicketRefs
 }
 

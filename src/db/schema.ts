@@ -34,6 +34,30 @@ export interface ContactsTable {
   opted_out_at: Iso | null
   created_at: Iso
   updated_at: Iso
+  /** Free text about the customer, from their profile page; who wrote it last and when. */
+  notes: ColumnType<string | null, string | null | undefined, string | null>
+  notes_updated_by: ColumnType<number | null, number | null | undefined, number | null>
+  notes_updated_at: ColumnType<Iso | null, Iso | null | undefined, Iso | null>
+}
+
+export type ContactField = 'name' | 'notes'
+
+/** Who changed a contact's name or notes, when, and what it became (null: cleared). */
+export interface ContactChangesTable {
+  id: Id
+  contact_id: number
+  field: ContactField
+  value: string | null
+  agent_id: number
+  created_at: Iso
+}
+
+/** The one-time token of a "New message" form that was sent, and the ticket it went to. */
+export interface ConversationTokensTable {
+  token: string
+  agent_id: number
+  ticket_id: number | null
+  created_at: Iso
 }
 
 /**
@@ -338,6 +362,8 @@ export interface Database {
   ticket_counts: TicketCountsTable
   canned_replies: CannedRepliesTable
   canned_reply_changes: CannedReplyChangesTable
+  contact_changes: ContactChangesTable
+  conversation_tokens: ConversationTokensTable
 }
 
 export type Contact = Selectable<ContactsTable>

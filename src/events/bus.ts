@@ -4,7 +4,7 @@ import type { TxExecutor } from '../db/database.js'
 // never message text. The in-process implementation (in-process.ts) is the default; a
 // multi-instance one (Postgres LISTEN/NOTIFY) implements the same interface, so no caller changes.
 
-export type TicketChange = 'created' | 'message' | 'status' | 'assigned' | 'note' | 'read' | 'delivery'
+export type TicketChange = 'created' | 'message' | 'status' | 'assigned' | 'note' | 'read' | 'delivery' | 'contact'
 
 export interface TicketEventData { ticketId: number, change: TicketChange }
 export interface Viewer { agentId: number, name: string, typing: boolean }

@@ -11,11 +11,14 @@ import { UNREAD_CAP, VIEWS, type View } from '../tickets/inbox-repository.js'
 import type { CannedReplyService } from '../canned/canned-service.js'
 import { cannedRoutes } from './canned-routes.js'
 import { parseFilters, MAX_QUERY_LENGTH, RESULT_LIMIT, type SearchInput, type SearchService } from './search-service.js'
+import { contactRoutes } from './contact-routes.js'
+import type { ProfileService } from '../tickets/profile-service.js'
 
 export interface InboxDeps {
   tickets: TicketService
   contacts: ContactService
   search: SearchService
+  profiles: ProfileService
   presence: PresenceBoard
   canned: CannedReplyService
   config: Config
@@ -136,7 +139,7 @@ function viewOf (raw: string | undefined, fallback: View): View {
  * only enhances them (live updates, keyboard, counters).
  */
 export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promise<void> {
-  const { tickets, contacts, search, presence, canned, config } = deps
+  const { tickets, contacts, search, profiles, presence, canned, config } = deps
   const page = async (reply: FastifyReply, name: string, data: Record<string, unknown>) =>
     await renderPage(reply, name, { simulatorOn: deps.simulatorOn, ...data })
 
@@ -401,6 +404,7 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
   })
 
   await cannedRoutes(app, { canned, page })
+  await contactRoutes(app, { profiles, tickets, page })
 
   // A refused form re-renders at its POST address; reloading that address later (a GET) must
   // land on the ticket, not on a 404.

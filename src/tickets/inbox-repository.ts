@@ -22,7 +22,7 @@ export function listView (db: Executor, view: View, agentId: number, limit: numb
       't.id', 't.status', 't.created_at', 't.closed_at', 't.last_message_at', 't.last_message_preview', 't.last_message_direction',
       't.last_sender', 't.last_sender_agent_id', 'sender.name as sender_name', 't.assignee_id', 'assignee.name as assignee_name',
       't.awaiting_reply_since', 't.last_customer_message_at', 'r.read_at',
-      'c.phone', 'c.name as contact_name', 'c.opted_out_at'
+      't.contact_id', 'c.phone', 'c.name as contact_name', 'c.opted_out_at'
     ])
   const order = view === 'closed' ? 't.closed_at' : 't.last_message_at'
   // Literal statuses, so SQLite matches the partial indexes (Postgres plans them either way).

@@ -20,7 +20,8 @@ import { contactAddresses, failoverSteps, setAsideAddresses } from './contact-se
 import { findConversation, findOrOpenTicket, ticketRef, type Conversation } from './conversations.js'
 import { parseTicketRef } from './ticket-refs.js'
 import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, type Keyword } from './keywords.js'
-import { maskPhone } from './phone.js'
+import { InvalidPhoneNumber, maskPhone, toE164 } from './phone.js'
+import * as profiles from './profile-repository.js'
 import * as repo from './ticket-repository.js'
 
 export interface InboundSms {
@@ -378,6 +379,75 @@ export class TicketService {
       this.wakeOutbox()
     }
     return result
+  }
+
+  /**
+   * An agent starts a conversation: to a number they typed (normalised like every number an agent
+   * types) or to an existing contact. The message joins the customer's ticket that is not closed,
+   * or opens a new one (pending: waiting on the customer, and assigned to the agent), through the
+   * same find-or-open as inbound texts, and is queued through the outbox like a reply, in one
+   * transaction. No confirmation is sent. An opted-out number is refused (422) and nothing is
+   * stored. `token` is the form's one-time token: spent in the same transaction, so a second
+   * submit of the same form sends nothing and answers with the first one's ticket.
+   */
+  async startConversation (agentId: number, input: { number?: string, contactId?: number, body: string, token: string, confirmParts?: boolean }): Promise<{ ticketId: number, duplicate: boolean, newTicket: boolean }> {
+    const token = input.token.trim()
+    if (!/^[A-Za-z0-9_-]{16,64}$/.test(token)) throw invalid('This form has lost its one-time token; reload the page and send again. Nothing was sent.', [{ field: 'token', message: 'missing or malformed' }])
+    const text = normaliseLineBreaks(input.body).trim()
+    if (text === '') throw invalid('The message is empty. Write a message before sending.', [{ field: 'body', message: 'must not be empty' }])
+    if (text.length > MAX_REPLY_LENGTH) throw invalid(`The message is ${text.length} characters long; the limit is ${MAX_REPLY_LENGTH} (about 10 SMS). Shorten it; nothing was sent.`, [{ field: 'body', message: `at most ${MAX_REPLY_LENGTH} characters` }])
+    let number: string | null = null
+    if (input.contactId === undefined) {
+      const typed = (input.number ?? '').trim()
+      if (typed === '') throw invalid('Enter the customer\'s phone number, or pick one of your customers.', [{ field: 'number', message: 'must not be empty' }])
+      try {
+        // As the addresses form does: agents write numbers down with the international prefix 00 too.
+        number = toE164(typed.replace(/^00/, '+'))
+      } catch (err) {
+        if (err instanceof InvalidPhoneNumber) throw invalid(err.message, [{ field: 'number', message: 'must be a phone number in international format' }])
+        throw err
+      }
+    }
+    const parts = smsParts(text)
+    if (parts.parts > MAX_PARTS_WITHOUT_CONFIRM && input.confirmParts !== true) throw new PartsToConfirm(parts.parts, parts.encoding)
+    const result = await this.deps.db.transaction().execute(async (trx) => {
+      const now = this.deps.clock.now().toISOString()
+      if (!await profiles.spendConversationToken(trx, token, agentId, now)) {
+        const spent = await profiles.findConversationToken(trx, token)
+        if (spent?.ticket_id == null || spent.agent_id !== agentId) throw conflict('This form was already sent. Open the inbox to find the conversation.')
+        return { ticketId: spent.ticket_id, duplicate: true, newTicket: false, queued: false }
+      }
+      await profiles.pruneConversationTokens(trx, new Date(Date.parse(now) - 24 * 3600_000).toISOString())
+      if (number === null) {
+        const contact = await repo.findContactById(trx, input.contactId as number)
+        if (contact === undefined) throw invalid(`There is no customer ${input.contactId ?? ''} to message; pick one from the list or type a number.`, [{ field: 'contact', message: 'no such customer' }])
+        number = contact.phone
+      }
+      const to = number
+      const refuseOptedOut = (optedOutAt: string | null): void => {
+        if (optedOutAt !== null) {
+          throw invalid(`This number replied STOP on ${optedOutAt.slice(0, 16).replace('T', ' ')} UTC; it can't be messaged until it texts START. Nothing was sent.`, [{ field: 'number', message: 'opted out' }])
+        }
+      }
+      // Consent first: nothing is created for a number that has opted out.
+      const seen = await findConversation(trx, to)
+      refuseOptedOut(seen?.optedOutAt ?? null)
+      const first = { preview: preview(text), direction: 'outbound' as const, sender: 'agent' as const, agentId }
+      const opened = await findOrOpenTicket(trx, to, seen, now, first)
+      refuseOptedOut(opened.optedOutAt)
+      if (opened.newTicket) {
+        // Whoever starts a conversation gets the answer to it.
+        await this.moveTicket(trx, opened.ticketId, { status: opened.status, assigneeId: null }, { status: opened.status, assigneeId: agentId }, agentId, now)
+      }
+      await this.deps.outbound.queue(trx, { ticketId: opened.ticketId, kind: 'reply', channel: 'sms', to, body: text, agentId, blockedReason: null }, now)
+      await profiles.recordConversationTicket(trx, token, opened.ticketId)
+      return { ticketId: opened.ticketId, duplicate: false, newTicket: opened.newTicket, queued: true }
+    })
+    if (result.queued) {
+      await this.deps.events.publish({ ticketId: result.ticketId, change: result.newTicket ? 'created' : 'message' })
+      this.wakeOutbox()
+    }
+    return { ticketId: result.ticketId, duplicate: result.duplicate, newTicket: result.newTicket }
   }
 
   /**
