@@ -3,16 +3,20 @@ import type { Clock } from '../clock.js'
 import type { Channel } from '../db/schema.js'
 import type { ChannelAdapter, OutboundRequest, SendOutcome, StatusReport } from './channel.js'
 
-export type SimulatedMode = 'normal' | 'unreachable' | 'failing'
+export type SimulatedMode = 'normal' | 'unreachable' | 'failing' | 'off'
 
 /**
  * The built-in channel for laptops and end-to-end tests. It accepts every message, then reports
  * its status through the same entry point as a MessageBird delivery report. A number can be made
- * `unreachable` (stays `sent`, never delivered) or `failing` (rejected at once) to exercise failover.
+ * `unreachable` (stays `sent`, never delivered) or `failing` (rejected at once) to exercise failover,
+ * or switched `off`: its messages stay `sent` until it is switched back to `normal`, and are then
+ * delivered, as a network delivers to a phone that comes back on.
  */
 export class SimulatorChannel implements ChannelAdapter {
   readonly provider = 'simulator'
   private readonly modes = new Map<string, SimulatedMode>()
+  /** What was sent to a phone while it was switched off, by number. */
+  private readonly held = new Map<string, Array<{ req: OutboundRequest, providerMessageId: string }>>()
   private readonly timers = new Map<NodeJS.Timeout, () => void>()
   private readonly pending = new Set<{ dueAt: number, done: Promise<void> }>()
   private report: ((r: StatusReport) => Promise<unknown>) | null = null
@@ -31,6 +35,11 @@ export class SimulatorChannel implements ChannelAdapter {
   setMode (address: string, mode: SimulatedMode): void {
     if (mode === 'normal') this.modes.delete(address)
     else this.modes.set(address, mode)
+    if (mode === 'off') return
+    // Back on: what waited is delivered now. Made unreachable or failing instead: it never is.
+    const waiting = this.held.get(address) ?? []
+    this.held.delete(address)
+    if (mode === 'normal') for (const { req, providerMessageId } of waiting) this.reportDelivery(req, providerMessageId)
   }
 
   getMode (address: string): SimulatedMode {
@@ -43,11 +52,14 @@ export class SimulatorChannel implements ChannelAdapter {
       return { ok: false, failure: 'permanent', reason: 'The simulated number rejected the message', code: 'SIMULATED_REJECTION' }
     }
     const providerMessageId = 'sim-' + randomUUID()
-    if (mode === 'normal') {
-      this.later(() => this.emit(req, providerMessageId, 'delivered'))
-      if (req.channel === 'whatsapp') this.later(() => this.emit(req, providerMessageId, 'read'), 2)
-    }
+    if (mode === 'normal') this.reportDelivery(req, providerMessageId)
+    if (mode === 'off') this.held.set(req.to, [...(this.held.get(req.to) ?? []), { req, providerMessageId }])
     return { ok: true, providerMessageId }
+  }
+
+  private reportDelivery (req: OutboundRequest, providerMessageId: string): void {
+    this.later(() => this.emit(req, providerMessageId, 'delivered'))
+    if (req.channel === 'whatsapp') this.later(() => this.emit(req, providerMessageId, 'read'), 2)
   }
 
   private later (fn: () => Promise<void>, factor = 1): void {
@@ -103,5 +115,6 @@ export class SimulatorChannel implements ChannelAdapter {
     }
     this.timers.clear()
     this.pending.clear()
+    this.held.clear()
   }
 }

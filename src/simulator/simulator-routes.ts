@@ -29,7 +29,7 @@ const modeBody = {
   type: 'object',
   properties: { number: { type: 'string', maxLength: 64 }, mode: { type: 'string' } }
 } as const
-const MODES: readonly SimulatedMode[] = ['normal', 'unreachable', 'failing']
+const MODES: readonly SimulatedMode[] = ['normal', 'off', 'unreachable', 'failing']
 
 type Query = { number?: string, current?: string, show?: string }
 

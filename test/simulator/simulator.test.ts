@@ -109,3 +109,31 @@ t.test('the phone shows the latest page of messages, oldest first, and a link to
   t.equal(shownCount('999999'), MAX_SHOWN, 'never more than the cap')
   t.equal(shownCount('-5'), PAGE_SIZE)
 })
+
+t.test('a phone switched off gets what was sent to it once it is back on; made unreachable instead, never', async (t) => {
+  const { app, services, db } = await buildTestApp(t, { env: FAST_HASH_ENV })
+  const agent = await signedInAgent(app)
+  const statusOf = async (to: string): Promise<string[]> =>
+    (await db.selectFrom('messages').select('status').where('to_address', '=', to).orderBy('created_at').execute()).map((r) => r.status)
+  const settle = async (): Promise<void> => {
+    while (await services.worker.drain() > 0) await services.simulator?.idle()
+    await services.simulator?.idle()
+  }
+  const OTHER = '+31687654321'
+  for (const number of [NUMBER, OTHER]) {
+    t.equal((await agent.inject({ method: 'POST', url: '/simulator/mode', headers: FORM, payload: form({ number, mode: 'off' }) })).statusCode, 303)
+    await services.tickets.receiveInbound({ provider: 'simulator', providerMessageId: `hi-${number}`, from: number, to: null, text: 'Hello', channel: 'sms' })
+  }
+  await settle()
+  t.same(await statusOf(NUMBER), ['sent'], 'the confirmation waits while the phone is off')
+  t.match((await agent.inject({ method: 'GET', url: `/simulator?number=${encodeURIComponent(NUMBER)}`, headers: HTML })).body, /<option value="off" selected>/)
+
+  await agent.inject({ method: 'POST', url: '/simulator/mode', headers: FORM, payload: form({ number: NUMBER, mode: 'normal' }) })
+  await agent.inject({ method: 'POST', url: '/simulator/mode', headers: FORM, payload: form({ number: OTHER, mode: 'unreachable' }) })
+  await settle()
+  t.same(await statusOf(NUMBER), ['delivered'], 'back on: delivered')
+  t.same(await statusOf(OTHER), ['sent'], 'unreachable instead: never delivered')
+  await agent.inject({ method: 'POST', url: '/simulator/mode', headers: FORM, payload: form({ number: OTHER, mode: 'normal' }) })
+  await settle()
+  t.same(await statusOf(OTHER), ['sent'], 'what was dropped stays dropped')
+})
