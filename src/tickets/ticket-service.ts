@@ -20,7 +20,7 @@ import { contactAddresses, failoverSteps, setAsideAddresses } from './contact-se
 import { findConversation, findOrOpenTicket, ticketRef, type Conversation } from './conversations.js'
 import { parseTicketRef } from './ticket-refs.js'
 import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, type Keyword } from './keywords.js'
-import { InvalidPhoneNumber, maskPhone, toE164 } from './phone.js'
+import { InvalidPhoneNumber, maskPhone, toE164, typedNumberToE164 } from './phone.js'
 import * as profiles from './profile-repository.js'
 import * as repo from './ticket-repository.js'
 
@@ -401,8 +401,10 @@ export class TicketService {
       const typed = (input.number ?? '').trim()
       if (typed === '') throw invalid('Enter the customer\'s phone number, or pick one of your customers.', [{ field: 'number', message: 'must not be empty' }])
       try {
-        // As the addresses form does: agents write numbers down with the international prefix 00 too.
-        number = toE164(typed.replace(/^00/, '+'))
+        // As the addresses form does: agents write numbers down with the international prefix 00
+        // too; and with DEFAULT_COUNTRY set, a national number (0612345678) reads as that country's.
+        const national = /^[\s().-]*0[\s().-]*[1-9]/.test(typed) ? typedNumberToE164(typed, this.deps.config.inbox.defaultCountry) : null
+        number = toE164(national ?? typed.replace(/^00/, '+'))
       } catch (err) {
         if (err instanceof InvalidPhoneNumber) throw invalid(err.message, [{ field: 'number', message: 'must be a phone number in international format' }])
         throw err

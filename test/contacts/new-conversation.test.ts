@@ -147,3 +147,14 @@ t.test('anonymous: sign-in redirect for the page, 401 for the action; no CSRF to
   t.equal(noCsrf.statusCode, 403)
   t.equal((await db.selectFrom('messages').selectAll().execute()).length, 0)
 })
+
+t.test('with DEFAULT_COUNTRY, a national number is read as that country\'s; without it, it is refused', async (t) => {
+  const nl = await setup(t, { DEFAULT_COUNTRY: 'NL' })
+  const res = await nl.post(nl.ada, '/conversations', { number: '06-1234 5678', body: 'Hello', token: formToken((await nl.get(nl.ada, '/conversations/new')).body) })
+  t.equal(res.statusCode, 303)
+  t.equal((await nl.db.selectFrom('contacts').select('phone').executeTakeFirstOrThrow()).phone, PHONE)
+  const none = await setup(t)
+  const refused = await none.post(none.ada, '/conversations', { number: '06-1234 5678', body: 'Hello', token: formToken((await none.get(none.ada, '/conversations/new')).body) })
+  t.equal(refused.statusCode, 422)
+  t.match(refused.body, /is not a valid phone number; use international format with country code/)
+})
