@@ -12,6 +12,7 @@ import * as cannedReplies from '../../migrations/20261213T0900-canned-replies.js
 import * as search from '../../migrations/20261213T0900-search.js'
 import * as contactProfiles from '../../migrations/20261214T0900-contact-profiles.js'
 import * as retriesAndTicketRefs from '../../migrations/20261215T0900-retries-and-ticket-refs.js'
+import * as counterShards from '../../migrations/20261216T0900-counter-shards.js'
 import * as oneNumberOneContactPostgres from '../../migrations/postgres/20261210T0900-one-number-one-contact.js'
 import { engineOf } from './database.js'
 
@@ -30,7 +31,8 @@ export const migrations: Record<string, Migration> = {
   '20261213T0900-canned-replies': cannedReplies,
   '20261213T0900-search': search,
   '20261214T0900-contact-profiles': contactProfiles,
-  '20261215T0900-retries-and-ticket-refs': retriesAndTicketRefs
+  '20261215T0900-retries-and-ticket-refs': retriesAndTicketRefs,
+  '20261216T0900-counter-shards': counterShards
 }
 
 /**

@@ -159,6 +159,8 @@ export interface AgentTicketReadsTable {
 
 export interface TicketCountsTable {
   bucket: string
+  /** A bucket's count is the sum over its shards (migration 20261216T0900-counter-shards). */
+  shard: number
   n: number
 }
 

@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
-import type { Executor } from '../db/database.js'
+import { randomInt } from 'node:crypto'
+import { engineOf, type Executor } from '../db/database.js'
 import type { TicketEventKind, TicketStatus } from '../db/schema.js'
 
 // All SQL for the team inbox: views, their counters, unread marks, notes, the timeline's events,
@@ -46,18 +47,25 @@ export async function adjustCounts (db: Executor, from: { status: TicketStatus, 
   const delta = new Map<string, number>()
   for (const b of from === null ? [] : bucketsOf(from.status, from.assigneeId)) delta.set(b, (delta.get(b) ?? 0) - 1)
   for (const b of to === null ? [] : bucketsOf(to.status, to.assigneeId)) delta.set(b, (delta.get(b) ?? 0) + 1)
-  for (const [bucket, n] of delta) {
+  // One shard per transaction, and buckets always in the same order: two transactions never wait
+  // for each other's rows in opposite orders (no deadlock), and on PostgreSQL concurrent ones
+  // mostly touch different rows instead of queueing on one (see the counter-shards migration).
+  const shard = engineOf(db) === 'postgres' ? randomInt(COUNTER_SHARDS) : 0
+  for (const [bucket, n] of [...delta].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
     if (n === 0) continue
-    await db.insertInto('ticket_counts').values({ bucket, n })
-      .onConflict((oc) => oc.column('bucket').doUpdateSet((eb) => ({ n: eb('ticket_counts.n', '+', eb.ref('excluded.n')) })))
+    await db.insertInto('ticket_counts').values({ bucket, shard, n })
+      .onConflict((oc) => oc.columns(['bucket', 'shard']).doUpdateSet((eb) => ({ n: eb('ticket_counts.n', '+', eb.ref('excluded.n')) })))
       .execute()
   }
 }
 
+/** Rows per counter on PostgreSQL: enough that concurrent transactions rarely meet on one. */
+const COUNTER_SHARDS = 16
+
 export async function readCounts (db: Executor, agentId: number): Promise<Record<View, number>> {
   const mine = `agent:${agentId}`
-  const rows = await db.selectFrom('ticket_counts').select(['bucket', 'n'])
-    .where('bucket', 'in', ['open', 'pending', 'closed', 'unassigned', mine]).execute()
+  const rows = await db.selectFrom('ticket_counts').select(['bucket', (eb) => eb.fn.sum<number>('n').as('n')])
+    .where('bucket', 'in', ['open', 'pending', 'closed', 'unassigned', mine]).groupBy('bucket').execute()
   const n = (bucket: string): number => Number(rows.find((r) => r.bucket === bucket)?.n ?? 0)
   return { mine: n(mine), unassigned: n('unassigned'), open: n('open'), pending: n('pending'), closed: n('closed') }
 }
@@ -215,8 +223,8 @@ export async function isAvailable (db: Executor, agentId: number): Promise<boole
  */
 export async function nextAgentForAutoAssign (db: Executor, maxOpen: number): Promise<number | undefined> {
   const agents = await db.selectFrom('agents as a')
-    .leftJoin('ticket_counts as k', (join) => join.on('k.bucket', '=', sql<string>`${sql.lit('agent:')} || cast(a.id as text)`))
-    .select(['a.id', 'k.n'])
+    .select(['a.id', (eb) => eb.selectFrom('ticket_counts as k').select((k) => k.fn.sum<number>('k.n').as('n'))
+      .where('k.bucket', '=', sql<string>`${sql.lit('agent:')} || cast(a.id as text)`).as('n')])
     .where('a.available', '=', 1).where('a.disabled_at', 'is', null)
     .orderBy(sql`coalesce(a.last_assigned_at, '')`).orderBy('a.id')
     .execute()

@@ -101,9 +101,10 @@ t.test('a page rendered by instance A opens its stream on instance B (round-robi
   t.equal(replay.ok, true, 'no reload')
   const replayed = replay.ok ? replay.events.map((e) => e.data.ticketId) : []
   t.same(replayed, [51], 'what B received since the render (less the margin), not what came a minute before')
-  const later = next(b.services.events, (e) => e.name === 'ticket' && e.data.ticketId === 52)
-  b.services.events.publish({ ticketId: 52, change: 'note' })
-  await later
+  // Awaited on both: A's ring must hold 52 before A is asked to replay it below.
+  const later = [next(b.services.events, (e) => e.name === 'ticket' && e.data.ticketId === 52), next(a.services.events, (e) => e.name === 'ticket' && e.data.ticketId === 52)]
+  void b.services.events.publish({ ticketId: 52, change: 'note' })
+  await Promise.all(later)
   t.same(live.filter((e) => e.name === 'ticket').map((e) => e.name === 'ticket' ? e.data.ticketId : null), [52], 'then live')
 
   // And back: an id B gave, presented to A, which received the same notifications in the same order.
