@@ -346,7 +346,8 @@ t.test('the migration indexes the whole history already stored, on either engine
     await trx.insertInto('agents').values({ id: 1, email: 'old@example.com', name: 'Old Agent', role: 'agent', password_hash: 'x', disabled_at: null, created_at: at, updated_at: at }).execute()
     await trx.insertInto('tickets').values({ id: 1, contact_id: 1, status: 'closed', assignee_id: null, created_at: at, updated_at: at, closed_at: at, closed_by: null, last_message_at: at, last_message_preview: 'old', last_message_direction: 'inbound', message_count: 1, status_at: at, last_sender: 'customer', last_sender_agent_id: null, last_customer_message_at: at, awaiting_reply_since: null }).execute()
   })
-  await storeMessage(db, 1, 'old-1', 'An archived complaint about a scratched table')
+  // Written as that release wrote messages: today's insertMessage names columns added since.
+  await db.insertInto('messages').values({ id: 'old-1', ticket_id: 1, direction: 'inbound', kind: 'customer', channel: 'sms', from_address: '+31612345678', to_address: '+3197010260000', body: 'An archived complaint about a scratched table', provider: 'test', provider_message_id: 'old-1', status: 'received', status_at: at, attempts: 0, created_at: at, updated_at: at }).execute()
   await db.insertInto('notes').values({ ticket_id: 1, agent_id: 1, body: 'Archived: offered a partial refund', created_at: at }).execute()
   await migrateToLatest(db)
   const hits = await searchText(db, [{ text: 'archived', prefix: true }], anyFilters, 10)
