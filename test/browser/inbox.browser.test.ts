@@ -47,9 +47,9 @@ t.test('an agent signs in, answers a ticket and signs out, with the CSP active a
   const reply = page.locator('#timeline li.outbound', { hasText: 'Sorry about that! It ships today.' })
   t.match(await reply.locator('.msg-meta').textContent(), /Ada Lovelace/, 'the reply names its agent')
   t.equal(await reply.locator('.status.delivered').count(), 0, 'not delivered yet when the page is shown')
-  // The phone comes back on after the page has rendered: the delivery report the simulator then
-  // sends reaches the page through the event stream.
-  t.match(await reply.locator('.status').first().textContent(), /Sent/i, 'shown as sent')
+  // The phone comes back on after the page has rendered (the reply may still be queued or already
+  // sent by then): the delivery report the simulator then sends reaches the page through the
+  // event stream.
   services.simulator?.setMode('+31612345678', 'normal')
   await reply.locator('.status.delivered').waitFor()
   t.equal(await page.evaluate('window.__sameDocument'), true, 'the reply shows as delivered without a reload')
