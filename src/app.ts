@@ -1,3 +1,4 @@
+import { takeLiveCursor } from './inbox/render.js'
 import formbody from '@fastify/formbody'
 import view from '@fastify/view'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -188,6 +189,8 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const profiles = new ProfileService({ db, clock, events })
   const services: Services = { config, db, clock, channel, simulator, tickets, contacts, profiles, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay, events, presence, canned }
   app.decorate('services', services)
+  // Pages resume their live stream from where the request started (see takeLiveCursor).
+  app.addHook('onRequest', async (request) => { if (request.method === 'GET') takeLiveCursor(request) })
   app.decorate('metrics', metrics)
   app.addHook('onClose', async () => {
     tickets.stopAutoClose()

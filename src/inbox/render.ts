@@ -1,4 +1,16 @@
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+const cursors = new WeakMap<FastifyRequest, string>()
+
+/**
+ * Called as each GET starts (app.ts): the live-event id a page resumes from is taken before the
+ * route reads what the page shows. An event that arrives in between (on PostgreSQL a NOTIFY comes
+ * a moment after its commit) is then replayed to the page, a harmless extra refetch, instead of
+ * being counted as already shown while the page shows what came before it.
+ */
+export function takeLiveCursor (request: FastifyRequest): void {
+  cursors.set(request, request.server.services.events.lastId())
+}
 
 /**
  * Renders a full page inside the layout, with what every page needs: the agent, the CSRF token,
@@ -11,7 +23,7 @@ export async function renderPage (reply: FastifyReply, view: string, data: Recor
     agent,
     csrfToken: reply.request.csrfToken ?? '',
     pageClass: `page-${view}`,
-    lastEventId: agent === null ? null : reply.server.services.events.lastId(),
+    lastEventId: agent === null ? null : (cursors.get(reply.request) ?? reply.server.services.events.lastId()),
     simulatorOn: reply.server.services.simulator !== null,
     ...data
   }, { layout: 'layout.hbs' })
