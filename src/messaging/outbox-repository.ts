@@ -1,6 +1,7 @@
+import type { Expression, ExpressionBuilder, SqlBool } from 'kysely'
 import { engineOf, type Executor } from '../db/database.js'
 import { param, prepared } from '../db/prepared.js'
-import type { OutboxKind, OutboxRow } from '../db/schema.js'
+import type { Database, OutboxKind, OutboxRow } from '../db/schema.js'
 
 export interface NewOutboxItem {
   kind: OutboxKind
@@ -32,31 +33,32 @@ export async function insertOutbox (db: Executor, item: NewOutboxItem, now: stri
 }
 
 /**
- * Claims up to `limit` due rows by setting a lease. A row whose lease has lapsed (its worker
- * died) is due again; what a second attempt may do is decided from the message's own status.
+ * Claims up to `limit` due rows by setting a lease, in one statement. A row whose lease has lapsed
+ * (its worker died) is due again; what a second attempt may do is decided from the message's own
+ * status. Returns them in due order.
  */
 export async function claimDue (db: Executor, now: string, leaseUntil: string, limit: number, kind?: OutboxKind): Promise<OutboxRow[]> {
-  let q = db.selectFrom('outbox').selectAll()
-    .where('run_at', '<=', now)
-    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
-  if (kind !== undefined) q = q.where('kind', '=', kind)
-  q = q.orderBy('run_at').orderBy('id').limit(limit)
-  // Several instances' workers claim at once on PostgreSQL: each skips the rows another is claiming
-  // instead of waiting for them (the caller holds a transaction). The guarded update below is what
-  // makes a claim exclusive on either engine; SQLite has one writer and needs neither.
-  if (engineOf(db) === 'postgres') q = q.forUpdate().skipLocked()
-  const due = await q.execute()
-  const claimed: OutboxRow[] = []
-  for (const row of due) {
+  const due = (eb: ExpressionBuilder<Database, 'outbox'>): Expression<SqlBool> => eb.and([
+    eb('run_at', '<=', now),
+    eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)])
+  ])
+  const rows = await db.updateTable('outbox')
     // run_at moves to the lease's end too: the row is due again exactly when the lease lapses, and
     // claimed rows drop out of the due range instead of being scanned past on every claim.
-    const res = await db.updateTable('outbox').set({ locked_until: leaseUntil, run_at: leaseUntil })
-      .where('id', '=', row.id)
-      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
-      .executeTakeFirst()
-    if (res.numUpdatedRows > 0n) claimed.push({ ...row, locked_until: leaseUntil, run_at: leaseUntil })
-  }
-  return claimed
+    .set({ locked_until: leaseUntil, run_at: leaseUntil })
+    .where('id', 'in', (eb) => {
+      let q = eb.selectFrom('outbox').select('id').where(due)
+      if (kind !== undefined) q = q.where('kind', '=', kind)
+      q = q.orderBy('run_at').orderBy('id').limit(limit)
+      // Several instances' workers claim at once on PostgreSQL: each skips the rows another is
+      // claiming instead of waiting for them, and a row another claim has just taken no longer
+      // matches once its lock is granted (PostgreSQL re-reads it). SQLite has one writer.
+      return engineOf(db) === 'postgres' ? q.forUpdate().skipLocked() : q
+    })
+    .where(due)
+    .returningAll()
+    .execute()
+  return rows.sort((a, b) => a.run_at < b.run_at ? -1 : a.run_at > b.run_at ? 1 : a.id - b.id)
 }
 
 // Run for every send, so compiled once.

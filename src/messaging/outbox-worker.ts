@@ -117,7 +117,7 @@ export class OutboxWorker {
     const now = this.deps.clock.now()
     this.lastBeat = now.getTime()
     const lease = new Date(now.getTime() + this.leaseMs()).toISOString()
-    return await this.deps.db.transaction().execute(async (trx) => await claimDue(trx, now.toISOString(), lease, BATCH))
+    return await claimDue(this.deps.db, now.toISOString(), lease, BATCH)
   }
 
   async process (rows: OutboxRow[]): Promise<void> {

@@ -66,7 +66,13 @@ export async function findOrOpenTicket (trx: Executor, number: string, seen: Con
   for (let round = 0; conversation === undefined; round++) {
     if (round === ROUNDS) throw new Error('The contact for a number kept disappearing while it was being created')
     const contactId = await repo.insertContact(trx, number, now)
-    if (contactId !== undefined && await claimNumber(trx, number, contactId, now) !== contactId) {
+    if (contactId !== undefined) {
+      if (await claimNumber(trx, number, contactId, now) === contactId) {
+        // Ours, and new: no one else can see it before this transaction commits, so it has no
+        // ticket and no opt-out, and there is nothing to read back.
+        conversation = { contactId, optedOutAt: null, openTicketId: null, openTicketStatus: null, openTicketAssigneeId: null }
+        break
+      }
       // Another contact took the number (as an extra address) after our read: theirs it is.
       await repo.deleteNewContact(trx, contactId)
     }

@@ -51,12 +51,12 @@ export async function adjustCounts (db: Executor, from: { status: TicketStatus, 
   // for each other's rows in opposite orders (no deadlock), and on PostgreSQL concurrent ones
   // mostly touch different rows instead of queueing on one (see the counter-shards migration).
   const shard = engineOf(db) === 'postgres' ? randomInt(COUNTER_SHARDS) : 0
-  for (const [bucket, n] of [...delta].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
-    if (n === 0) continue
-    await db.insertInto('ticket_counts').values({ bucket, shard, n })
-      .onConflict((oc) => oc.columns(['bucket', 'shard']).doUpdateSet((eb) => ({ n: eb('ticket_counts.n', '+', eb.ref('excluded.n')) })))
-      .execute()
-  }
+  // One statement for all of them: both engines take the rows in the order of the VALUES list.
+  const rows = [...delta].filter(([, n]) => n !== 0).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([bucket, n]) => ({ bucket, shard, n }))
+  if (rows.length === 0) return
+  await db.insertInto('ticket_counts').values(rows)
+    .onConflict((oc) => oc.columns(['bucket', 'shard']).doUpdateSet((eb) => ({ n: eb('ticket_counts.n', '+', eb.ref('excluded.n')) })))
+    .execute()
 }
 
 /** Rows per counter on PostgreSQL: enough that concurrent transactions rarely meet on one. */

@@ -111,14 +111,16 @@ export class TicketService {
         // Inbound webhooks share commits under load (see db/group-commit.ts).
         const result = await groupCommitter(this.deps.db).run(async (trx) => {
           await opts.alsoInUnit?.(trx)
-          return await this.ingest(trx, sms)
+          const stored = await this.ingest(trx, sms)
+          // Announced with the commit itself (a NOTIFY in the unit on PostgreSQL, delivered in
+          // commit order), not by a round trip of its own after it: under load those queued
+          // one behind another and held up every webhook's answer.
+          if (!stored.duplicate) await this.deps.events.publishInTransaction(trx, { ticketId: stored.ticketId, change: stored.change })
+          return stored
         })
         // Most texts add to an open ticket and send nothing: only wake the worker for real work.
         if (result.queuedOutbound) this.wakeOutbox()
-        if (!result.duplicate) {
-          this.inboundStored(sms.channel)
-          await this.deps.events.publish({ ticketId: result.ticketId, change: result.change })
-        }
+        if (!result.duplicate) this.inboundStored(sms.channel)
         // Only build the entry (and mask the number) when it will be written.
         if ((this.deps.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') !== false) {
           this.deps.log.info({ ticketId: result.ticketId, messageId: result.messageId, from: maskPhone(sms.from), duplicate: result.duplicate, newTicket: result.newTicket }, 'inbound message')
