@@ -177,22 +177,24 @@ async function benchLiveRow (): Promise<void> {
 }
 
 async function benchPostgresRows (): Promise<void> {
-  console.log(`\nPostgreSQL: ${SECONDS} s, ${CONNECTIONS} connections, ${SENDERS} rotating senders after a 3 s warm-up; the server runs on this machine too (fsync off in the throwaway cluster)`)
+  console.log(`\nPostgreSQL: ${CONNECTIONS} connections; each system gets the same traffic: a 3 s warm-up, ${SECONDS} s of first texts (every request a new sender), one text from each of ${SENDERS} senders (then the outbox empties), and ${SECONDS} s of steady ingestion from those senders. The server runs on this machine too (fsync off in the throwaway cluster)`)
   const pgb = await benchPostgres({ adminUrl: postgresAdmin as string, dist, work, seconds: SECONDS, connections: CONNECTIONS, senders: SENDERS })
-  console.log('| run | req/s | p50 ms | p99 ms | non-2xx | stored / acknowledged | duplicates | tickets, confirmations | peak RSS MB |')
-  console.log('|---|---|---|---|---|---|---|---|---|')
+  console.log('| run | steady req/s | p50 ms | p99 ms | first texts req/s | p99 ms | non-2xx | stored / acknowledged | duplicates | tickets, confirmations | peak RSS MB |')
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of pgb.runs) {
-    const stored = r.stored < 0 ? '' : `${r.stored} / ${r.load.total2xx}`
+    const stored = r.stored < 0 ? '' : `${r.stored} / ${r.acknowledged}`
     const tc = r.tickets < 0 ? '' : `${r.tickets}, ${r.confirmations}`
-    console.log(`| ${r.label} | ${r.load.requestsPerSec.toFixed(0)} | ${r.load.p50Ms} | ${r.load.p99Ms} | ${r.load.non2xx} | ${stored} | ${r.duplicates} | ${tc} | ${r.rssMb.join(', ')} |`)
+    console.log(`| ${r.label} | ${r.load.requestsPerSec.toFixed(0)} | ${r.load.p50Ms} | ${r.load.p99Ms} | ${r.first.requestsPerSec.toFixed(0)} | ${r.first.p99Ms} | ${r.load.non2xx + r.first.non2xx} | ${stored} | ${r.duplicates} | ${tc} | ${r.rssMb.join(', ')} |`)
   }
   console.log(`\n| outbox drain, ${pgb.drain.rows} sends answered at once | 1 worker ${pgb.drain.one.toFixed(0)} sends/s | 2 workers (2 app instances) ${pgb.drain.two.toFixed(0)} sends/s | ${(pgb.drain.two / pgb.drain.one).toFixed(2)}x |`)
   console.log()
   const [one, two, ref] = pgb.runs
-  check('PostgreSQL ingestion / hand-written PostgreSQL', `${(one.load.requestsPerSec / ref.load.requestsPerSec * 100).toFixed(1)}%`, one.load.requestsPerSec >= 0.8 * ref.load.requestsPerSec, '>= 80%')
-  check('PostgreSQL ingestion p99, 1 and 2 instances', `${one.load.p99Ms} ms, ${two.load.p99Ms} ms`, one.load.p99Ms < 50 && two.load.p99Ms < 50, '< 50 ms')
+  check('PostgreSQL steady ingestion / hand-written PostgreSQL', `${(one.load.requestsPerSec / ref.load.requestsPerSec * 100).toFixed(1)}%`, one.load.requestsPerSec >= 0.8 * ref.load.requestsPerSec, '>= 80%')
+  rows.push(['PostgreSQL first texts / hand-written (the service also sends each confirmation; the reference only queues it)', `${(one.first.requestsPerSec / ref.first.requestsPerSec * 100).toFixed(1)}%`, 'no target'])
+  check('PostgreSQL steady ingestion p99, 1 and 2 instances', `${one.load.p99Ms} ms, ${two.load.p99Ms} ms`, one.load.p99Ms < 50 && two.load.p99Ms < 50, '< 50 ms')
   for (const r of [one, two]) {
-    check(`${r.label}: nothing acknowledged lost or stored twice`, `${r.load.total2xx} acknowledged, ${r.stored} stored, ${r.duplicates} duplicates`, r.stored >= r.load.total2xx && r.duplicates === 0 && r.load.errors === 0 && r.load.non2xx === 0, 'stored >= acknowledged, 0 duplicates')
+    const ok = r.stored >= r.acknowledged && r.duplicates === 0 && r.load.errors + r.first.errors === 0 && r.load.non2xx + r.first.non2xx === 0
+    check(`${r.label}: nothing acknowledged lost or stored twice`, `${r.acknowledged} acknowledged, ${r.stored} stored, ${r.duplicates} duplicates`, ok, 'stored >= acknowledged, 0 duplicates')
     check(`${r.label}: one ticket and one confirmation per sender`, `${r.tickets} tickets, ${r.confirmations} confirmations`, r.tickets === SENDERS && r.confirmations === SENDERS, `${SENDERS} each`)
   }
   check('outbox drain, 2 workers / 1 worker', `${(pgb.drain.two / pgb.drain.one).toFixed(2)}x`, pgb.drain.two >= 1.5 * pgb.drain.one, '>= 1.5x')

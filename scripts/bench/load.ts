@@ -28,14 +28,15 @@ export interface LoadResult {
   total2xx: number
 }
 
-/** Drives a webhook URL with form-encoded inbound SMS from `senders` rotating numbers; `rate`: requests per second in all (default: as fast as it answers). */
-export async function loadWebhook (url: string, opts: { seconds: number, connections: number, senders: number, tag: string, firstSender?: number, rate?: number }): Promise<LoadResult> {
+/** Drives a webhook URL with form-encoded inbound SMS from `senders` rotating numbers, starting at +31612000000 + `firstSender`; `rate`: requests per second in all (default: as fast as it answers). */
+export async function loadWebhook (url: string, opts: { seconds: number, connections: number, senders: number, tag: string, firstSender?: number, rate?: number, amount?: number }): Promise<LoadResult> {
   let n = 0
   const result = await autocannon({
     url,
     method: 'POST',
     connections: opts.connections,
-    duration: opts.seconds,
+    // `amount`: exactly that many requests (one per sender when it equals `senders`), however long they take.
+    ...(opts.amount !== undefined ? { amount: opts.amount } : { duration: opts.seconds }),
     ...(opts.rate !== undefined ? { overallRate: opts.rate } : {}),
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     requests: [{
