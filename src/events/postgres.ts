@@ -1,4 +1,4 @@
-import { sql } from 'kysely'
+import { CompiledQuery } from 'kysely'
 import pg from 'pg'
 import type { Clock } from '../clock.js'
 import { pgClientOptions, type Db, type TxExecutor } from '../db/database.js'
@@ -10,6 +10,11 @@ import type { PresenceBoard, PresenceState } from './presence.js'
 
 /** The channel every instance of one database LISTENs on. */
 export const CHANNEL = 'textdesk_events'
+
+/** Sent with every committed change: compiled by hand, not built and compiled by Kysely each time. */
+function notifyQuery (payload: string): CompiledQuery {
+  return CompiledQuery.raw('select pg_notify($1, $2)', [CHANNEL, payload])
+}
 
 /**
  * How far back a resume point from another instance is replayed: clock skew between the machines
@@ -86,7 +91,7 @@ export class PostgresEventBus implements EventBus {
 
   async publishInTransaction (trx: TxExecutor, data: TicketEventData, opts: { audience?: number } = {}): Promise<void> {
     if (this.closed) return
-    await sql`select pg_notify(${CHANNEL}, ${JSON.stringify({ k: 't', d: data, a: opts.audience ?? null } satisfies Wire)})`.execute(trx)
+    await trx.executeQuery(notifyQuery(JSON.stringify({ k: 't', d: data, a: opts.audience ?? null } satisfies Wire)))
   }
 
   publishEphemeral (data: PresenceEventData): void {
@@ -158,7 +163,7 @@ export class PostgresEventBus implements EventBus {
   private async notify (wire: Wire): Promise<void> {
     const payload = JSON.stringify(wire)
     this.notifying = this.notifying.then(async () => {
-      await sql`select pg_notify(${CHANNEL}, ${payload})`.execute(this.deps.db)
+      await this.deps.db.executeQuery(notifyQuery(payload))
     }).catch((err: Error) => {
       if (!this.closed) this.deps.onError?.(`a live update was not sent: ${err.message}`)
     })
