@@ -43,6 +43,7 @@ import { VIEWS_DIR } from './paths.js'
 import { simulatorRoutes } from './simulator/simulator-routes.js'
 import { ContactService } from './tickets/contact-service.js'
 import { ProfileService } from './tickets/profile-service.js'
+import { MergeService } from './tickets/merge-service.js'
 import { ticketPort } from './tickets/ticket-port.js'
 import { TicketService } from './tickets/ticket-service.js'
 import { findTicket } from './tickets/ticket-repository.js'
@@ -187,6 +188,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const canned = new CannedReplyService({ db, clock })
 
   const profiles = new ProfileService({ db, clock, events })
+  const merges = new MergeService({ db, clock, events, outbound })
   const services: Services = { config, db, clock, channel, simulator, tickets, contacts, profiles, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay, events, presence, canned }
   app.decorate('services', services)
   // Pages resume their live stream from where the request started (see takeLiveCursor).
@@ -242,7 +244,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     })
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)
-    await scope.register(inboxRoutes, { tickets, contacts, search, profiles, presence, canned, config, simulatorOn: simulator !== null })
+    await scope.register(inboxRoutes, { tickets, contacts, search, profiles, presence, canned, merges, config, simulatorOn: simulator !== null })
     await scope.register(liveRoutes, {
       events,
       presence,

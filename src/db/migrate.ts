@@ -13,6 +13,7 @@ import * as search from '../../migrations/20261213T0900-search.js'
 import * as contactProfiles from '../../migrations/20261214T0900-contact-profiles.js'
 import * as retriesAndTicketRefs from '../../migrations/20261215T0900-retries-and-ticket-refs.js'
 import * as counterShards from '../../migrations/20261216T0900-counter-shards.js'
+import * as merges from '../../migrations/20261217T0900-merges.js'
 import * as oneNumberOneContactPostgres from '../../migrations/postgres/20261210T0900-one-number-one-contact.js'
 import { engineOf } from './database.js'
 
@@ -32,7 +33,8 @@ export const migrations: Record<string, Migration> = {
   '20261213T0900-search': search,
   '20261214T0900-contact-profiles': contactProfiles,
   '20261215T0900-retries-and-ticket-refs': retriesAndTicketRefs,
-  '20261216T0900-counter-shards': counterShards
+  '20261216T0900-counter-shards': counterShards,
+  '20261217T0900-merges': merges
 }
 
 /**

@@ -123,9 +123,11 @@ export interface TicketsTable {
   last_customer_message_at: Iso | null
   /** The oldest customer message no agent reply has followed yet; null when answered. */
   awaiting_reply_since: Iso | null
+  /** The ticket this one was merged into (it is closed and in no view); null for every other ticket. */
+  merged_into: ColumnType<number | null, number | null | undefined, number | null>
 }
 
-export type TicketEventKind = 'assigned' | 'status' | 'opt_out' | 'opt_in' | 'retry'
+export type TicketEventKind = 'assigned' | 'status' | 'opt_out' | 'opt_in' | 'retry' | 'merged_into' | 'merged_from'
 
 /** The timeline's entries that are not messages or notes. */
 export interface TicketEventsTable {
@@ -140,6 +142,8 @@ export interface TicketEventsTable {
   created_at: Iso
   /** The message the event is about: the retry an agent sent, the text whose `#<ref>` reopened the ticket. */
   message_id: ColumnType<string | null, string | null | undefined, string | null>
+  /** A merge: the ticket this one was merged into (`merged_into`) or the one merged into it (`merged_from`). */
+  other_ticket_id: ColumnType<number | null, number | null | undefined, number | null>
 }
 
 /** Private notes: never messages, never in the outbox. */
@@ -339,6 +343,17 @@ export interface CannedReplyChangesTable {
   created_at: Iso
 }
 
+/** A customer merged into another one: the merged contact's row is gone, this remembers it. */
+export interface ContactMergesTable {
+  id: Id
+  from_contact_id: number
+  from_phone: string
+  from_name: string | null
+  into_contact_id: number
+  agent_id: number
+  created_at: Iso
+}
+
 export interface Database {
   contacts: ContactsTable
   contact_addresses: ContactAddressesTable
@@ -366,6 +381,7 @@ export interface Database {
   canned_reply_changes: CannedReplyChangesTable
   contact_changes: ContactChangesTable
   conversation_tokens: ConversationTokensTable
+  contact_merges: ContactMergesTable
 }
 
 export type Contact = Selectable<ContactsTable>

@@ -5,10 +5,12 @@ import { wantsHtml } from '../http/security.js'
 import { MAX_PARTS_WITHOUT_CONFIRM } from '../messaging/sms-parts.js'
 import { contactIdOf, MAX_CONTACT_NAME_LENGTH, MAX_CONTACT_NOTES_LENGTH, type ProfileService } from '../tickets/profile-service.js'
 import { MAX_REPLY_LENGTH, PartsToConfirm, type TicketService } from '../tickets/ticket-service.js'
+import type { MergeService } from '../tickets/merge-service.js'
 
 export interface ContactRoutesDeps {
   profiles: ProfileService
   tickets: TicketService
+  merges: MergeService
   /** The inbox's page renderer (layout, header, agent). */
   page: (reply: FastifyReply, name: string, data: Record<string, unknown>) => Promise<FastifyReply>
 }
@@ -39,27 +41,32 @@ const newToken = (): string => randomBytes(18).toString('base64url')
  * a refusal re-renders the form with the reason and what was typed.
  */
 export async function contactRoutes (app: FastifyInstance, deps: ContactRoutesDeps): Promise<void> {
-  const { profiles, tickets, page } = deps
+  const { profiles, tickets, merges, page } = deps
   const agentOf = (req: FastifyRequest): { id: number, name: string } => {
     if (req.agent === undefined) throw new UserError(401, 'Sign in first.', 'UNAUTHORIZED')
     return req.agent
   }
 
-  const profilePage = async (reply: FastifyReply, id: number, state: { error?: string, name?: string, notes?: string, saved?: boolean } = {}) => {
+  const profilePage = async (reply: FastifyReply, id: number, state: { error?: string, name?: string, notes?: string, saved?: boolean, merged?: boolean } = {}) => {
     const data = await profiles.profile(id)
     return await page(reply, 'contact', {
       title: data.contact.customer,
       pageClass: 'page-contact',
       ...data,
+      merge: { ...await merges.contactMergeData(id), done: state.merged === true },
       maxName: MAX_CONTACT_NAME_LENGTH,
       maxNotes: MAX_CONTACT_NOTES_LENGTH,
       state: { error: state.error, name: state.name ?? data.contact.name ?? '', notes: state.notes ?? data.contact.notes ?? '', saved: state.saved === true }
     })
   }
 
-  app.get<{ Params: { id: string }, Querystring: { saved?: string } }>('/contacts/:id', { schema: { params: idParams, querystring: { type: 'object', properties: { saved: { type: 'string', maxLength: 8 } } } } }, async (req, reply) => {
+  app.get<{ Params: { id: string }, Querystring: { saved?: string, merged?: string } }>('/contacts/:id', { schema: { params: idParams, querystring: { type: 'object', properties: { saved: { type: 'string', maxLength: 8 }, merged: { type: 'string', maxLength: 8 } } } } }, async (req, reply) => {
     agentOf(req)
-    return await profilePage(reply, contactIdOf(req.params.id), { saved: req.query.saved === '1' })
+    const id = contactIdOf(req.params.id)
+    // A customer merged into another one: their profile is that one's now.
+    const into = await merges.contactMergedInto(id)
+    if (into !== undefined) return await reply.redirect(`/contacts/${into}`, 303)
+    return await profilePage(reply, id, { saved: req.query.saved === '1', merged: req.query.merged === '1' })
   })
 
   app.post<{ Params: { id: string }, Body: ProfileForm }>('/contacts/:id', { schema: { params: idParams, body: profileBody } }, async (req, reply) => {

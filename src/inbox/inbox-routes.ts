@@ -13,6 +13,8 @@ import { cannedRoutes } from './canned-routes.js'
 import { parseFilters, MAX_QUERY_LENGTH, RESULT_LIMIT, type SearchInput, type SearchService } from './search-service.js'
 import { contactRoutes } from './contact-routes.js'
 import type { ProfileService } from '../tickets/profile-service.js'
+import type { MergeService } from '../tickets/merge-service.js'
+import { mergeRoutes } from './merge-routes.js'
 
 export interface InboxDeps {
   tickets: TicketService
@@ -21,6 +23,7 @@ export interface InboxDeps {
   profiles: ProfileService
   presence: PresenceBoard
   canned: CannedReplyService
+  merges: MergeService
   config: Config
   /** Shows the simulator's link in the header. */
   simulatorOn: boolean
@@ -37,7 +40,7 @@ const idParams = {
 } as const
 const listQuery = {
   type: 'object',
-  properties: { view: { type: 'string', maxLength: 32 }, cursor: { type: 'string', maxLength: 64 }, q: { type: 'string', maxLength: 200 }, canned: { type: 'string', maxLength: 200 } }
+  properties: { view: { type: 'string', maxLength: 32 }, cursor: { type: 'string', maxLength: 64 }, q: { type: 'string', maxLength: 200 }, canned: { type: 'string', maxLength: 200 }, merged: { type: 'string', maxLength: 12 } }
 } as const
 // Search: `q` is checked in code (search-service.ts), so that a long query gets a sentence, not a
 // validator's wording; the cap here only bounds what is read at all (Node refuses a request line
@@ -86,7 +89,7 @@ const addressParams = {
 } as const
 
 interface Form { body?: string, assignee?: string, status?: string, undo?: string, available?: string, return_to?: string, failover?: string, seen?: string, confirm_collision?: string, confirm_parts?: string }
-type TicketReq = FastifyRequest<{ Params: { id: string }, Querystring: { view?: string, canned?: string }, Body: Form }>
+type TicketReq = FastifyRequest<{ Params: { id: string }, Querystring: { view?: string, canned?: string, merged?: string }, Body: Form }>
 
 /** What the ticket page shows besides the ticket: an error with the agent's text kept, and what to confirm. */
 interface PageState {
@@ -99,6 +102,7 @@ interface PageState {
   addressError?: string
   channel?: string
   address?: string
+  mergeError?: string
 }
 
 /** The search box and its filters as the agent left them. */
@@ -139,7 +143,7 @@ function viewOf (raw: string | undefined, fallback: View): View {
  * only enhances them (live updates, keyboard, counters).
  */
 export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promise<void> {
-  const { tickets, contacts, search, profiles, presence, canned, config } = deps
+  const { tickets, contacts, search, profiles, presence, canned, merges, config } = deps
   const page = async (reply: FastifyReply, name: string, data: Record<string, unknown>) =>
     await renderPage(reply, name, { simulatorOn: deps.simulatorOn, ...data })
 
@@ -277,13 +281,18 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
       canFailover: data.addresses.length > 1,
       cannedReplies,
       pickedCanned: picked,
+      mergeTargets: await merges.targetsFor(id),
+      // Arrived by the redirect from a ticket merged into this one.
+      mergedFrom: /^[1-9]\d{0,8}$/.test(req.query?.merged ?? '') ? req.query.merged : undefined,
       failoverExpiryMinutes: Math.round(config.failover.defaultExpirySeconds / 6) / 10
     })
   }
 
-  app.get<{ Params: { id: string }, Querystring: { view?: string, canned?: string }, Body: Form }>('/tickets/:id', { schema: { params: idParams, querystring: listQuery } }, async (req, reply) => {
+  app.get<{ Params: { id: string }, Querystring: { view?: string, canned?: string, merged?: string }, Body: Form }>('/tickets/:id', { schema: { params: idParams, querystring: listQuery } }, async (req, reply) => {
     const agent = agentOf(req)
     const id = ticketIdOf(req.params.id)
+    const into = await merges.ticketMergedInto(id)
+    if (into !== undefined) return await reply.redirect(`/tickets/${into}?merged=${id}`, 303)
     await tickets.getTicket(id)
     await tickets.markRead(id, agent.id)
     return await ticketPage(req, reply)
@@ -404,7 +413,8 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
   })
 
   await cannedRoutes(app, { canned, page })
-  await contactRoutes(app, { profiles, tickets, page })
+  await contactRoutes(app, { profiles, tickets, merges, page })
+  await mergeRoutes(app, { merges, ticketPage })
 
   // A refused form re-renders at its POST address; reloading that address later (a GET) must
   // land on the ticket, not on a 404.

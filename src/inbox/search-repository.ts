@@ -74,9 +74,10 @@ function activeBetween (f: SearchFilters): RawBuilder<unknown>[] {
   return where
 }
 
+/** `#12` finds ticket 12, or the ticket it was merged into. */
 export async function ticketById (db: Executor, id: number, f: SearchFilters): Promise<TicketHit[]> {
   const r = await sql<TicketHit>`select ${TICKET_COLUMNS} from tickets t ${TICKET_JOINS}
-    where t.id = ${id}${and([...ticketFilters(f), ...activeBetween(f)])}`.execute(db)
+    where t.id = (select coalesce(m.merged_into, m.id) from tickets m where m.id = ${id})${and([...ticketFilters(f), ...activeBetween(f)])}`.execute(db)
   return r.rows
 }
 
@@ -91,7 +92,7 @@ export async function ticketsByNumber (db: Executor, match: { number: string } |
     : sql`select contact_id from contact_numbers
         where substr(number, length(number) - 3) = ${match.suffix.slice(-4)} and number like ${'%' + match.suffix}`
   const r = await sql<TicketHit>`select ${TICKET_COLUMNS} from tickets t ${TICKET_JOINS}
-    where t.contact_id in (${owners})${and([...ticketFilters(f), ...activeBetween(f)])}
+    where t.contact_id in (${owners}) and t.merged_into is null${and([...ticketFilters(f), ...activeBetween(f)])}
     order by t.last_message_at desc, t.id desc limit ${limit}`.execute(db)
   return r.rows
 }

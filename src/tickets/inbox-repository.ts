@@ -30,6 +30,8 @@ export function listView (db: Executor, view: View, agentId: number, limit: numb
   if (view === 'mine') q = q.where('t.status', '=', sql.lit('open')).where('t.assignee_id', '=', agentId)
   else if (view === 'unassigned') q = q.where('t.status', '=', sql.lit('open')).where('t.assignee_id', 'is', null)
   else q = q.where('t.status', '=', sql.lit(view === 'closed' ? 'closed' : view))
+  // A merged ticket is closed, but shown in no view: its messages are on the ticket it went into.
+  if (view === 'closed') q = q.where('t.merged_into', 'is', null)
   if (before !== null) q = q.where((eb) => eb(eb.refTuple(order, 't.id'), '<', eb.tuple(before.at, before.id)))
   return q.orderBy(order, 'desc').orderBy('t.id', 'desc').limit(limit).execute()
 }
@@ -101,7 +103,7 @@ export async function countUnread (db: Executor, agentId: number): Promise<numbe
 export interface TicketState { status: TicketStatus, assigneeId: number | null }
 
 export function findTicketState (db: Executor, id: number) {
-  return db.selectFrom('tickets').select(['id', 'status', 'assignee_id', 'contact_id', 'closed_at']).where('id', '=', id).executeTakeFirst()
+  return db.selectFrom('tickets').select(['id', 'status', 'assignee_id', 'contact_id', 'closed_at', 'merged_into']).where('id', '=', id).executeTakeFirst()
 }
 
 /**
@@ -121,6 +123,8 @@ export async function updateTicketState (db: Executor, id: number, expected: Tic
       ...(statusChanged && expected.status === 'closed' ? { closed_at: null, closed_by: null } : {})
     })
     .where('id', '=', id)
+    // A merged ticket never moves again: it is counted in no view (merge-repository.ts).
+    .where('merged_into', 'is', null)
     .where('status', '=', expected.status)
     .where('assignee_id', expected.assigneeId === null ? 'is' : '=', expected.assigneeId)
     .executeTakeFirst()
@@ -181,7 +185,7 @@ export async function markUnread (db: Executor, agentId: number, ticketId: numbe
 
 /** The contact's other tickets, newest first: "earlier tickets" of a returning customer. */
 export function listOtherTickets (db: Executor, contactId: number, exceptId: number, limit = 10) {
-  return db.selectFrom('tickets').select(['id', 'status', 'created_at', 'closed_at', 'last_message_preview'])
+  return db.selectFrom('tickets').select(['id', 'status', 'created_at', 'closed_at', 'last_message_preview', 'merged_into'])
     .where('contact_id', '=', contactId).where('id', '<>', exceptId)
     .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute()
 }
@@ -190,6 +194,7 @@ export function listOtherTickets (db: Executor, contactId: number, exceptId: num
 export function findClosedSince (db: Executor, contactId: number, since: string) {
   return db.selectFrom('tickets').select(['id', 'assignee_id', 'closed_at'])
     .where('contact_id', '=', contactId).where('status', '=', sql.lit('closed')).where('closed_at', '>=', since)
+    .where('merged_into', 'is', null)
     .orderBy('closed_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst()
 }
 
@@ -197,6 +202,7 @@ export function findClosedSince (db: Executor, contactId: number, since: string)
 export function findClosedTicket (db: Executor, contactId: number, ticketId: number, since: string) {
   return db.selectFrom('tickets').select(['id', 'assignee_id', 'closed_at'])
     .where('id', '=', ticketId).where('contact_id', '=', contactId).where('status', '=', sql.lit('closed')).where('closed_at', '>=', since)
+    .where('merged_into', 'is', null)
     .executeTakeFirst()
 }
 

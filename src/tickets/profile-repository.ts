@@ -41,7 +41,7 @@ export function listConsentEvents (db: Executor, contactId: number) {
 /** All the contact's tickets, latest activity first. */
 export function listContactTickets (db: Executor, contactId: number) {
   return db.selectFrom('tickets').leftJoin('agents', 'agents.id', 'tickets.assignee_id')
-    .select(['tickets.id', 'tickets.status', 'tickets.created_at', 'tickets.last_message_at', 'tickets.last_message_preview', 'agents.name as assignee_name'])
+    .select(['tickets.id', 'tickets.status', 'tickets.created_at', 'tickets.last_message_at', 'tickets.last_message_preview', 'tickets.merged_into', 'agents.name as assignee_name'])
     .where('tickets.contact_id', '=', contactId)
     .orderBy('tickets.last_message_at', 'desc').orderBy('tickets.id', 'desc').execute()
 }

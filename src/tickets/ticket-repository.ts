@@ -47,10 +47,13 @@ export async function findOpenTicketForContact (db: Executor, contactId: number)
 /**
  * A ticket a customer's text named with `#<ref>`, when it is theirs: by primary key, and only
  * together with its owner, so another customer's ticket reads the same as one that does not exist.
+ * A merged ticket's number finds the ticket it was merged into.
  */
 export function findOwnTicket (db: Executor, ticketId: number, contactId: number) {
-  return db.selectFrom('tickets').select(['id', 'status', 'closed_at', 'assignee_id'])
-    .where('id', '=', ticketId).where('contact_id', '=', contactId).executeTakeFirst()
+  return db.selectFrom('tickets as named')
+    .innerJoin('tickets as t', (join) => join.on(sql<boolean>`t.id = coalesce(named.merged_into, named.id)`))
+    .select(['t.id', 't.status', 't.closed_at', 't.assignee_id'])
+    .where('named.id', '=', ticketId).where('named.contact_id', '=', contactId).executeTakeFirst()
 }
 
 /** The ticket that stands for a contact in messages to agents: their open one, else their latest. */

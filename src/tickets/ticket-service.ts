@@ -63,6 +63,10 @@ export class PartsToConfirm extends UserError {
 
 export { ticketRef }
 
+/** 409 on a change to a merged ticket (a page opened before the merge): the work goes on in the other one. */
+const mergedAway = (ticketId: number, into: number): UserError =>
+  conflict(`Ticket #${ticketRef(ticketId)} was merged into #${ticketRef(into)}; nothing was changed here. Continue on #${ticketRef(into)}.`)
+
 /**
  * Ticket rules and transaction boundaries. Every method that queues outbound work does so in the
  * same transaction as the state change that caused it, then wakes the outbox worker after commit.
@@ -310,6 +314,7 @@ export class TicketService {
     const result = await this.deps.db.transaction().execute(async (trx) => {
       const ticket = await repo.findTicket(trx, ticketId)
       if (ticket === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
+      if (ticket.merged_into !== null) throw mergedAway(ticketId, ticket.merged_into)
       if (ticket.status === 'closed') throw conflict(`Ticket ${ticketRef(ticketId)} is closed; a reply cannot be sent on a closed ticket. Reopen it first.`)
       const now = this.deps.clock.now().toISOString()
       if (opts.seen !== undefined && opts.seen !== '' && opts.confirmCollision !== true && agentId !== null) {
@@ -467,6 +472,7 @@ export class TicketService {
       for (let round = 0; round < 3; round++) {
         const t = await inbox.findTicketState(trx, ticketId)
         if (t === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
+        if (t.merged_into !== null) throw mergedAway(ticketId, t.merged_into)
         if (t.status === status) return false
         const from = { status: t.status, assigneeId: t.assignee_id }
         let to: inbox.TicketState = { status, assigneeId: t.assignee_id }
@@ -548,6 +554,7 @@ export class TicketService {
       for (let round = 0; round < 3; round++) {
         const t = await inbox.findTicketState(trx, ticketId)
         if (t === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
+        if (t.merged_into !== null) throw mergedAway(ticketId, t.merged_into)
         if (t.assignee_id === target) return false
         if (await this.moveTicket(trx, ticketId, { status: t.status, assigneeId: t.assignee_id }, { status: t.status, assigneeId: target }, agentId, now)) return true
       }
@@ -563,7 +570,9 @@ export class TicketService {
     if (text === '') throw invalid('The note is empty. Write something before saving it.', [{ field: 'body', message: 'must not be empty' }])
     if (text.length > MAX_NOTE_LENGTH) throw invalid(`The note is ${text.length} characters long; the limit is ${MAX_NOTE_LENGTH}. Shorten it; nothing was saved.`, [{ field: 'body', message: `at most ${MAX_NOTE_LENGTH} characters` }])
     const noteId = await this.deps.db.transaction().execute(async (trx) => {
-      if (await inbox.findTicketState(trx, ticketId) === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
+      const t = await inbox.findTicketState(trx, ticketId)
+      if (t === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
+      if (t.merged_into !== null) throw mergedAway(ticketId, t.merged_into)
       return await inbox.insertNote(trx, ticketId, agentId, text, this.deps.clock.now().toISOString())
     })
     await this.deps.events.publish({ ticketId, change: 'note' })
@@ -772,6 +781,8 @@ export function eventText (e: EventRow, autoCloseHours: number): string {
     return `${actor} set this to open`
   }
   if (e.kind === 'retry') return `${actor ?? 'Someone'} retried a failed message`
+  if (e.kind === 'merged_into') return `${actor ?? 'Someone'} merged this ticket into #${ticketRef(e.other_ticket_id ?? 0)}`
+  if (e.kind === 'merged_from') return `${actor ?? 'Someone'} merged #${ticketRef(e.other_ticket_id ?? 0)} into this ticket: its messages, notes and timeline are here`
   if (e.kind === 'opt_out') return 'The customer texted STOP: no messages go to them until they text START'
   return 'The customer texted START: messages may go to them again'
 }
