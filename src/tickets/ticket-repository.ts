@@ -116,8 +116,18 @@ export async function insertOpenTicket (db: Executor, contactId: number, now: st
  */
 export async function touchTicket (db: Executor, ticketId: number, at: string, last: LastMessage | null): Promise<void> {
   if (last === null) await qCountMessage(db, { at, ticketId })
-  else if (last.direction === 'inbound') await qTouchInbound(db, { at, ticketId, preview: last.preview })
+  else if (last.direction === 'inbound') await touchForInbound(db, ticketId, at, last.preview)
   else await qTouchOutbound(db, { at, ticketId, preview: last.preview, sender: last.sender, agentId: last.agentId ?? null, answered: last.sender === 'agent' ? 1 : 0 })
+}
+
+/**
+ * A customer's text on its ticket; false when that ticket has been merged into another since the
+ * text's transaction read it (no row changed): the caller must run its unit again, to find the
+ * ticket it was merged into.
+ */
+export async function touchForInbound (db: Executor, ticketId: number, at: string, preview: string): Promise<boolean> {
+  const res = await qTouchInbound(db, { at, ticketId, preview })
+  return (res.numAffectedRows ?? 0n) > 0n
 }
 
 // Every inbound SMS runs this one: compiled once.
@@ -134,7 +144,9 @@ const qTouchInbound = prepared<{ at: string, ticketId: number, preview: string }
       message_count: eb('message_count', '+', 1),
       updated_at: param<string>('at')
     }))
-    .where('id', '=', param<number>('ticketId')))
+    .where('id', '=', param<number>('ticketId'))
+    // On PostgreSQL this UPDATE waits for a merge holding the row, then sees its merged_into.
+    .where('merged_into', 'is', null))
 
 const qTouchOutbound = prepared<{ at: string, ticketId: number, preview: string, sender: string, agentId: number | null, answered: number }, never>((db) =>
   db.updateTable('tickets')

@@ -24,6 +24,14 @@ import { InvalidPhoneNumber, maskPhone, toE164, typedNumberToE164 } from './phon
 import * as profiles from './profile-repository.js'
 import * as repo from './ticket-repository.js'
 
+/** The open ticket a text's unit read was merged into another before the text was stored: run the unit again. */
+class TicketMergedMeanwhile extends Error {
+  constructor (ticketId: number) {
+    super(`ticket ${ticketId} was merged while a text for it was being stored`)
+    this.name = 'TicketMergedMeanwhile'
+  }
+}
+
 export interface InboundSms {
   provider: string
   /** The provider's id for this inbound message; the idempotency key for webhook retries. */
@@ -134,7 +142,9 @@ export class TicketService {
         // Two deliveries of one provider message racing on a multi-writer database: the loser hits
         // the unique index on the provider id, and the whole unit runs again and finds the winner's
         // row. (Contacts and tickets never raise on a race: see conversations.ts.)
-        if (!isUniqueViolation(err) || attempt >= 3) throw err
+        // Likewise when the ticket it read was merged into another before the text was stored
+        // (invariant: a text is never left on a ticket no view shows).
+        if (!(isUniqueViolation(err) || err instanceof TicketMergedMeanwhile) || attempt >= 3) throw err
       }
     }
   }
@@ -212,7 +222,7 @@ export class TicketService {
       created_at: now,
       updated_at: now
     })
-    await repo.touchTicket(trx, ticketId, now, first)
+    if (!await repo.touchForInbound(trx, ticketId, now, first.preview)) throw new TicketMergedMeanwhile(ticketId)
 
     const base = { ticketId, channel: sms.channel, to: sms.from }
     let queuedOutbound = false

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { eventsDelivered, isMarker } from '../helper.js'
 import { FORM, HTML, setup } from '../contacts/helpers.js'
+import { findConversation } from '../../src/tickets/conversations.js'
 import { countersMatchRecount, messageIds } from './helpers.js'
 
 const PHONE = '+31612345678'
@@ -189,4 +190,29 @@ t.test('merging needs a signed-in agent and the form\'s CSRF token', async (t) =
   const noToken = await s.ada.inject({ method: 'POST', url: `/tickets/${second}/merge`, headers: { ...FORM, ...HTML, 'x-csrf-token': '' }, payload: `into=${first}` })
   t.equal(noToken.statusCode, 403)
   t.equal((await s.db.selectFrom('tickets').select('merged_into').where('id', '=', second).executeTakeFirstOrThrow()).merged_into, null, 'nothing merged')
+})
+
+t.test('a text whose transaction read the ticket just before a merge committed is stored on the ticket it was merged into', async (t) => {
+  const s = await setup(t)
+  const { ada, db, post, text, services } = s
+  const { first, second } = await twoTickets(t, s)
+  // The webhook's read of the customer's open ticket (the second) happens before the merge
+  // commits; on PostgreSQL its text then waits for the merge's lock and finds the ticket merged.
+  const stale = await findConversation(db, PHONE)
+  t.equal(stale?.openTicketId, second)
+  const lookUp = services.tickets.lookUpSender
+  let reads = 0
+  services.tickets.lookUpSender = async (trx, number) => reads++ === 0 ? stale : await lookUp(trx, number)
+  t.teardown(() => { services.tickets.lookUpSender = lookUp })
+  t.equal((await post(ada, `/tickets/${second}/merge`, { into: String(first) })).statusCode, 303)
+
+  const landed = await text(PHONE, 'Hello? Anyone?')
+  t.equal(landed, first, 'the webhook answers with the ticket it was merged into')
+  t.equal(reads, 2, 'the unit ran again after finding its ticket merged')
+  const onMerged = await db.selectFrom('messages').select('body').where('ticket_id', '=', second).execute()
+  t.same(onMerged, [], 'nothing is left on the merged ticket, which no view shows')
+  const last = await db.selectFrom('tickets').select(['last_message_preview', 'message_count']).where('id', '=', first).executeTakeFirstOrThrow()
+  t.equal(last.last_message_preview, 'Hello? Anyone?')
+  t.equal(last.message_count, (await db.selectFrom('messages').select('id').where('ticket_id', '=', first).execute()).length, 'counted once, on the target')
+  await countersMatchRecount(t, db, 'after the text')
 })
