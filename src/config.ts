@@ -1,6 +1,7 @@
 // The only module that reads process.env. Everything else receives a frozen Config.
 import { readFileSync } from 'node:fs'
 import { isSupportedCountry, type CountryCode } from 'libphonenumber-js/max'
+import { IANAZone } from 'luxon'
 
 export type SmsChannelName = 'simulator' | 'messagebird'
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -91,7 +92,15 @@ export interface Config {
    * with a port, also served on a listener of its own at `host:port`. Neither: not served.
    */
   metrics: { token: string | null, port: number | null, host: string }
+  /**
+   * QUIET_HOURS: a daily window, in minutes after local midnight (`start` > `end` crosses
+   * midnight), or null when off. Judged in the recipient's zone when their number's country has
+   * one; else in `timezone` (QUIET_HOURS_TIMEZONE, an IANA zone).
+   */
+  quietHours: { window: QuietWindow | null, timezone: string }
 }
+
+export interface QuietWindow { start: number, end: number }
 
 export type DatabaseConfig = SqliteConfig | PostgresConfig
 export interface SqliteConfig { kind: 'sqlite', path: string, synchronous: 'NORMAL' | 'FULL' }
@@ -319,6 +328,26 @@ export function loadConfig (env: Env = process.env): Config {
     return null
   }
 
+  const quietHours = (): Config['quietHours'] => {
+    const timezone = str('QUIET_HOURS_TIMEZONE') ?? 'UTC'
+    if (!IANAZone.isValidZone(timezone)) problems.push(`QUIET_HOURS_TIMEZONE must be an IANA time zone, e.g. Europe/Amsterdam or UTC (got "${timezone}")`)
+    const raw = str('QUIET_HOURS')
+    if (raw === null) return { window: null, timezone }
+    const m = /^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$/.exec(raw)
+    const minutes = (h: string, min: string): number | null => Number(h) < 24 && Number(min) < 60 ? Number(h) * 60 + Number(min) : null
+    const start = m === null ? null : minutes(m[1], m[2])
+    const end = m === null ? null : minutes(m[3], m[4])
+    if (start === null || end === null) {
+      problems.push(`QUIET_HOURS must be a daily window of two 24-hour times, start-end, e.g. 21:00-08:00 (leave it empty for none; got "${raw}")`)
+      return { window: null, timezone }
+    }
+    if (start === end) {
+      problems.push(`QUIET_HOURS must start and end at different times (got "${raw}"; leave it empty for no quiet hours)`)
+      return { window: null, timezone }
+    }
+    return { window: { start, end }, timezone }
+  }
+
   const statusCallbackSecret = str('STATUS_CALLBACK_SECRET')
   if (statusCallbackUrl !== null && statusCallbackSecret === null) {
     problems.push('STATUS_CALLBACK_SECRET is required when STATUS_CALLBACK_URL is set (it signs every callback)')
@@ -409,7 +438,8 @@ export function loadConfig (env: Env = process.env): Config {
     },
     trustProxy: trustProxy(),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
-    metrics: { token: metricsToken, port: metricsPort, host: str('METRICS_HOST') ?? '127.0.0.1' }
+    metrics: { token: metricsToken, port: metricsPort, host: str('METRICS_HOST') ?? '127.0.0.1' },
+    quietHours: quietHours()
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return deepFreeze(config)

@@ -14,6 +14,7 @@ import * as contactProfiles from '../../migrations/20261214T0900-contact-profile
 import * as retriesAndTicketRefs from '../../migrations/20261215T0900-retries-and-ticket-refs.js'
 import * as counterShards from '../../migrations/20261216T0900-counter-shards.js'
 import * as merges from '../../migrations/20261217T0900-merges.js'
+import * as sendLater from '../../migrations/20261217T0930-send-later.js'
 import * as oneNumberOneContactPostgres from '../../migrations/postgres/20261210T0900-one-number-one-contact.js'
 import { engineOf } from './database.js'
 
@@ -34,7 +35,8 @@ export const migrations: Record<string, Migration> = {
   '20261214T0900-contact-profiles': contactProfiles,
   '20261215T0900-retries-and-ticket-refs': retriesAndTicketRefs,
   '20261216T0900-counter-shards': counterShards,
-  '20261217T0900-merges': merges
+  '20261217T0900-merges': merges,
+  '20261217T0930-send-later': sendLater
 }
 
 /**

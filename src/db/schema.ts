@@ -198,7 +198,14 @@ export interface MessagesTable {
   ref_ticket_id: ColumnType<number | null, number | null | undefined, number | null>
   /** Inbound with a recognised `#<ref>`: the text as it arrived, prefix included. */
   original_body: ColumnType<string | null, string | null | undefined, string | null>
+  /** Outbound: the time an agent scheduled it for ("Send later"); null when sent as soon as queued. */
+  send_at: ColumnType<string | null, string | null | undefined, string | null>
+  /** Outbound: whether quiet hours hold it (migration 20261217T0930-send-later). */
+  quiet_hours: ColumnType<QuietHoursPolicy | null, QuietHoursPolicy | null | undefined, QuietHoursPolicy | null>
 }
+
+/** 'hold': quiet hours hold it; 'urgent': the API asked to bypass them (its handovers too). */
+export type QuietHoursPolicy = 'hold' | 'urgent'
 
 export interface MessageEventsTable {
   id: Id

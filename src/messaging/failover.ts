@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Db, Executor } from '../db/database.js'
-import type { Channel, Dispatch, DispatchStatus, Message, MessageKind, MessageStatus, OutboxRow } from '../db/schema.js'
+import type { Channel, Dispatch, DispatchStatus, Message, MessageKind, MessageStatus, OutboxRow, QuietHoursPolicy } from '../db/schema.js'
 import { invalid } from '../errors.js'
 import { findMessage } from './message-repository.js'
 import * as repo from './dispatch-repository.js'
@@ -46,6 +46,8 @@ export interface DispatchInput {
   agentId?: number | null
   apiKeyId?: number | null
   steps: StepSpec[]
+  /** Whether quiet hours hold the first step; later steps (handovers) are held unless this is 'urgent'. */
+  quietHours?: QuietHoursPolicy | null
 }
 
 export interface Problem { field: string, message: string }
@@ -137,7 +139,7 @@ export class FailoverService {
       expirySeconds: s.failover?.expirySeconds ?? null
     })))
     const dispatch = await repo.findDispatch(trx, id) as Dispatch
-    const started = await this.startStep(trx, dispatch, 0, { kind: input.kind, agentId: input.agentId ?? null }, now)
+    const started = await this.startStep(trx, dispatch, 0, { kind: input.kind, agentId: input.agentId ?? null, quietHours: input.quietHours ?? null }, now)
     return { dispatchId: id, messageId: started.messageId, status: started.dispatchStatus }
   }
 
@@ -213,7 +215,7 @@ export class FailoverService {
    * Queues the step at `position`, or ends the dispatch as failed when there is none. An opted-out
    * customer ends it at once: STOP covers every channel, so trying the next address would be wrong.
    */
-  private async startStep (trx: Executor, dispatch: Dispatch, position: number, origin: { kind: MessageKind, agentId: number | null }, now: string): Promise<{ messageId: string, dispatchStatus: DispatchStatus }> {
+  private async startStep (trx: Executor, dispatch: Dispatch, position: number, origin: Origin, now: string): Promise<{ messageId: string, dispatchStatus: DispatchStatus }> {
     const step = await repo.findStep(trx, dispatch.id, position)
     if (step === undefined) {
       await this.finish(trx, dispatch, 'failed', now)
@@ -228,7 +230,8 @@ export class FailoverService {
       body: step.body,
       agentId: origin.agentId,
       dispatchId: dispatch.id,
-      blockedReason: optOutBlock(optedOutAt)
+      blockedReason: optOutBlock(optedOutAt),
+      quietHours: origin.quietHours
     }, now)
     if (queued.status === 'blocked') {
       await repo.updateStep(trx, dispatch.id, position, { status: 'failed', message_id: queued.messageId, started_at: now, ended_at: now })
@@ -310,9 +313,14 @@ export class FailoverService {
   }
 }
 
-/** Every step goes out as the same kind of message, by the same agent, as the step before it. */
-function originOf (message: Message | undefined): { kind: MessageKind, agentId: number | null } {
-  return { kind: message?.kind ?? 'notification', agentId: message?.agent_id ?? null }
+interface Origin { kind: MessageKind, agentId: number | null, quietHours: QuietHoursPolicy | null }
+
+/**
+ * Every step goes out as the same kind of message, by the same agent, as the step before it. A
+ * handover is nobody typing live, so quiet hours hold it, unless the API asked for urgency.
+ */
+function originOf (message: Message | undefined): Origin {
+  return { kind: message?.kind ?? 'notification', agentId: message?.agent_id ?? null, quietHours: message?.quiet_hours === 'urgent' ? 'urgent' : 'hold' }
 }
 
 export type DispatchView = NonNullable<Awaited<ReturnType<FailoverService['find']>>>

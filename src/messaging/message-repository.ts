@@ -19,14 +19,15 @@ export async function findMessageByProviderId (db: Executor, provider: string, p
 const MESSAGE_COLUMNS = [
   'id', 'ticket_id', 'direction', 'kind', 'channel', 'from_address', 'to_address', 'body', 'provider',
   'provider_message_id', 'status', 'status_at', 'status_reason', 'error_code', 'price_amount', 'price_currency',
-  'segments', 'attempts', 'agent_id', 'dispatch_id', 'created_at', 'updated_at', 'ref_ticket_id', 'original_body'
+  'segments', 'attempts', 'agent_id', 'dispatch_id', 'created_at', 'updated_at', 'ref_ticket_id', 'original_body',
+  'send_at', 'quiet_hours'
 ] as const satisfies ReadonlyArray<keyof NewMessage>
 
 const qInsertMessage = prepared<Required<NewMessage>, never>((db) =>
   db.insertInto('messages').values(Object.fromEntries(MESSAGE_COLUMNS.map((c) => [c, param(c)])) as unknown as NewMessage))
 
 export async function insertMessage (db: Executor, message: NewMessage): Promise<void> {
-  await qInsertMessage(db, { ref_ticket_id: null, original_body: null, ...message } as Required<NewMessage>)
+  await qInsertMessage(db, { ref_ticket_id: null, original_body: null, send_at: null, quiet_hours: null, ...message } as Required<NewMessage>)
 }
 
 /**
@@ -212,4 +213,21 @@ const qBlockQueued = prepared<{ contactId: number, reason: string, now: string }
  */
 export async function blockQueuedOutbound (db: Executor, contactId: number, reason: string, now: string): Promise<Message[]> {
   return (await qBlockQueued(db, { contactId, reason, now })).rows
+}
+
+/** Says on a waiting message why it waits (quiet hours), without moving its status. */
+export async function noteWaiting (db: Executor, id: string, reason: string, now: string): Promise<void> {
+  await db.updateTable('messages').set({ status_reason: reason, updated_at: now })
+    .where('id', '=', id).where('status', '=', 'queued').execute()
+}
+
+/**
+ * A scheduled reply's new text and time, only while it still waits (`queued`): whoever moves it on
+ * first (the worker's claim, the opt-out, a cancel) wins. Returns whether it changed.
+ */
+export async function editScheduled (db: Executor, id: string, body: string, sendAt: string, now: string): Promise<boolean> {
+  const res = await db.updateTable('messages').set({ body, send_at: sendAt, status_reason: null, updated_at: now })
+    .where('id', '=', id).where('status', '=', 'queued').where('send_at', 'is not', null)
+    .executeTakeFirst()
+  return res.numUpdatedRows > 0n
 }

@@ -1,6 +1,6 @@
 import type { Executor, TxExecutor } from '../db/database.js'
 import { uuidv7 } from '../db/ids.js'
-import type { Channel, MessageKind, MessageStatus } from '../db/schema.js'
+import type { Channel, MessageKind, MessageStatus, QuietHoursPolicy } from '../db/schema.js'
 import type { NewMessage } from '../db/schema.js'
 import { findRetryOf, insertMessage, insertRetryMessage } from './message-repository.js'
 import { insertOutbox } from './outbox-repository.js'
@@ -17,6 +17,10 @@ export interface OutboundInput {
   dispatchId?: string | null
   /** When set, the message is recorded as `blocked` with this reason and nothing is sent. */
   blockedReason?: string | null
+  /** "Send later": the outbox row is due at this time instead of now. */
+  sendAt?: string | null
+  /** Whether quiet hours hold it (schema.ts QuietHoursPolicy); null: sent at once. */
+  quietHours?: QuietHoursPolicy | null
 }
 
 export const OPTED_OUT_REASON = 'Not sent: the customer opted out by texting STOP. They can opt back in by texting START.'
@@ -76,7 +80,7 @@ export class OutboundQueue {
   }
 
   private async queued (trx: Executor, input: OutboundInput, row: NewMessage, now: string): Promise<{ messageId: string, status: MessageStatus }> {
-    if (row.status !== 'blocked') await insertOutbox(trx, { kind: 'send', messageId: row.id, runAt: now }, now)
+    if (row.status !== 'blocked') await insertOutbox(trx, { kind: 'send', messageId: row.id, runAt: input.sendAt ?? now }, now)
     await this.tickets.touch(trx, input.ticketId, now, previewed(input))
     return { messageId: row.id, status: row.status }
   }
@@ -106,6 +110,8 @@ export class OutboundQueue {
       attempts: 0,
       agent_id: input.agentId ?? null,
       dispatch_id: input.dispatchId ?? null,
+      send_at: input.sendAt ?? null,
+      quiet_hours: input.quietHours ?? null,
       created_at: now,
       updated_at: now
     }

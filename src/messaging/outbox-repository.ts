@@ -74,6 +74,22 @@ export async function rescheduleOutbox (db: Executor, id: number, runAt: string,
     .where('id', '=', id).execute()
 }
 
+/** A row that is not due yet after all (a send held to a later time): due again at `runAt`, no attempt counted. */
+export async function postponeOutbox (db: Executor, id: number, runAt: string): Promise<void> {
+  await db.updateTable('outbox').set({ run_at: runAt, locked_until: null }).where('id', '=', id).execute()
+}
+
+/**
+ * Moves the send of a message that is still waiting to `runAt`. A row leased by a worker right now
+ * is left alone: the worker reads the message's send_at before it sends (outbox-worker.ts).
+ */
+export async function rescheduleSend (db: Executor, messageId: string, runAt: string, now: string): Promise<void> {
+  await db.updateTable('outbox').set({ run_at: runAt })
+    .where('kind', '=', 'send').where('message_id', '=', messageId)
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
+    .execute()
+}
+
 export async function deleteOutboxFor (db: Executor, kind: OutboxKind, ref: { messageId?: string, dispatchId?: string }): Promise<void> {
   let q = db.deleteFrom('outbox').where('kind', '=', kind)
   if (ref.messageId !== undefined) q = q.where('message_id', '=', ref.messageId)

@@ -6,9 +6,10 @@ import { groupCommitter } from '../db/group-commit.js'
 import type { Message, OutboxKind, OutboxRow } from '../db/schema.js'
 import { backoffMs } from './backoff.js'
 import type { ChannelAdapter, SendOutcome } from './channel.js'
-import { findMessage, markSending, recordProviderMessageId, transitionMessage } from './message-repository.js'
+import { findMessage, markSending, noteWaiting, recordProviderMessageId, transitionMessage } from './message-repository.js'
 import { OPTED_OUT_REASON } from './outbound.js'
-import { claimDue, deleteOutbox, insertOutbox, rescheduleOutbox } from './outbox-repository.js'
+import { claimDue, deleteOutbox, insertOutbox, postponeOutbox, rescheduleOutbox } from './outbox-repository.js'
+import type { QuietHours } from './quiet-hours.js'
 import type { TicketPort } from './ports.js'
 import type { StatusService } from './status-service.js'
 
@@ -40,6 +41,8 @@ export class OutboxWorker {
     clock: Clock
     config: Pick<Config, 'outbox' | 'publicUrl' | 'messagebird'>
     log: FastifyBaseLogger
+    /** Holds messages marked for it (messages.quiet_hours) while the recipient's quiet hours last. */
+    quietHours?: QuietHours
   }) {
     this.handlers.set('send', async (row) => await this.handleSend(row))
     this.handlers.set('settle_unknown', async (row) => await this.handleSettleUnknown(row))
@@ -186,6 +189,10 @@ export class OutboxWorker {
     const message = row.message_id === null ? undefined : await findMessage(unit, row.message_id)
     if (message?.status === 'queued') {
       const sending = await this.claimQueued(unit, message, now)
+      if (sending !== null && 'holdUntil' in sending) {
+        await postponeOutbox(unit, row.id, sending.holdUntil)
+        return null
+      }
       if (sending !== null) return sending
     } else if (message?.status === 'sending') {
       // We marked it `sending` and then lost track (crash or lapsed lease): the provider may have it.
@@ -196,7 +203,7 @@ export class OutboxWorker {
     return null
   }
 
-  private async claimQueued (unit: UnitExecutor, message: Message, now: string): Promise<Message | null> {
+  private async claimQueued (unit: UnitExecutor, message: Message, now: string): Promise<Message | { holdUntil: string } | null> {
     const { channel, status, tickets } = this.deps
     if (!channel.supports(message.channel)) {
       await status.transition(unit, message, { status: 'failed', statusAt: now, reason: `The ${message.channel} channel is not available with ${channel.provider}`, errorCode: 'CHANNEL_UNSUPPORTED' }, now)
@@ -208,7 +215,26 @@ export class OutboxWorker {
       await status.block(unit, message, OPTED_OUT_REASON, now)
       return null
     }
+    const holdUntil = await this.holdUntil(unit, message, now)
+    if (holdUntil !== null) return { holdUntil }
     return await markSending(unit, message.id, channel.provider, now) ?? null
+  }
+
+  /**
+   * Whether a waiting message must wait longer: a scheduled reply whose time moved later while this
+   * row was leased (an edit), or a message quiet hours hold while they last for its recipient.
+   * Judged here, at the moment of sending, so a restart, an edit or a change of QUIET_HOURS is
+   * always taken into account. A held message says why on itself (its status stays `queued`).
+   */
+  private async holdUntil (unit: UnitExecutor, message: Message, now: string): Promise<string | null> {
+    if (message.send_at !== null && message.send_at > now) return message.send_at
+    const quiet = this.deps.quietHours
+    if (message.quiet_hours !== 'hold' || quiet === undefined) return null
+    const release = quiet.releaseAt(new Date(now), message.to_address)
+    if (release === null) return null
+    const zone = quiet.zoneOf(message.to_address)
+    await noteWaiting(unit, message.id, `Held for quiet hours (${quiet.describe()} ${zone.fromNumber ? 'their time' : zone.zone}): sends at ${quiet.localTime(release, message.to_address, new Date(now))} ${zone.fromNumber ? 'their time' : zone.zone}.`, now)
+    return release.toISOString()
   }
 
   /** Records the provider's answer for a message this worker marked `sending`. */
