@@ -133,7 +133,7 @@ export async function apiRoutes (parent: FastifyInstance, deps: ApiDeps): Promis
     }, async (req, reply) => {
       const problems = mergeProblems(dispatchProblems(req.body, supports), schemaProblems(req.validationError?.validation, req.validationError?.validationContext))
       if (problems.length > 0) throw invalidRequest(problems)
-      return await answer(reply, await notifications.startDispatch(keyOf(req).id, toSteps(req.body as Record<string, unknown>), idempotencyOf(req)))
+      return await answer(reply, await notifications.startDispatch(keyOf(req).id, toSteps(req.body as Record<string, unknown>), idempotencyOf(req), (req.body as { urgent?: unknown }).urgent === true))
     })
 
     v1.get('/api/v1/messages/:uuid', {

@@ -57,13 +57,15 @@ const Step = Type.Object({
 
 export const DispatchRequest = Type.Object({
   template: Type.Enum(['failover']),
-  workflow: Type.Array(Step, { minItems: 1, maxItems: MAX_STEPS, description: 'Steps in order. The next step starts when the current one fails at once, or its condition is not met within expiry_time.' })
+  workflow: Type.Array(Step, { minItems: 1, maxItems: MAX_STEPS, description: 'Steps in order. The next step starts when the current one fails at once, or its condition is not met within expiry_time.' }),
+  urgent: Type.Optional(Type.Boolean({ description: 'Send even during quiet hours (QUIET_HOURS, judged in the recipient\'s local time). Without it, a message due in quiet hours is held, still `queued`, until they end; a dispatch\'s later steps are held too unless the dispatch is urgent.' }))
 })
 
 export const MessageRequest = Type.Object({
   to: Type.String({ minLength: 1, maxLength: 32, description: 'Phone number in international format, e.g. 447700900001 or +447700900001.' }),
   channel: Type.Optional(ChannelEnum),
-  text: Type.String({ minLength: 1, maxLength: 4096, description: 'At most 1600 characters for SMS, 4096 for WhatsApp.' })
+  text: Type.String({ minLength: 1, maxLength: 4096, description: 'At most 1600 characters for SMS, 4096 for WhatsApp.' }),
+  urgent: Type.Optional(Type.Boolean({ description: 'Send even during quiet hours (QUIET_HOURS, judged in the recipient\'s local time). Without it, a message due in quiet hours is held, still `queued`, until they end; a dispatch\'s later steps are held too unless the dispatch is urgent.' }))
 })
 
 export const UuidParams = Type.Object({ uuid: Type.String({ minLength: 1, maxLength: 64 }) })

@@ -12,7 +12,7 @@ export const CHANNELS: readonly Channel[] = ['sms', 'whatsapp']
 /** Per-channel text limits: ours for SMS (about ten parts), WhatsApp's own for WhatsApp. */
 export const TEXT_LIMITS: Record<Channel, number> = { sms: MAX_REPLY_LENGTH, whatsapp: 4096 }
 
-export interface MessageInput { to: string, channel: Channel, text: string }
+export interface MessageInput { to: string, channel: Channel, text: string, urgent: boolean }
 
 type Supports = (channel: Channel) => boolean
 type Raw = Record<string, unknown>
@@ -54,7 +54,7 @@ export function messageProblems (body: unknown, supports: Supports): Problem[] {
 }
 
 export function toMessageInput (body: Raw): MessageInput {
-  return { to: toE164(body.to as string), channel: asChannel(body.channel) ?? 'sms', text: (body.text as string).trim() }
+  return { to: toE164(body.to as string), channel: asChannel(body.channel) ?? 'sms', text: (body.text as string).trim(), urgent: body.urgent === true }
 }
 
 export function dispatchProblems (body: unknown, supports: Supports): Problem[] {

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import { isUniqueViolation, type Db, type Executor, type TxExecutor } from '../db/database.js'
-import type { Channel } from '../db/schema.js'
+import type { Channel, QuietHoursPolicy } from '../db/schema.js'
 import { notFound, UserError } from '../errors.js'
 import type { EventBus } from '../events/bus.js'
 import type { FailoverService, StepSpec } from '../messaging/failover.js'
@@ -35,6 +35,9 @@ function canonicalJson (v: unknown): string {
   return JSON.stringify(v) ?? 'null'
 }
 
+/** A business system's message waits out the recipient's quiet hours unless it says it is urgent. */
+const quietHoursFor = (urgent: boolean): QuietHoursPolicy => urgent ? 'urgent' : 'hold'
+
 const optedOut = (field: string, address: string): UserError => new UserError(409,
   `${address} has opted out (texted STOP) and gets no messages until they text START. Nothing was sent or stored.`,
   'RECIPIENT_OPTED_OUT', [{ field, message: 'the recipient has opted out' }])
@@ -64,7 +67,7 @@ export class NotificationService {
   async sendMessage (apiKeyId: number, input: MessageInput, idem: IdempotencyRequest | null): Promise<ApiAnswer> {
     return await this.once(apiKeyId, idem, async (trx, now) => {
       const { ticketId } = await this.ticketFor(trx, [{ channel: input.channel, address: input.to, field: 'to' }], input.text, now)
-      const queued = await this.deps.outbound.queue(trx, { ticketId, kind: 'notification', channel: input.channel, to: input.to, body: input.text }, now)
+      const queued = await this.deps.outbound.queue(trx, { ticketId, kind: 'notification', channel: input.channel, to: input.to, body: input.text, quietHours: quietHoursFor(input.urgent) }, now)
       await insertApiMessage(trx, queued.messageId, apiKeyId)
       this.deps.log.info({ messageId: queued.messageId, ticketId, to: maskPhone(input.to), apiKeyId }, 'notification queued')
       return {
@@ -74,10 +77,10 @@ export class NotificationService {
     })
   }
 
-  async startDispatch (apiKeyId: number, steps: StepSpec[], idem: IdempotencyRequest | null): Promise<ApiAnswer> {
+  async startDispatch (apiKeyId: number, steps: StepSpec[], idem: IdempotencyRequest | null, urgent = false): Promise<ApiAnswer> {
     return await this.once(apiKeyId, idem, async (trx, now) => {
       const { ticketId } = await this.ticketFor(trx, steps.map((s, i) => ({ channel: s.channel, address: s.to, field: `workflow[${i}].to.number` })), steps[0].body, now)
-      const started = await this.deps.failover.start(trx, { ticketId, kind: 'notification', apiKeyId, steps }, now)
+      const started = await this.deps.failover.start(trx, { ticketId, kind: 'notification', apiKeyId, steps, quietHours: quietHoursFor(urgent) }, now)
       this.deps.log.info({ dispatchId: started.dispatchId, ticketId, steps: steps.length, apiKeyId }, 'dispatch started')
       return {
         statusCode: 202,
