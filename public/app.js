@@ -672,10 +672,28 @@
       if (parts > askAbove && !confirmed) {
         e.preventDefault()
         askToConfirm(parts)
+        // "Send later" posts elsewhere: confirming its parts must schedule, not send now.
+        if (submitter && submitter.hasAttribute('formaction') && confirmBox !== null) {
+          confirmBox.querySelector('button[type=submit]').setAttribute('formaction', submitter.getAttribute('formaction'))
+        }
       }
     })
     sendShortcut(area, form)
     update()
+  }
+
+  // "Send later": the time the agent types is read in the zone the list names. The server offers
+  // the customer's zone and UTC; the agent's own (the browser's) is added here and chosen first.
+  function browserZone () {
+    const select = document.querySelector('select[data-browser-zone]')
+    let zone = ''
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || '' } catch (e) { zone = '' }
+    if (select === null || zone === '') return
+    const option = document.createElement('option')
+    option.value = zone
+    option.textContent = 'my time (' + zone + ')'
+    option.selected = true
+    select.insertBefore(option, select.firstChild)
   }
 
   function noteComposer (form, area) {
@@ -1116,6 +1134,7 @@
       replyComposer(replyForm, replyArea)
       cannedReplies(replyArea)
       lookalikeFix(replyArea)
+      browserZone()
     }
     // "New message": the same counter, limit warning and parts confirmation as the reply.
     const conversationForm = document.querySelector('form.new-conversation')

@@ -37,6 +37,8 @@ import { FailoverService } from './messaging/failover.js'
 import { MessageBirdChannel } from './messaging/messagebird-channel.js'
 import { OutboundQueue } from './messaging/outbound.js'
 import { OutboxWorker } from './messaging/outbox-worker.js'
+import { QuietHours } from './messaging/quiet-hours.js'
+import { ScheduledReplies } from './tickets/scheduled-replies.js'
 import { SimulatorChannel } from './messaging/simulator-channel.js'
 import { StatusService } from './messaging/status-service.js'
 import { VIEWS_DIR } from './paths.js'
@@ -166,8 +168,10 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const metrics = new Metrics({ db, clock })
   const outbound = new OutboundQueue(ticketPort, status)
   const failover = new FailoverService({ db, clock, status, outbound, tickets: ticketPort, log: log.child({ module: 'failover' }) })
-  const tickets = new TicketService({ db, clock, config, failover, outbound, events, log: log.child({ module: 'tickets' }) })
-  const worker = new OutboxWorker({ db, channel: metrics.timeSends(channel), status, tickets: ticketPort, clock, config, log: log.child({ module: 'outbox' }) })
+  const quietHours = new QuietHours(config.quietHours.window, config.quietHours.timezone)
+  const tickets = new TicketService({ db, clock, config, failover, outbound, events, quietHours, log: log.child({ module: 'tickets' }) })
+  const worker = new OutboxWorker({ db, channel: metrics.timeSends(channel), status, tickets: ticketPort, clock, config, quietHours, log: log.child({ module: 'outbox' }) })
+  const scheduled = new ScheduledReplies({ db, clock, outbound, status, quietHours, changed: async (ticketId) => { await events.publish({ ticketId, change: 'message' }); worker.wake() } })
   tickets.onOutboxWork(() => worker.wake())
   failover.attach(worker)
   const callbacks = new StatusCallbacks({ db, clock, config, log: log.child({ module: 'callbacks' }) })
@@ -244,7 +248,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     })
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)
-    await scope.register(inboxRoutes, { tickets, contacts, search, profiles, presence, canned, merges, config, simulatorOn: simulator !== null })
+    await scope.register(inboxRoutes, { tickets, contacts, search, profiles, presence, canned, merges, config, simulatorOn: simulator !== null, scheduled })
     await scope.register(liveRoutes, {
       events,
       presence,

@@ -15,6 +15,8 @@ import { contactRoutes } from './contact-routes.js'
 import type { ProfileService } from '../tickets/profile-service.js'
 import type { MergeService } from '../tickets/merge-service.js'
 import { mergeRoutes } from './merge-routes.js'
+import type { ScheduledReplies } from '../tickets/scheduled-replies.js'
+import { scheduledRoutes } from './scheduled-routes.js'
 
 export interface InboxDeps {
   tickets: TicketService
@@ -27,6 +29,8 @@ export interface InboxDeps {
   config: Config
   /** Shows the simulator's link in the header. */
   simulatorOn: boolean
+  /** "Send later" (scheduled-routes.ts). */
+  scheduled?: ScheduledReplies
 }
 
 const VIEW_LABELS: Record<View, string> = { mine: 'Mine', unassigned: 'Unassigned', open: 'Open', pending: 'Pending', closed: 'Closed' }
@@ -103,6 +107,9 @@ interface PageState {
   channel?: string
   address?: string
   mergeError?: string
+  /** Send later: the time the agent chose, and whether a long reply needs confirming. */
+  sendAtDraft?: string
+  scheduleParts?: boolean
 }
 
 /** The search box and its filters as the agent left them. */
@@ -413,6 +420,7 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
   })
 
   await cannedRoutes(app, { canned, page })
+  if (deps.scheduled !== undefined) await scheduledRoutes(app, { scheduled: deps.scheduled, ticketPage: async (req, reply, state) => await ticketPage(req as TicketReq, reply, state) })
   await contactRoutes(app, { profiles, tickets, merges, page })
   await mergeRoutes(app, { merges, ticketPage })
 

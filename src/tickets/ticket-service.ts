@@ -23,6 +23,8 @@ import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, type Keyword 
 import { InvalidPhoneNumber, maskPhone, toE164, typedNumberToE164 } from './phone.js'
 import * as profiles from './profile-repository.js'
 import * as repo from './ticket-repository.js'
+import { scheduleView, sendLaterView } from './schedule-view.js'
+import type { QuietHours } from '../messaging/quiet-hours.js'
 
 /** The open ticket a text's unit read was merged into another before the text was stored: run the unit again. */
 class TicketMergedMeanwhile extends Error {
@@ -94,6 +96,8 @@ export class TicketService {
     events: EventBus
     /** Sends with failover across the contact's addresses; without it every send is a single message. */
     failover?: FailoverService
+    /** Send later: what a scheduled reply's bubble and the composer say about times and quiet hours. */
+    quietHours?: QuietHours
   }) {
     this.autoReplies = new AutoReplies(deps.config)
   }
@@ -682,6 +686,7 @@ export class TicketService {
       reasonText: plainReason(m),
       recipient: m.direction === 'outbound' && (m.channel !== 'sms' || m.to_address !== ticket.phone) ? `${m.channel === 'whatsapp' ? 'WhatsApp' : 'SMS'} ${m.to_address}` : null,
       failover: stepView(stepOf.get(m.id)),
+      scheduled: this.deps.quietHours === undefined ? null : scheduleView(m, this.deps.quietHours, new Date(nowMs)),
       unconfirmed: m.direction === 'outbound' && (m.status === 'sent' || m.status === 'buffered') && Date.parse(m.status_at) < unconfirmedBefore
     }))
     // One chronological thread; at the same instant messages come first, then notes, then events.
@@ -701,6 +706,7 @@ export class TicketService {
       timeline,
       newestItemId: timeline.at(-1)?.itemId ?? '',
       earlierTickets: earlier.map((t) => ({ ...t, ref: ticketRef(t.id) })),
+      sendLater: this.deps.quietHours === undefined ? null : sendLaterView(ticket.phone, this.deps.quietHours),
       canUndoClose: undoUntil !== null && lastClose?.from_status !== 'closed' && nowMs <= undoUntil
     }
   }
