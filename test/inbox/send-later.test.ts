@@ -184,7 +184,7 @@ t.test('opt-out between scheduling and sending blocks the scheduled reply', asyn
   t.match(refused.body, /texted STOP/)
 })
 
-t.test('opt-out committed after the worker leased the scheduled send still blocks it (consent read at the moment of sending)', async (t) => {
+t.test('a STOP that commits after the worker leased the scheduled send still blocks it', async (t) => {
   const s = await setup(t)
   const ticketId = await s.ticket()
   await s.post(`/tickets/${ticketId}/scheduled`, { body: 'A scheduled hello', send_at: '2026-01-01T12:00', zone: 'their' })
@@ -195,6 +195,17 @@ t.test('opt-out committed after the worker leased the scheduled send still block
   await s.services.worker.process(claimed)
   t.same(s.out().map((m) => m.body).filter((b) => b === 'A scheduled hello'), [])
   t.match(await s.replies(ticketId), [{ status: 'blocked' }])
+})
+
+t.test('consent is read at the moment of sending: a contact opted out by any path is not sent a scheduled reply', async (t) => {
+  const s = await setup(t)
+  const ticketId = await s.ticket()
+  await s.post(`/tickets/${ticketId}/scheduled`, { body: 'A scheduled hello', send_at: '2026-01-01T12:00', zone: 'their' })
+  // The opt-out as the worker's claim reads it, without the STOP's own blocking of queued messages.
+  await s.db.updateTable('contacts').set({ opted_out_at: '2026-01-01T10:30:00.000Z' }).where('phone', '=', `+${NL}`).execute()
+  await s.at('2026-01-01T11:00:00.000Z')
+  t.same(s.out(), [], 'never sent')
+  t.match(await s.replies(ticketId), [{ status: 'blocked', error_code: 'OPTED_OUT' }])
 })
 
 const QUIET = { QUIET_HOURS: '21:00-08:00' }
