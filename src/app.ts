@@ -44,6 +44,7 @@ import { StatusService } from './messaging/status-service.js'
 import { VIEWS_DIR } from './paths.js'
 import { simulatorRoutes } from './simulator/simulator-routes.js'
 import { ContactService } from './tickets/contact-service.js'
+import { PrivacyService } from './tickets/privacy-service.js'
 import { ProfileService } from './tickets/profile-service.js'
 import { MergeService } from './tickets/merge-service.js'
 import { ticketPort } from './tickets/ticket-port.js'
@@ -91,6 +92,7 @@ export interface Services {
   events: EventBus
   presence: PresenceBoard
   canned: CannedReplyService
+  privacy: PrivacyService
 }
 
 // Agent pages post replies of at most 1,600 characters; nothing in that scope needs more.
@@ -193,13 +195,15 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
   const profiles = new ProfileService({ db, clock, events })
   const merges = new MergeService({ db, clock, events, outbound })
-  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, profiles, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay, events, presence, canned }
+  const privacy = new PrivacyService({ db, clock, events, log: log.child({ module: 'privacy' }), retentionDays: config.privacy.retentionDays })
+  const services: Services = { config, db, clock, channel, simulator, tickets, contacts, profiles, failover, apiKeys, notifications, callbacks, status, worker, agents, sessions, loginThrottle, passwordHashes, firstRun, webhookReplay, events, presence, canned, privacy }
   app.decorate('services', services)
   // Pages resume their live stream from where the request started (see takeLiveCursor).
   app.addHook('onRequest', async (request) => { if (request.method === 'GET') takeLiveCursor(request) })
   app.decorate('metrics', metrics)
   app.addHook('onClose', async () => {
     tickets.stopAutoClose()
+    privacy.stopRetention()
     await failover.close()
     await worker.stop()
     await events.close()
@@ -233,7 +237,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) => {
     machineFacing(scope)
     await limitRate(scope, { perMinute: config.rateLimit.apiPerMinute })
-    await apiRoutes(scope, { apiKeys, notifications, config, supports: (c) => channel.supports(c) })
+    await apiRoutes(scope, { apiKeys, notifications, privacy, config, supports: (c) => channel.supports(c) })
   })
 
   await app.register(async (scope) => {
@@ -248,7 +252,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     })
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)
-    await scope.register(inboxRoutes, { tickets, contacts, search, profiles, presence, canned, merges, config, simulatorOn: simulator !== null, scheduled })
+    await scope.register(inboxRoutes, { tickets, contacts, search, profiles, presence, canned, merges, privacy, config, simulatorOn: simulator !== null, scheduled })
     await scope.register(liveRoutes, {
       events,
       presence,

@@ -66,6 +66,8 @@ export interface Config {
    * `maxStreams` open event streams in the process and `maxStreamsPerSession` per signed-in session.
    */
   events: { replayMax: number, replayMinutes: number, maxStreams: number, maxStreamsPerSession: number }
+  /** Message texts of tickets closed more than `retentionDays` ago are erased (0: kept). */
+  privacy: { retentionDays: number }
   session: { ttlHours: number, secureCookies: boolean }
   /**
    * Failed sign-ins per account and per client address: from half the limit on, each failure
@@ -411,6 +413,7 @@ export function loadConfig (env: Env = process.env): Config {
       maxStreams: int('EVENT_STREAMS_MAX', 1000, 1, 100_000),
       maxStreamsPerSession: int('EVENT_STREAMS_PER_SESSION', 10, 1, 1000)
     },
+    privacy: { retentionDays: int('RETENTION_DAYS', 0, 0, 36_500) },
     session: {
       ttlHours: int('SESSION_TTL_HOURS', 12, 1, 24 * 30),
       secureCookies: bool('SECURE_COOKIES', publicUrl?.startsWith('https:') ?? false)

@@ -80,6 +80,7 @@ const address = await listen(app, config.port, config.host, 'PORT')
 if (metrics !== null && config.metrics.port !== null) await listen(metrics, config.metrics.port, config.metrics.host, 'METRICS_PORT')
 app.services.worker.start()
 app.services.tickets.startAutoClose()
+app.services.privacy.startRetention()
 // When started by a parent process (the benchmark), tell it we are ready to take traffic.
 process.send?.({ ready: address })
 if (config.smsChannel === 'simulator') {

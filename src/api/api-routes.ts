@@ -9,6 +9,7 @@ import type { ApiKeyIdentity, ApiKeyService } from './api-keys.js'
 import * as S from './api-schemas.js'
 import { dispatchProblems, mergeProblems, messageProblems, schemaProblems, toMessageInput, toSteps } from './api-validation.js'
 import { requestHash, type ApiAnswer, type IdempotencyRequest, type NotificationService } from './notification-service.js'
+import type { PrivacyService } from '../tickets/privacy-service.js'
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './status-callbacks.js'
 
 declare module 'fastify' {
@@ -21,6 +22,7 @@ declare module 'fastify' {
 export interface ApiDeps {
   apiKeys: ApiKeyService
   notifications: NotificationService
+  privacy: PrivacyService
   config: Pick<Config, 'publicUrl'>
   supports: (channel: Channel) => boolean
 }
@@ -56,7 +58,7 @@ async function answer (reply: FastifyReply, a: ApiAnswer): Promise<FastifyReply>
  */
 export async function apiRoutes (parent: FastifyInstance, deps: ApiDeps): Promise<void> {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>()
-  const { apiKeys, notifications, supports } = deps
+  const { apiKeys, notifications, privacy, supports } = deps
 
   await app.register(swagger, {
     openapi: {
@@ -68,7 +70,7 @@ export async function apiRoutes (parent: FastifyInstance, deps: ApiDeps): Promis
       },
       ...(deps.config.publicUrl !== null ? { servers: [{ url: deps.config.publicUrl }] } : {}),
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key created with `npm run api-key -- create --name <name>`.' } } },
-      tags: [{ name: 'messages' }, { name: 'dispatch' }],
+      tags: [{ name: 'messages' }, { name: 'dispatch' }, { name: 'contacts' }],
       webhooks: {
         'message.status': callbackDoc('A notification message changed status.', S.MessageCallback),
         'dispatch.status': callbackDoc('A dispatch completed or failed.', S.DispatchCallback)
@@ -157,6 +159,20 @@ export async function apiRoutes (parent: FastifyInstance, deps: ApiDeps): Promis
         response: { 200: S.DispatchState, ...errors }
       }
     }, async (req) => await notifications.getDispatch(keyOf(req).id, req.params.uuid))
+
+    v1.get('/api/v1/contacts/export', {
+      schema: {
+        tags: ['contacts'],
+        summary: 'Export everything stored about one customer',
+        description: 'For a data subject\'s request: the customer who has `number` (their own number or one of their extra addresses) with their profile, addresses, consent history (STOP/START), tickets, messages, agents\' notes and ticket events, as a JSON attachment. Scope: an API key exports only customers it has sent at least one message to (POST /api/v1/messages or /api/v1/dispatch); for any other number, and for one nobody has, the answer is the same 404. The number goes in the query string, which is never logged. An erased customer no longer has their number, so they cannot be found by it: their export is on their profile page.',
+        security,
+        querystring: S.ContactExportQuery,
+        response: { 200: S.ContactExport, ...errors }
+      }
+    }, async (req, reply) => {
+      const { contactId, data } = await privacy.exportForApiKey(keyOf(req).id, req.query.number)
+      return await reply.header('content-disposition', `attachment; filename="${privacy.exportFileName(contactId)}"`).send(data)
+    })
   })
 }
 

@@ -146,3 +146,7 @@ export const DispatchCallback = Type.Object({
   ended_at: Nullable(Type.String()),
   _links: Type.Object({ self: Link, messages: Type.Array(LinkedMessage) })
 })
+
+export const ContactExportQuery = Type.Object({ number: Type.String({ minLength: 1, maxLength: 40, description: 'The customer\'s number in international format, e.g. +31612345678 or 31612345678' }) })
+// The export's shape is documented by its `format` (textdesk.contact-export.v1); the response is passed through as built.
+export const ContactExport = Type.Object({ format: Type.String(), exported_at: Type.String() }, { additionalProperties: true })

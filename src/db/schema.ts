@@ -38,6 +38,8 @@ export interface ContactsTable {
   notes: ColumnType<string | null, string | null | undefined, string | null>
   notes_updated_by: ColumnType<number | null, number | null | undefined, number | null>
   notes_updated_at: ColumnType<Iso | null, Iso | null | undefined, Iso | null>
+  /** When the contact's personal data was erased; null: never. */
+  erased_at: ColumnType<Iso | null, Iso | null | undefined, Iso | null>
 }
 
 export type ContactField = 'name' | 'notes'
@@ -125,6 +127,8 @@ export interface TicketsTable {
   awaiting_reply_since: Iso | null
   /** The ticket this one was merged into (it is closed and in no view); null for every other ticket. */
   merged_into: ColumnType<number | null, number | null | undefined, number | null>
+  /** When retention (RETENTION_DAYS) last erased the ticket's message texts. */
+  texts_erased_at: ColumnType<Iso | null, Iso | null | undefined, Iso | null>
 }
 
 export type TicketEventKind = 'assigned' | 'status' | 'opt_out' | 'opt_in' | 'retry' | 'merged_into' | 'merged_from'
@@ -361,6 +365,32 @@ export interface ContactMergesTable {
   created_at: Iso
 }
 
+/** The keyed hash of a number an erased contact had, with their consent at that moment. */
+export interface ErasedNumbersTable {
+  number_hash: string
+  opted_out_at: Iso | null
+  erased_at: Iso
+}
+
+/** The HMAC key of erased numbers: one row, made by the migration. */
+export interface PrivacyKeysTable {
+  id: number
+  hmac_key: string
+}
+
+export type AuditAction = 'erase' | 'retention'
+
+/** Who erased what and when; `agent_id` null is the system (retention). */
+export interface AuditLogTable {
+  id: Id
+  action: AuditAction
+  agent_id: number | null
+  contact_id: number | null
+  ticket_id: number | null
+  detail: string | null
+  created_at: Iso
+}
+
 export interface Database {
   contacts: ContactsTable
   contact_addresses: ContactAddressesTable
@@ -389,6 +419,9 @@ export interface Database {
   contact_changes: ContactChangesTable
   conversation_tokens: ConversationTokensTable
   contact_merges: ContactMergesTable
+  erased_numbers: ErasedNumbersTable
+  privacy_keys: PrivacyKeysTable
+  audit_log: AuditLogTable
 }
 
 export type Contact = Selectable<ContactsTable>

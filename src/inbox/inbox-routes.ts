@@ -12,17 +12,20 @@ import type { CannedReplyService } from '../canned/canned-service.js'
 import { cannedRoutes } from './canned-routes.js'
 import { parseFilters, MAX_QUERY_LENGTH, RESULT_LIMIT, type SearchInput, type SearchService } from './search-service.js'
 import { contactRoutes } from './contact-routes.js'
+import { privacyRoutes } from './privacy-routes.js'
 import type { ProfileService } from '../tickets/profile-service.js'
 import type { MergeService } from '../tickets/merge-service.js'
 import { mergeRoutes } from './merge-routes.js'
 import type { ScheduledReplies } from '../tickets/scheduled-replies.js'
 import { scheduledRoutes } from './scheduled-routes.js'
+import type { PrivacyService } from '../tickets/privacy-service.js'
 
 export interface InboxDeps {
   tickets: TicketService
   contacts: ContactService
   search: SearchService
   profiles: ProfileService
+  privacy: PrivacyService
   presence: PresenceBoard
   canned: CannedReplyService
   merges: MergeService
@@ -423,6 +426,7 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
   if (deps.scheduled !== undefined) await scheduledRoutes(app, { scheduled: deps.scheduled, ticketPage: async (req, reply, state) => await ticketPage(req as TicketReq, reply, state) })
   await contactRoutes(app, { profiles, tickets, merges, page })
   await mergeRoutes(app, { merges, ticketPage })
+  await privacyRoutes(app, { privacy: deps.privacy, page })
 
   // A refused form re-renders at its POST address; reloading that address later (a GET) must
   // land on the ticket, not on a 404.

@@ -2,6 +2,7 @@ import type { Executor } from '../db/database.js'
 import type { TicketStatus } from '../db/schema.js'
 import type { LastMessage } from '../messaging/ports.js'
 import { claimNumber } from './contact-repository.js'
+import { erasedOptOut } from './erased-numbers.js'
 import { adjustCounts, findClosedSince, findClosedTicket, insertTicketEvent, updateTicketState } from './inbox-repository.js'
 import * as repo from './ticket-repository.js'
 
@@ -75,6 +76,10 @@ export async function findOrOpenTicket (trx: Executor, number: string, seen: Con
       }
       // Another contact took the number (as an extra address) after our read: theirs it is.
       await repo.deleteNewContact(trx, contactId)
+    } else if (contactId !== undefined) {
+      // The number of an erased contact who had opted out: still opted out (README "Data and privacy").
+      const optedOutAt = await erasedOptOut(trx, number)
+      if (optedOutAt !== null) await repo.setContactOptOut(trx, contactId, optedOutAt, now)
     }
     conversation = await findConversation(trx, number)
   }

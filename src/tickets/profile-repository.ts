@@ -7,7 +7,7 @@ import type { ContactField } from '../db/schema.js'
 
 export function findProfileContact (db: Executor, id: number) {
   return db.selectFrom('contacts').leftJoin('agents', 'agents.id', 'contacts.notes_updated_by')
-    .select(['contacts.id', 'contacts.phone', 'contacts.name', 'contacts.opted_out_at', 'contacts.created_at', 'contacts.notes', 'contacts.notes_updated_at', 'agents.name as notes_updated_by_name'])
+    .select(['contacts.id', 'contacts.phone', 'contacts.name', 'contacts.opted_out_at', 'contacts.created_at', 'contacts.notes', 'contacts.notes_updated_at', 'contacts.erased_at', 'agents.name as notes_updated_by_name'])
     .where('contacts.id', '=', id).executeTakeFirst()
 }
 

@@ -172,7 +172,8 @@ export function findTicket (db: Executor, id: number) {
     .innerJoin('contacts', 'contacts.id', 'tickets.contact_id')
     .leftJoin('agents as assignee', 'assignee.id', 'tickets.assignee_id')
     .selectAll('tickets')
-    .select(['contacts.phone', 'contacts.name as contact_name', 'contacts.opted_out_at', 'assignee.name as assignee_name'])
+    // An erased contact has no number left to message: treated as opted out from the moment of erasure.
+    .select(['contacts.phone', 'contacts.name as contact_name', sql<string | null>`coalesce(contacts.opted_out_at, contacts.erased_at)`.as('opted_out_at'), 'contacts.erased_at', 'assignee.name as assignee_name'])
     .where('tickets.id', '=', id)
     .executeTakeFirst()
 }
@@ -181,7 +182,7 @@ export function findTicket (db: Executor, id: number) {
 // Read for every send, in the transaction that marks it `sending`: compiled once.
 const qOptedOutAtForTicket = prepared<{ ticketId: number }, { opted_out_at: string | null }>((db) =>
   db.selectFrom('tickets').innerJoin('contacts', 'contacts.id', 'tickets.contact_id')
-    .select('contacts.opted_out_at').where('tickets.id', '=', param<number>('ticketId')))
+    .select(sql<string | null>`coalesce(contacts.opted_out_at, contacts.erased_at)`.as('opted_out_at')).where('tickets.id', '=', param<number>('ticketId')))
 
 export async function findOptedOutAtForTicket (db: Executor, ticketId: number): Promise<string | null> {
   return (await qOptedOutAtForTicket(db, { ticketId })).rows[0]?.opted_out_at ?? null
