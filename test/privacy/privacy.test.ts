@@ -171,6 +171,25 @@ t.test('an erased number that had opted out stays opted out: STOP, a text, the A
   t.equal(reply.status, 'blocked')
 })
 
+t.test('the API and "New message" refuse an erased number that had opted out, before it texts again', async (t) => {
+  const { ada, grace, text, contactOf, post, flush, sent, app, services } = await withAdmin(t)
+  await text(PHONE, 'STOP')
+  await flush()
+  await post(grace, `/contacts/${(await contactOf(PHONE)).id}/erase`, { confirm: 'ERASE' })
+  sent.length = 0
+  const api = await apiClient(app, services)
+  const refused = await api.post('/api/v1/messages', { to: PHONE.slice(1), text: 'Your order shipped' })
+  t.equal(refused.statusCode, 409)
+  t.equal(refused.json().error, 'RECIPIENT_OPTED_OUT')
+  const page = await ada.inject({ method: 'GET', url: '/conversations/new', headers: { accept: 'text/html' } })
+  const token = /name="token" value="([^"]+)"/.exec(page.body)?.[1] ?? ''
+  const started = await post(ada, '/conversations', { number: PHONE, body: 'Hello from support', token })
+  t.equal(started.statusCode, 422)
+  t.match(started.body, /can(&#x27;|')t be messaged until it texts START/)
+  await flush()
+  t.same(sent, [], 'nothing sent')
+})
+
 t.test('an erased number that had not opted out is a new customer who may be messaged', async (t) => {
   const { grace, text, contactOf, post, flush, sent } = await withAdmin(t)
   await text(PHONE, 'Hello')
