@@ -168,7 +168,7 @@ t.test('the OpenAPI description documents every endpoint, the key, the errors an
   t.equal(res.statusCode, 200)
   const doc = res.json()
   t.equal(doc.openapi, '3.1.0')
-  t.same(Object.keys(doc.paths).sort(), ['/api/v1/dispatch', '/api/v1/dispatch/{uuid}', '/api/v1/messages', '/api/v1/messages/{uuid}'])
+  t.same(Object.keys(doc.paths).sort(), ['/api/v1/contacts/export', '/api/v1/dispatch', '/api/v1/dispatch/{uuid}', '/api/v1/messages', '/api/v1/messages/{uuid}'])
   t.ok(doc.paths['/api/v1/dispatch'].post.requestBody, 'request bodies are described')
   t.ok(doc.paths['/api/v1/dispatch'].post.responses['202'])
   t.ok(doc.paths['/api/v1/dispatch'].post.responses['422'])
