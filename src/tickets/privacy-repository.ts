@@ -51,7 +51,8 @@ export function listMessagesOfContact (db: Executor, contactId: number) {
     .select(['messages.id', 'messages.ticket_id', 'messages.direction', 'messages.kind', 'messages.channel', 'messages.from_address', 'messages.to_address',
       'messages.body', 'messages.status', 'messages.status_at', 'messages.status_reason', 'messages.price_amount', 'messages.price_currency',
       'messages.segments', 'messages.created_at'])
-    .where('tickets.contact_id', '=', contactId).orderBy('messages.created_at').orderBy('messages.id').execute()
+    // A text and its confirmation share a moment: the customer's text first ('inbound' < 'outbound').
+    .where('tickets.contact_id', '=', contactId).orderBy('messages.created_at').orderBy('messages.direction').orderBy('messages.id').execute()
 }
 
 export function listNotesOfContact (db: Executor, contactId: number) {
