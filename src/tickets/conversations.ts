@@ -2,7 +2,7 @@ import type { Executor } from '../db/database.js'
 import type { TicketStatus } from '../db/schema.js'
 import type { LastMessage } from '../messaging/ports.js'
 import { claimNumber } from './contact-repository.js'
-import { erasedOptOut } from './erased-numbers.js'
+import { erasedNumberHash } from './erased-numbers.js'
 import { adjustCounts, findClosedSince, findClosedTicket, insertTicketEvent, updateTicketState } from './inbox-repository.js'
 import * as repo from './ticket-repository.js'
 
@@ -66,20 +66,18 @@ export async function findOrOpenTicket (trx: Executor, number: string, seen: Con
   let conversation = seen
   for (let round = 0; conversation === undefined; round++) {
     if (round === ROUNDS) throw new Error('The contact for a number kept disappearing while it was being created')
-    const contactId = await repo.insertContact(trx, number, now)
-    if (contactId !== undefined) {
+    const inserted = await repo.insertContactWithConsent(trx, number, await erasedNumberHash(trx, number), now)
+    if (inserted !== undefined) {
+      const contactId = inserted.id
       if (await claimNumber(trx, number, contactId, now) === contactId) {
         // Ours, and new: no one else can see it before this transaction commits, so it has no
-        // ticket and no opt-out, and there is nothing to read back.
-        conversation = { contactId, optedOutAt: null, openTicketId: null, openTicketStatus: null, openTicketAssigneeId: null }
+        // ticket, and no opt-out but the one an erased owner of the number left (README "Data
+        // and privacy"), which the insert read; there is nothing to read back.
+        conversation = { contactId, optedOutAt: inserted.opted_out_at, openTicketId: null, openTicketStatus: null, openTicketAssigneeId: null }
         break
       }
       // Another contact took the number (as an extra address) after our read: theirs it is.
       await repo.deleteNewContact(trx, contactId)
-    } else if (contactId !== undefined) {
-      // The number of an erased contact who had opted out: still opted out (README "Data and privacy").
-      const optedOutAt = await erasedOptOut(trx, number)
-      if (optedOutAt !== null) await repo.setContactOptOut(trx, contactId, optedOutAt, now)
     }
     conversation = await findConversation(trx, number)
   }

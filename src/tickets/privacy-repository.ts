@@ -14,10 +14,6 @@ export async function privacyKey (db: Executor): Promise<string> {
   return row.hmac_key
 }
 
-export function findErasedNumber (db: Executor, numberHash: string) {
-  return db.selectFrom('erased_numbers').select(['opted_out_at', 'erased_at']).where('number_hash', '=', numberHash).executeTakeFirst()
-}
-
 /** The latest erasure of a number decides its consent: a number erased twice keeps the later state. */
 export async function upsertErasedNumber (db: Executor, numberHash: string, optedOutAt: string | null, now: string): Promise<void> {
   await db.insertInto('erased_numbers').values({ number_hash: numberHash, opted_out_at: optedOutAt, erased_at: now })

@@ -22,6 +22,23 @@ export async function insertContact (db: Executor, phone: string, now: string): 
   return row?.id
 }
 
+/**
+ * insertContact for a number that may have belonged to an erased contact: the new contact starts
+ * with the opt-out stored under the number's keyed hash (erased_numbers), read by the insert itself.
+ */
+export async function insertContactWithConsent (db: Executor, phone: string, numberHash: string, now: string): Promise<{ id: number, opted_out_at: string | null } | undefined> {
+  return await db.insertInto('contacts')
+    .values((eb) => ({
+      phone,
+      created_at: now,
+      updated_at: now,
+      opted_out_at: eb.selectFrom('erased_numbers').select('opted_out_at').where('number_hash', '=', numberHash)
+    }))
+    .onConflict((oc) => oc.column('phone').doNothing())
+    .returning(['id', 'opted_out_at'])
+    .executeTakeFirst()
+}
+
 /** Undoes insertContact in the same transaction, when the number turned out to be taken; nothing refers to the row yet. */
 export async function deleteNewContact (db: Executor, id: number): Promise<void> {
   await db.deleteFrom('contacts').where('id', '=', id).execute()

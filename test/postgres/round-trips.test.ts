@@ -39,12 +39,13 @@ t.test('round trips per inbound text and per confirmation sent stay within budge
     'begin',
     'select', // this provider id seen before?
     'select', // who wrote, and their open ticket
+    'select', // the key of erased numbers' hashes: once per database and process (README "Data and privacy")
     'insert contacts', 'insert contact_numbers', 'insert tickets', 'insert ticket_counts',
     'insert messages', 'update tickets', // the text, and the ticket's list columns
     'insert messages', 'insert outbox', 'update tickets', // the confirmation, queued
     'select pg_notify', // the live update, delivered at commit
     'commit'
-  ], 'a text that opens a ticket: one transaction of 14 statements, nothing after it')
+  ], 'the first text that opens a ticket: one transaction of 15 statements, nothing after it')
 
   const sending = kinds(await capture.during(async () => { await services.worker.drain() }))
   t.same(sending, [
