@@ -79,7 +79,7 @@ export async function resolveTicketId (db: Executor, id: number): Promise<number
 // Customers
 
 export function findMergeContact (db: Executor, id: number) {
-  return db.selectFrom('contacts').select(['id', 'phone', 'name', 'notes', 'opted_out_at']).where('id', '=', id).executeTakeFirst()
+  return db.selectFrom('contacts').select(['id', 'phone', 'name', 'notes', 'opted_out_at', 'erased_at']).where('id', '=', id).executeTakeFirst()
 }
 
 export type MergeContact = NonNullable<Awaited<ReturnType<typeof findMergeContact>>>

@@ -160,6 +160,10 @@ export class MergeService {
         if (await repo.findContactMergedInto(trx, otherId) === keepId) return { changed: false, tickets: [] as number[] }
         throw new UserError(404, `There is no customer ${otherId} to merge into this one.`, 'NOT_FOUND')
       }
+      // An erasure is recorded against the customer it erased (the audit log) and left nothing to
+      // combine: refused, never half done.
+      const erased = [keep, gone].find((c) => c.erased_at !== null)
+      if (erased !== undefined) throw invalid(`Customer ${erased.id} was erased: an erased customer cannot be merged.`, [{ field: 'other', message: 'must not be an erased customer' }])
       const now = this.deps.clock.now().toISOString()
       const touched = await this.mergeOpenTickets(trx, keep.id, gone.id, agentId, now)
       await repo.moveContact(trx, gone, keep.id, now)

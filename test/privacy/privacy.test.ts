@@ -274,3 +274,21 @@ t.test('RETENTION_DAYS is validated', async (t) => {
   t.throws(() => loadConfig({ RETENTION_DAYS: '-1' }), /RETENTION_DAYS must be between 0/)
   t.equal(loadConfig({}).privacy.retentionDays, 0, 'off by default')
 })
+
+t.test('an erased customer cannot be merged, either way round: refused with the reason, nothing changes', async (t) => {
+  const { grace, text, contactOf, post, app } = await withAdmin(t)
+  const byId = async (id: number) => await app.services.db.selectFrom('contacts').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
+  await text(PHONE, 'My parcel never arrived')
+  await text('+31687654321', 'Hello from my other phone')
+  const erased = await contactOf(PHONE)
+  const other = await contactOf('+31687654321')
+  t.equal((await post(grace, `/contacts/${erased.id}/erase`, { confirm: 'ERASE' })).statusCode, 303)
+  const erasedAfter = await byId(erased.id)
+  for (const [keep, gone] of [[other.id, erased.id], [erased.id, other.id]]) {
+    const res = await post(grace, `/contacts/${keep}/merge`, { other: String(gone) })
+    t.equal(res.statusCode, 422, `merging ${gone} into ${keep}`)
+    t.match(res.body, new RegExp(`Customer ${erased.id} was erased: an erased customer cannot be merged\\.`))
+  }
+  t.same(await byId(other.id), other, 'the other customer is unchanged')
+  t.same(await byId(erased.id), erasedAfter, 'the erased customer is unchanged')
+})
