@@ -15,6 +15,7 @@ import * as retriesAndTicketRefs from '../../migrations/20261215T0900-retries-an
 import * as counterShards from '../../migrations/20261216T0900-counter-shards.js'
 import * as merges from '../../migrations/20261217T0900-merges.js'
 import * as sendLater from '../../migrations/20261217T0930-send-later.js'
+import * as csatAndReports from '../../migrations/20261218T0900-csat-and-reports.js'
 import * as oneNumberOneContactPostgres from '../../migrations/postgres/20261210T0900-one-number-one-contact.js'
 import { engineOf } from './database.js'
 
@@ -36,7 +37,8 @@ export const migrations: Record<string, Migration> = {
   '20261215T0900-retries-and-ticket-refs': retriesAndTicketRefs,
   '20261216T0900-counter-shards': counterShards,
   '20261217T0900-merges': merges,
-  '20261217T0930-send-later': sendLater
+  '20261217T0930-send-later': sendLater,
+  '20261218T0900-csat-and-reports': csatAndReports
 }
 
 /**
