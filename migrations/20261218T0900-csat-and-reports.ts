@@ -14,6 +14,11 @@ import { type Kysely, sql } from 'kysely'
 // - messages_outbound_created: failure rates, SMS parts and cost of a period's outbound messages.
 //   Partial on outbound, so the inbound webhook's insert writes no entry in it.
 // - dispatch_steps_started: failover handovers (a step after the first that started) of a period.
+// - tickets.first_reply_at, first_reply_agent_id, first_reply_waited_from: the first agent reply
+//   that answered a customer's message, who wrote it, and since when the customer had waited (the
+//   ticket's awaiting_reply_since at that moment). Written by the reply's own ticket update, so
+//   first-response times are a range read of tickets, not a walk through every ticket's messages.
+//   Existing tickets are filled in from their messages once, here.
 export async function up (db: Kysely<any>): Promise<void> {
   await db.schema.createTable('csat_surveys')
     .addColumn('ticket_id', 'integer', (c) => c.primaryKey().references('tickets.id'))
@@ -34,6 +39,15 @@ export async function up (db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('tickets_created').on('tickets').columns(['created_at']).execute()
   await db.schema.createIndex('messages_outbound_created').on('messages').columns(['created_at'])
     .where(sql.ref('direction'), '=', 'outbound').execute()
+  await db.schema.alterTable('tickets').addColumn('first_reply_at', 'text').execute()
+  await db.schema.alterTable('tickets').addColumn('first_reply_agent_id', 'integer').execute()
+  await db.schema.alterTable('tickets').addColumn('first_reply_waited_from', 'text').execute()
+  const firstCustomer = sql`(select min(c.created_at) from messages c where c.ticket_id = tickets.id and c.direction = 'inbound')`
+  const firstReply = (column: string) => sql`(select r.${sql.ref(column)} from messages r where r.ticket_id = tickets.id and r.kind = 'reply' and r.created_at >= ${firstCustomer} order by r.created_at, r.id limit 1)`
+  await db.updateTable('tickets')
+    .set({ first_reply_at: firstReply('created_at'), first_reply_agent_id: firstReply('agent_id'), first_reply_waited_from: firstCustomer })
+    .where(sql<boolean>`exists (select 1 from messages r where r.ticket_id = tickets.id and r.kind = 'reply' and r.created_at >= ${firstCustomer})`)
+    .execute()
   await db.schema.createIndex('dispatch_steps_started').on('dispatch_steps').columns(['started_at'])
     .where(sql.ref('position'), '>', 0).execute()
 }
@@ -42,6 +56,7 @@ export async function down (db: Kysely<any>): Promise<void> {
   await db.schema.dropIndex('dispatch_steps_started').execute()
   await db.schema.dropIndex('messages_outbound_created').execute()
   await db.schema.dropIndex('tickets_created').execute()
+  for (const c of ['first_reply_waited_from', 'first_reply_agent_id', 'first_reply_at']) await db.schema.alterTable('tickets').dropColumn(c).execute()
   await db.schema.alterTable('auto_replies').dropColumn('csat_at').execute()
   await db.schema.dropTable('csat_surveys').execute()
 }

@@ -142,6 +142,10 @@ export interface TicketsTable {
   awaiting_reply_since: Iso | null
   /** The ticket this one was merged into (it is closed and in no view); null for every other ticket. */
   merged_into: ColumnType<number | null, number | null | undefined, number | null>
+  /** The first agent reply that answered the customer, who wrote it, and since when the customer had waited (reports). */
+  first_reply_at: ColumnType<Iso | null, Iso | null | undefined, Iso | null>
+  first_reply_agent_id: ColumnType<number | null, number | null | undefined, number | null>
+  first_reply_waited_from: ColumnType<Iso | null, Iso | null | undefined, Iso | null>
 }
 
 export type TicketEventKind = 'assigned' | 'status' | 'opt_out' | 'opt_in' | 'retry' | 'merged_into' | 'merged_from'
