@@ -90,6 +90,7 @@ export async function reportRoutes (app: FastifyInstance, deps: ReportRoutesDeps
     return await page(reply, 'reports', {
       title: 'Reports',
       period,
+      periodWords: period.days.length === 1 ? '1 day' : `${period.days.length} days`,
       query,
       isAdmin: viewer.role === 'admin',
       agents,
