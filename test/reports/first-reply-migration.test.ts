@@ -31,9 +31,28 @@ t.test('existing tickets get their first reply from their messages', async (t) =
       await trx.insertInto('tickets').values({ id, contact_id: id, status: 'closed', assignee_id: null, created_at: at(0), updated_at: at(0), closed_at: at(50), closed_by: null, last_message_at: at(0), last_message_preview: '', last_message_direction: 'inbound', message_count: 0, status_at: null, last_sender: null, last_sender_agent_id: null, last_customer_message_at: null, awaiting_reply_since: null }).execute()
     }
     const message = (id: string, ticketId: number, minute: number, kind: 'customer' | 'reply' | 'confirmation') => trx.insertInto('messages').values({
-      id, ticket_id: ticketId, direction: kind === 'customer' ? 'inbound' : 'outbound', kind, channel: 'sms', from_address: null, to_address: '', body: id,
-      provider: null, provider_message_id: null, status: kind === 'customer' ? 'received' : 'delivered', status_at: at(minute), status_reason: null, error_code: null,
-      price_amount: null, price_currency: null, segments: null, attempts: 0, agent_id: kind === 'reply' ? 7 : null, dispatch_id: null, created_at: at(minute), updated_at: at(minute)
+      id,
+      ticket_id: ticketId,
+      direction: kind === 'customer' ? 'inbound' : 'outbound',
+      kind,
+      channel: 'sms',
+      from_address: null,
+      to_address: '',
+      body: id,
+      provider: null,
+      provider_message_id: null,
+      status: kind === 'customer' ? 'received' : 'delivered',
+      status_at: at(minute),
+      status_reason: null,
+      error_code: null,
+      price_amount: null,
+      price_currency: null,
+      segments: null,
+      attempts: 0,
+      agent_id: kind === 'reply' ? 7 : null,
+      dispatch_id: null,
+      created_at: at(minute),
+      updated_at: at(minute)
     }).execute()
     // 1: the customer at :02, the confirmation, Ada's reply at :12 and another at :20.
     await message('m1', 1, 2, 'customer')
