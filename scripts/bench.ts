@@ -8,6 +8,7 @@ import { MESSAGES_PER_TICKET, timeViews } from './bench/inbox.js'
 import { benchLive } from './bench/live.js'
 import { benchPostgres } from './bench/postgres.js'
 import { benchSearch, indexCostPerMessage } from './bench/search.js'
+import { benchReports } from './bench/reports.js'
 import { loadWebhook, peakRssMb, SERVICE_ENV, startChild, stopChild, type LoadResult } from './bench/load.js'
 import { createDatabase } from '../src/db/database.js'
 import { migrateToLatest } from '../src/db/migrate.js'
@@ -16,7 +17,7 @@ import { ROOT } from '../src/paths.js'
 // npm run bench: every figure is measured in this one run, and targets are checked as ratios
 // against a bare Fastify route measured moments before on the same machine.
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
-// `npm run bench -- ingest|inbox|failover|live|postgres|search` runs one part; no argument runs them all.
+// `npm run bench -- ingest|inbox|failover|live|postgres|search|reports` runs one part; no argument runs them all.
 const only = process.argv[2]
 const runs = (part: string): boolean => only === undefined || only === part
 // The postgres part needs a server: without one named, the bench runs itself again inside a
@@ -46,6 +47,7 @@ try {
   if (runs('live')) await benchLiveRow()
   if (runs('postgres')) await benchPostgresRows()
   if (runs('search')) await benchSearchRows()
+  if (runs('reports')) await benchReportsRows()
 } finally {
   rmSync(work, { recursive: true, force: true })
 }
@@ -142,6 +144,17 @@ async function benchSearchRows (): Promise<void> {
     console.log(`| ${batch} | ${cost.withIndexUs.toFixed(1)} µs | ${cost.withoutIndexUs.toFixed(1)} µs | +${(cost.withIndexUs - cost.withoutIndexUs).toFixed(1)} µs |`)
   }
   console.log()
+}
+
+async function benchReportsRows (): Promise<void> {
+  console.log('\nReports: GET /reports (full page, in process, admin signed in) on SQLite, 50 requests after 10 warm-up (10 for a year)')
+  const r = await benchReports()
+  console.log(`Desk: ${r.messages.toLocaleString('en')} messages, built in ${r.seedSeconds.toFixed(0)} s`)
+  console.log('| period | URL | p50 ms | p99 ms |')
+  console.log('|---|---|---|---|')
+  for (const x of r.timings) console.log(`| ${x.what} | \`${x.url}\` | ${x.p50Ms.toFixed(1)} | ${x.p99Ms.toFixed(1)} |`)
+  console.log()
+  for (const x of r.timings.slice(0, 2)) check(`reports page: ${x.what}`, `${x.p50Ms.toFixed(1)} ms`, x.p50Ms < 200, '< 200 ms')
 }
 
 async function benchFailoverRow (): Promise<void> {

@@ -50,6 +50,8 @@ import { MergeService } from './tickets/merge-service.js'
 import { ticketPort } from './tickets/ticket-port.js'
 import { TicketService } from './tickets/ticket-service.js'
 import { findTicket } from './tickets/ticket-repository.js'
+import { ReportService } from './reports/report-service.js'
+import { reportRoutes } from './reports/report-routes.js'
 import { messagebirdWebhooks } from './webhooks/messagebird-routes.js'
 import { messagebirdSignature } from './webhooks/signature.js'
 import { healthRoutes } from './ops/health.js'
@@ -262,6 +264,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       ...deps.live
     })
     if (simulator !== null) await scope.register(simulatorRoutes, { tickets, simulator })
+    await scope.register(reportRoutes, { reports: new ReportService({ db, clock }), simulatorOn: simulator !== null })
   })
 
   return app

@@ -100,6 +100,11 @@ export interface Config {
    * one; else in `timezone` (QUIET_HOURS_TIMEZONE, an IANA zone).
    */
   quietHours: { window: QuietWindow | null, timezone: string }
+  /**
+   * CSAT: closing a ticket texts the customer "How did we do? Reply 1–5"; a reply that is just a
+   * digit 1 to 5 within `windowHours` of that is the ticket's rating.
+   */
+  csat: { enabled: boolean, windowHours: number }
 }
 
 export interface QuietWindow { start: number, end: number }
@@ -426,6 +431,7 @@ export function loadConfig (env: Env = process.env): Config {
       backoffBaseMs: int('STATUS_CALLBACK_BACKOFF_BASE_MS', 5000, 1, 3_600_000),
       backoffMaxMs: int('STATUS_CALLBACK_BACKOFF_MAX_MS', 3_600_000, 1, 86_400_000)
     },
+    csat: { enabled: oneOf('CSAT', ['on', 'off'] as const, 'off') === 'on', windowHours: int('CSAT_WINDOW_HOURS', 24, 1, 24 * 30) },
     login: {
       maxFailures: int('LOGIN_MAX_FAILURES', 10, 2, 1000),
       maxFailuresPerIp: int('LOGIN_MAX_FAILURES_PER_IP', 50, 2, 100_000),

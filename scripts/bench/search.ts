@@ -103,7 +103,7 @@ export function seedSearchDesk (path: string): { seconds: number } {
     }
   })
   for (let from = 0; from < TICKETS; from += perBatch) batch(from)
-  db.exec('insert into ticket_counts (bucket, n) select status, count(*) from tickets where true group by status on conflict (bucket) do update set n = excluded.n')
+  db.exec('insert into ticket_counts (bucket, shard, n) select status, 0, count(*) from tickets where true group by status on conflict (bucket, shard) do update set n = excluded.n')
   db.pragma('wal_checkpoint(TRUNCATE)')
   db.close()
   return { seconds: (performance.now() - t0) / 1000 }

@@ -24,7 +24,7 @@ export type MessageStatus =
   | 'delivered' | 'read'
   | 'failed' | 'expired' | 'blocked'
 
-export type MessageKind = 'customer' | 'confirmation' | 'reply' | 'notification' | 'help' | 'opt_out' | 'opt_in'
+export type MessageKind = 'customer' | 'confirmation' | 'reply' | 'notification' | 'help' | 'opt_out' | 'opt_in' | 'csat_survey' | 'csat_thanks'
 
 export interface ContactsTable {
   id: Id
@@ -92,6 +92,23 @@ export interface AutoRepliesTable {
   opt_out_at: Iso | null
   window_started_at: Iso
   window_count: number
+  /** The last thank-you for a satisfaction rating. */
+  csat_at: ColumnType<Iso | null, Iso | null | undefined, Iso | null>
+}
+
+/** A ticket asked "How did we do?" after its close, and the customer's rating (1 to 5) once given. */
+export interface CsatSurveysTable {
+  ticket_id: number
+  contact_id: number
+  /** Who had the ticket when it closed: the rating counts for them. */
+  agent_id: number | null
+  message_id: string
+  sent_at: Iso
+  /** A single digit after this is an ordinary text. */
+  expires_at: Iso
+  rating: number | null
+  rated_at: Iso | null
+  rating_message_id: string | null
 }
 
 export interface ContactAddressesTable {
@@ -129,6 +146,10 @@ export interface TicketsTable {
   merged_into: ColumnType<number | null, number | null | undefined, number | null>
   /** When retention (RETENTION_DAYS) last erased the ticket's message texts. */
   texts_erased_at: ColumnType<Iso | null, Iso | null | undefined, Iso | null>
+  /** The first agent reply that answered the customer, who wrote it, and since when the customer had waited (reports). */
+  first_reply_at: ColumnType<Iso | null, Iso | null | undefined, Iso | null>
+  first_reply_agent_id: ColumnType<number | null, number | null | undefined, number | null>
+  first_reply_waited_from: ColumnType<Iso | null, Iso | null | undefined, Iso | null>
 }
 
 export type TicketEventKind = 'assigned' | 'status' | 'opt_out' | 'opt_in' | 'retry' | 'merged_into' | 'merged_from'
@@ -422,6 +443,7 @@ export interface Database {
   erased_numbers: ErasedNumbersTable
   privacy_keys: PrivacyKeysTable
   audit_log: AuditLogTable
+  csat_surveys: CsatSurveysTable
 }
 
 export type Contact = Selectable<ContactsTable>

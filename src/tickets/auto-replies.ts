@@ -5,7 +5,7 @@ import { findAutoReplyState, takeAutoReply, type AutoReplyKind } from './auto-re
 export type { AutoReplyKind }
 
 const DAY_MS = 24 * 60 * 60 * 1000
-export const KEYWORD_WORDS: Record<AutoReplyKind, string> = { help: 'HELP', opt_in: 'START', opt_out: 'STOP' }
+export const KEYWORD_WORDS: Record<AutoReplyKind, string> = { help: 'HELP', opt_in: 'START', opt_out: 'STOP', csat: 'a rating' }
 
 /**
  * The limits on automatic answers to HELP, START and STOP, per contact (so per number: a number

@@ -1,11 +1,11 @@
 import { sql } from 'kysely'
 import type { Executor } from '../db/database.js'
 
-// SQL for the rate limit on automatic answers to keywords: one row per contact (auto_replies).
+// SQL for the rate limit on automatic answers to keywords and to ratings: one row per contact (auto_replies).
 
-export type AutoReplyKind = 'help' | 'opt_in' | 'opt_out'
+export type AutoReplyKind = 'help' | 'opt_in' | 'opt_out' | 'csat'
 
-const LAST_AT = { help: 'help_at', opt_in: 'opt_in_at', opt_out: 'opt_out_at' } as const satisfies Record<AutoReplyKind, string>
+const LAST_AT = { help: 'help_at', opt_in: 'opt_in_at', opt_out: 'opt_out_at', csat: 'csat_at' } as const satisfies Record<AutoReplyKind, string>
 
 export interface AutoReplyLimits {
   /** The last answer of the same kind must be at or before this. */

@@ -174,6 +174,11 @@ const qTouchOutbound = prepared<{ at: string, ticketId: number, preview: string,
       last_sender: param<LastMessage['sender']>('sender'),
       last_sender_agent_id: param<number | null>('agentId'),
       awaiting_reply_since: sql<string | null>`case when ${param<number>('answered')} = 1 then null else awaiting_reply_since end`,
+      // The first reply that answers a waiting customer, for the reports' first-response times.
+      // Every SET expression reads the row as it was before this update, on both engines.
+      first_reply_at: sql<string | null>`case when ${param<number>('answered')} = 1 and first_reply_at is null and awaiting_reply_since is not null then ${param<string>('at')} else first_reply_at end`,
+      first_reply_agent_id: sql<number | null>`case when ${param<number>('answered')} = 1 and first_reply_at is null and awaiting_reply_since is not null then ${param<number | null>('agentId')} else first_reply_agent_id end`,
+      first_reply_waited_from: sql<string | null>`case when ${param<number>('answered')} = 1 and first_reply_at is null and awaiting_reply_since is not null then awaiting_reply_since else first_reply_waited_from end`,
       message_count: eb('message_count', '+', 1),
       updated_at: param<string>('at')
     }))

@@ -16,6 +16,7 @@ import { plainReason } from '../messaging/status-wording.js'
 import { MAX_PARTS_WITHOUT_CONFIRM, MAX_SMS_TEXT_LENGTH, normaliseLineBreaks, smsParts } from '../messaging/sms-parts.js'
 import * as inbox from './inbox-repository.js'
 import { AutoReplies } from './auto-replies.js'
+import { Csat } from './csat.js'
 import { contactAddresses, failoverSteps, setAsideAddresses } from './contact-service.js'
 import { findConversation, findOrOpenTicket, ticketRef, type Conversation } from './conversations.js'
 import { parseTicketRef } from './ticket-refs.js'
@@ -84,13 +85,14 @@ const mergedAway = (ticketId: number, into: number): UserError =>
 export class TicketService {
   private wakeOutbox: () => void = () => {}
   private readonly autoReplies: AutoReplies
+  private readonly csat: Csat
   private autoCloseTimer: NodeJS.Timeout | null = null
   private inboundStored: (channel: Channel) => void = () => {}
 
   constructor (private readonly deps: {
     db: Db
     clock: Clock
-    config: Pick<Config, 'confirmationTemplate' | 'helpText' | 'autoReply' | 'inbox' | 'unconfirmedAfterSeconds' | 'failover' | 'teamInbox'>
+    config: Pick<Config, 'confirmationTemplate' | 'helpText' | 'autoReply' | 'inbox' | 'unconfirmedAfterSeconds' | 'failover' | 'teamInbox' | 'csat'>
     log: FastifyBaseLogger
     outbound: OutboundQueue
     events: EventBus
@@ -100,6 +102,7 @@ export class TicketService {
     quietHours?: QuietHours
   }) {
     this.autoReplies = new AutoReplies(deps.config)
+    this.csat = new Csat({ config: deps.config, outbound: deps.outbound, autoReplies: this.autoReplies })
   }
 
   onOutboxWork (fn: () => void): void {
@@ -170,6 +173,8 @@ export class TicketService {
     const reopenSince = reopenWindowHours > 0 ? new Date(Date.parse(now) - reopenWindowHours * 3600_000).toISOString() : null
     const messageId = uuidv7(Date.parse(now))
     const seen = await this.lookUpSender(trx, sms.from)
+    const rated = await this.csat.rate(trx, sms, seen, messageId, now)
+    if (rated !== null) return { duplicate: false, ticketId: rated.ticketId, messageId, newTicket: false, queuedOutbound: rated.queuedOutbound, change: 'message' }
     // `#42 still broken`: a reference counts only when ticket 42 is the sender's own; any other
     // `#…` is text like the rest, and the text goes where it would have gone anyway.
     const ref = parseTicketRef(sms.text)
@@ -265,6 +270,7 @@ export class TicketService {
     if (from.assigneeId !== to.assigneeId) {
       await inbox.insertTicketEvent(trx, { ticketId, kind: 'assigned', agentId: by, targetAgentId: to.assigneeId }, now)
     }
+    if (to.status === 'closed' && from.status !== 'closed') await this.csat.afterClose(trx, ticketId, from.assigneeId, now)
     return true
   }
 
@@ -506,6 +512,8 @@ export class TicketService {
       throw conflict(`Ticket ${ticketRef(ticketId)} kept changing while its status was being set; reload and try again.`)
     })
     if (changed) await this.deps.events.publish({ ticketId, change: 'status' })
+    // A close may have queued the satisfaction survey.
+    if (changed && status === 'closed') this.wakeOutbox()
     return { changed }
   }
 
@@ -529,6 +537,7 @@ export class TicketService {
       if (moved) {
         closed++
         await this.deps.events.publish({ ticketId: t.id, change: 'status' })
+        this.wakeOutbox()
       }
     }
     return closed
@@ -656,14 +665,15 @@ export class TicketService {
   async getTicket (id: number) {
     const ticket = await repo.findTicket(this.deps.db, id)
     if (ticket === undefined) throw notFound(`Ticket ${ticketRef(id)}`)
-    const [messages, steps, addresses, setAside, notes, events, earlier] = await Promise.all([
+    const [messages, steps, addresses, setAside, notes, events, earlier, csat] = await Promise.all([
       messageRepo.listTicketMessages(this.deps.db, id),
       listTicketSteps(this.deps.db, id),
       contactAddresses(this.deps.db, ticket.contact_id),
       setAsideAddresses(this.deps.db, ticket.contact_id),
       inbox.listNotes(this.deps.db, id),
       inbox.listTicketEvents(this.deps.db, id),
-      inbox.listOtherTickets(this.deps.db, ticket.contact_id, id)
+      inbox.listOtherTickets(this.deps.db, ticket.contact_id, id),
+      this.csat.forTicket(this.deps.db, id)
     ])
     const stepOf = new Map(steps.map((s) => [s.message_id, s]))
     const nowMs = this.deps.clock.now().getTime()
@@ -707,6 +717,7 @@ export class TicketService {
       newestItemId: timeline.at(-1)?.itemId ?? '',
       earlierTickets: earlier.map((t) => ({ ...t, ref: ticketRef(t.id) })),
       sendLater: this.deps.quietHours === undefined ? null : sendLaterView(ticket.phone, this.deps.quietHours),
+      csat,
       canUndoClose: undoUntil !== null && lastClose?.from_status !== 'closed' && nowMs <= undoUntil
     }
   }
