@@ -18,6 +18,30 @@ function text (f: Fields, ...names: string[]): string | undefined {
   return undefined
 }
 
+const MEDIA = ['image', 'video', 'audio', 'file'] as const
+
+/**
+ * A received message without text (a photo, a voice note, a file, a location) is still the
+ * customer's message: stored as a line that says what they sent, with its caption, so it is never
+ * acknowledged and dropped. The media itself is not fetched or shown yet (README "Known limits").
+ */
+function describeMedia (content: Fields): string | undefined {
+  for (const kind of MEDIA) {
+    const media = content[kind] as Fields | undefined
+    if (media !== undefined && media !== null && typeof media === 'object') {
+      const caption = text(media, 'caption')?.trim()
+      return caption === undefined || caption === '' ? `[${kind}]` : `[${kind}] ${caption}`
+    }
+  }
+  const location = content.location as Fields | undefined
+  if (location !== undefined && location !== null && typeof location === 'object') {
+    const lat = text(location, 'latitude')
+    const long = text(location, 'longitude')
+    return lat === undefined || long === undefined ? '[location]' : `[location ${lat}, ${long}]`
+  }
+  return undefined
+}
+
 export function parseInboundSms (f: Fields): InboundSms {
   const originator = text(f, 'originator', 'sender', 'from')
   const body = text(f, 'payload', 'body', 'message', 'text')
@@ -91,8 +115,8 @@ export function parseConversationEvent (body: unknown): ConversationEvent {
   if (text(message, 'direction') === 'received') {
     const content = message.content as Fields | undefined
     const from = text(message, 'from')
-    const body = content !== undefined ? text(content, 'text') : undefined
-    if (from === undefined || body === undefined) return { kind: 'ignored', reason: 'received message without text' }
+    const body = content !== undefined ? text(content, 'text') ?? describeMedia(content) : undefined
+    if (from === undefined || body === undefined) return { kind: 'ignored', reason: 'received message without text or media' }
     let e164: string
     try {
       e164 = senderToE164(from)

@@ -137,3 +137,32 @@ t.test('a sender whose range our numbering metadata does not list is still taken
   const contact = await db.selectFrom('contacts').select('phone').executeTakeFirstOrThrow()
   t.equal(contact.phone, '+447700900123')
 })
+
+t.test('Conversations API: a WhatsApp photo, file, voice note or location without text is stored as the customer\'s message, never dropped', async (t) => {
+  const { app, db } = await buildTestApp(t)
+  const received = async (id: string, type: string, content: Record<string, unknown>) => await app.inject({
+    method: 'POST',
+    url: '/webhooks/messagebird/conversations',
+    payload: { type: 'message.created', message: { id, status: 'received', direction: 'received', platform: 'whatsapp', from: '+31612345678', type, content } }
+  })
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['image', { image: { url: 'https://media.example.com/p.jpg', caption: ' The broken lid ' } }, '[image] The broken lid'],
+    ['file', { file: { url: 'https://media.example.com/invoice.pdf' } }, '[file]'],
+    ['audio', { audio: { url: 'https://media.example.com/v.ogg' } }, '[audio]'],
+    ['location', { location: { latitude: 52.3676, longitude: 4.9041 } }, '[location 52.3676, 4.9041]']
+  ]
+  let ticketId: number | undefined
+  for (const [type, content, body] of cases) {
+    const res = await received(`wa-${type}`, type, content)
+    t.equal(res.statusCode, 200, type)
+    const json = res.json() as { ticket_id?: number }
+    t.type(json.ticket_id, 'number', `${type}: stored on a ticket`)
+    ticketId ??= json.ticket_id
+    t.equal(json.ticket_id, ticketId, `${type}: on the customer's one open ticket`)
+    const stored = await db.selectFrom('messages').select(['body', 'channel']).where('provider_message_id', '=', `wa-${type}`).executeTakeFirstOrThrow()
+    t.same(stored, { body, channel: 'whatsapp' }, `${type}: says what the customer sent`)
+  }
+  const empty = await received('wa-empty', 'text', {})
+  t.equal(empty.statusCode, 200, 'a received message with nothing in it is acknowledged')
+  t.equal(await db.selectFrom('messages').select('id').where('provider_message_id', '=', 'wa-empty').executeTakeFirst(), undefined, 'and stores nothing')
+})
