@@ -5,6 +5,7 @@ import * as messageRepo from '../messaging/message-repository.js'
 import { optOutBlock, type OutboundQueue } from '../messaging/outbound.js'
 import type { AutoReplies } from './auto-replies.js'
 import type { Conversation } from './conversations.js'
+import { customerMessage } from './inbound-message.js'
 import * as repo from './csat-repository.js'
 import { findTicket, touchTicket } from './ticket-repository.js'
 
@@ -56,30 +57,13 @@ export class Csat {
     const ticketId = survey.ticket_id
     if (!await repo.recordRating(trx, ticketId, rating, messageId, now)) return null
     const limited = await this.deps.autoReplies.take(trx, seen.contactId, 'csat', now)
-    await messageRepo.insertMessage(trx, {
+    await messageRepo.insertMessage(trx, customerMessage(sms, {
       id: messageId,
-      ticket_id: ticketId,
-      direction: 'inbound',
-      kind: 'customer',
-      channel: sms.channel,
-      from_address: sms.from,
-      to_address: sms.to ?? '',
+      ticketId,
       body: sms.text.trim(),
-      provider: sms.provider,
-      provider_message_id: sms.providerMessageId,
-      status: 'received',
-      status_at: now,
-      status_reason: `Satisfaction rating: ${rating} of 5.${limited === null ? '' : ` ${limited}`}`,
-      error_code: null,
-      price_amount: null,
-      price_currency: null,
-      segments: null,
-      attempts: 0,
-      agent_id: null,
-      dispatch_id: null,
-      created_at: now,
-      updated_at: now
-    })
+      statusReason: `Satisfaction rating: ${rating} of 5.${limited === null ? '' : ` ${limited}`}`,
+      now
+    }))
     // Counted, but neither previewed nor unread: the ticket stays closed and nobody owes an answer.
     await touchTicket(trx, ticketId, now, null)
     if (limited !== null) return { ticketId, queuedOutbound: false }

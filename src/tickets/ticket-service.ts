@@ -21,6 +21,7 @@ import { contactAddresses, failoverSteps, setAsideAddresses } from './contact-se
 import { findConversation, findOrOpenTicket, ticketRef, type Conversation } from './conversations.js'
 import { parseTicketRef } from './ticket-refs.js'
 import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, type Keyword } from './keywords.js'
+import { customerMessage } from './inbound-message.js'
 import { InvalidPhoneNumber, maskPhone, toE164, typedNumberToE164 } from './phone.js'
 import * as profiles from './profile-repository.js'
 import * as repo from './ticket-repository.js'
@@ -205,32 +206,14 @@ export class TicketService {
     const keyword = detectKeyword(sms.text)
     const { answer, note } = await this.applyKeyword(trx, keyword, { contactId, optedOutAt, ticketId }, now)
 
-    await messageRepo.insertMessage(trx, {
+    await messageRepo.insertMessage(trx, customerMessage(sms, {
       id: messageId,
-      ticket_id: ticketId,
-      direction: 'inbound',
-      kind: 'customer',
-      channel: sms.channel,
-      from_address: sms.from,
-      to_address: sms.to ?? '',
+      ticketId,
       body,
-      ref_ticket_id: refTicket?.id ?? null,
-      original_body: refTicket === undefined ? null : sms.text,
-      provider: sms.provider,
-      provider_message_id: sms.providerMessageId,
-      status: 'received',
-      status_at: now,
-      status_reason: note,
-      error_code: null,
-      price_amount: null,
-      price_currency: null,
-      segments: null,
-      attempts: 0,
-      agent_id: null,
-      dispatch_id: null,
-      created_at: now,
-      updated_at: now
-    })
+      statusReason: note,
+      now,
+      ...(refTicket === undefined ? {} : { ref: { ticketId: refTicket.id, originalBody: sms.text } })
+    }))
     if (!await repo.touchForInbound(trx, ticketId, now, first.preview)) throw new TicketMergedMeanwhile(ticketId)
 
     const base = { ticketId, channel: sms.channel, to: sms.from }

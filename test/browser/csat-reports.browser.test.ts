@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createAgent } from '../auth/agent-session.js'
 import { FakeClock } from '../helper.js'
-import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp } from './harness.js'
+import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp, textIn } from './harness.js'
 
 // Satisfaction and reports in Chromium against the real service: an agent answers and closes a
 // ticket from its page, the survey appears in the thread, the customer's "5" comes in through the
@@ -9,21 +9,11 @@ import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp 
 
 const CUSTOMER = '+31612345678'
 
-async function textIn (base: string, payload: string, id: string): Promise<number> {
-  const res = await fetch(`${base}/webhooks/messagebird`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ originator: CUSTOMER.slice(1), payload, id })
-  })
-  if (res.status !== 200) throw new Error(`webhook answered ${res.status}`)
-  return (await res.json() as { ticket_id: number }).ticket_id
-}
-
 t.test('a customer\'s "5" is the closed ticket\'s rating, on the ticket and in the reports', async (t) => {
   const clock = new FakeClock()
   const { base, services } = await startApp(t, { CSAT: 'on' }, { clock })
   await createAgent(services, { email: 'ada@example.com', name: 'Ada Lovelace' })
-  const ticketId = await textIn(base, 'My parcel never arrived', 'csat-1')
+  const ticketId = await textIn(base, CUSTOMER, 'My parcel never arrived', 'csat-1')
 
   const browser = await launch(t)
   const agent = await person(t, browser, 'Ada')
@@ -42,7 +32,7 @@ t.test('a customer\'s "5" is the closed ticket\'s rating, on the ticket and in t
   t.match(await page.locator('#ticket-head').textContent(), /satisfaction survey sent/)
 
   clock.advance(10 * 60_000)
-  t.equal(await textIn(base, '5', 'csat-2'), ticketId, 'the rating lands on the closed ticket')
+  t.equal(await textIn(base, CUSTOMER, '5', 'csat-2'), ticketId, 'the rating lands on the closed ticket')
   const rating = page.locator('#timeline li.inbound', { hasText: 'Satisfaction rating: 5 of 5.' })
   await rating.waitFor()
   await page.reload()

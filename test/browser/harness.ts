@@ -138,3 +138,14 @@ export async function startApp (t: Test, env: Record<string, string> = {}, opts:
   const base = `http://127.0.0.1:${(built.app.server.address() as AddressInfo).port}`
   return { ...built, base }
 }
+
+/** A customer's text through the MessageBird webhook of a started app; resolves with its ticket id. */
+export async function textIn (base: string, from: string, payload: string, id: string): Promise<number> {
+  const res = await fetch(`${base}/webhooks/messagebird`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ originator: from.replace(/^\+/, ''), payload, id })
+  })
+  if (res.status !== 200) throw new Error(`webhook answered ${res.status}`)
+  return (await res.json() as { ticket_id: number }).ticket_id
+}

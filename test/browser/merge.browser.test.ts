@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createAgent } from '../auth/agent-session.js'
 import { FakeClock } from '../helper.js'
-import { checkA11y, launch, person, signIn, startApp } from './harness.js'
+import { checkA11y, launch, person, signIn, startApp, textIn } from './harness.js'
 
 // Merging two tickets of one customer in Chromium against the real service: the agent picks the
 // customer's other ticket on the ticket page, lands on it with "merged into", and the old ticket's
@@ -9,24 +9,14 @@ import { checkA11y, launch, person, signIn, startApp } from './harness.js'
 
 const CUSTOMER = '+31612345678'
 
-async function textIn (base: string, payload: string, id: string): Promise<number> {
-  const res = await fetch(`${base}/webhooks/messagebird`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ originator: CUSTOMER.slice(1), payload, id })
-  })
-  if (res.status !== 200) throw new Error(`webhook answered ${res.status}`)
-  return (await res.json() as { ticket_id: number }).ticket_id
-}
-
 t.test('merging a ticket into the customer\'s other ticket: the agent lands on it, sees "merged into", and the old address redirects', async (t) => {
   const clock = new FakeClock()
   const { base, services } = await startApp(t, {}, { clock })
   await createAgent(services, { email: 'ada@example.com', name: 'Ada Lovelace' })
-  const first = await textIn(base, 'My parcel never came', 'merge-1')
+  const first = await textIn(base, CUSTOMER, 'My parcel never came', 'merge-1')
   await services.tickets.close(first, null)
   clock.advance(60_000)
-  const second = await textIn(base, 'Still nothing, any news?', 'merge-2')
+  const second = await textIn(base, CUSTOMER, 'Still nothing, any news?', 'merge-2')
 
   const browser = await launch(t)
   const agent = await person(t, browser, 'Ada')

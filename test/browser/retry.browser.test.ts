@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createAgent } from '../auth/agent-session.js'
 import { FakeClock } from '../helper.js'
-import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp } from './harness.js'
+import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp, textIn } from './harness.js'
 
 // Retrying a failed message and a customer's `#<ref>`, in Chromium against the real service: the
 // simulator rejects the customer's number, so the agent's reply fails; the agent retries it to the
@@ -11,16 +11,6 @@ import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp 
 const CUSTOMER = '+31612345678'
 const OTHER = '+31687654321'
 
-async function textIn (base: string, payload: string, id: string): Promise<number> {
-  const res = await fetch(`${base}/webhooks/messagebird`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ originator: CUSTOMER.slice(1), payload, id })
-  })
-  if (res.status !== 200) throw new Error(`webhook answered ${res.status}`)
-  return (await res.json() as { ticket_id: number }).ticket_id
-}
-
 t.test('a failed reply shows Retry; retrying to another number shows the new bubble; a #ref text shows its tag', async (t) => {
   // The clock moves a minute between the steps, so the thread reads in the order things happened.
   const clock = new FakeClock()
@@ -29,7 +19,7 @@ t.test('a failed reply shows Retry; retrying to another number shows the new bub
   // The customer's phone rejects everything from the start (the confirmation too); their other does not.
   if (services.simulator === null) throw new Error('the browser test runs on the simulator channel')
   services.simulator.setMode(CUSTOMER, 'failing')
-  const ticketId = await textIn(base, 'Where is my parcel?', 'retry-1')
+  const ticketId = await textIn(base, CUSTOMER, 'Where is my parcel?', 'retry-1')
   await services.contacts.add(ticketId, 'sms', OTHER)
 
   const browser = await launch(t)
@@ -67,7 +57,7 @@ t.test('a failed reply shows Retry; retrying to another number shows the new bub
 
   // The customer names the ticket: the live timeline shows the text with a tag.
   clock.advance(60_000)
-  await textIn(base, `#${ticketId} thanks, got it on my other phone`, 'retry-2')
+  await textIn(base, CUSTOMER, `#${ticketId} thanks, got it on my other phone`, 'retry-2')
   const tagged = page.locator('#timeline li.inbound', { hasText: 'thanks, got it' })
   await tagged.waitFor()
   t.equal(await tagged.locator('.ref-tag').textContent(), `#${ticketId}`)

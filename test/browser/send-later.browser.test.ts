@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createAgent } from '../auth/agent-session.js'
 import { FakeClock } from '../helper.js'
-import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp } from './harness.js'
+import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp, textIn } from './harness.js'
 
 // Send later in Chromium against the real service, in quiet hours (21:00–08:00, the customer's
 // time): the agent schedules a reply for 21:30 their time, the bubble says it will go at 08:00,
@@ -10,22 +10,12 @@ import { checkA11y, launch, person, screenshot, screenshotDir, signIn, startApp 
 
 const CUSTOMER = '+31612345678'
 
-async function textIn (base: string, payload: string, id: string): Promise<number> {
-  const res = await fetch(`${base}/webhooks/messagebird`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ originator: CUSTOMER.slice(1), payload, id })
-  })
-  if (res.status !== 200) throw new Error(`webhook answered ${res.status}`)
-  return (await res.json() as { ticket_id: number }).ticket_id
-}
-
 t.test('a reply scheduled into quiet hours shows when it will really go, is held at its time, and can be cancelled', async (t) => {
   // 20:00 UTC is 21:00 in the Netherlands (CET): quiet hours have just begun there.
   const clock = new FakeClock('2026-01-01T20:00:00.000Z')
   const { base, services, db } = await startApp(t, { QUIET_HOURS: '21:00-08:00' }, { clock })
   await createAgent(services, { email: 'ada@example.com', name: 'Ada Lovelace' })
-  const ticketId = await textIn(base, 'Can someone call me tomorrow?', 'later-1')
+  const ticketId = await textIn(base, CUSTOMER, 'Can someone call me tomorrow?', 'later-1')
   const browser = await launch(t)
   const agent = await person(t, browser, 'Ada')
   const page = agent.page
