@@ -8,6 +8,8 @@ import { MAX_EXPIRY_SECONDS, MAX_STEPS, MIN_EXPIRY_SECONDS } from '../messaging/
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 const Link = Type.Object({ href: Type.String() })
 const ChannelEnum = Type.Enum(['sms', 'whatsapp'], { description: 'The channel. Other Conversations API platforms (Messenger, Telegram, …) are not supported.' })
+/** A stored message's channel: every channel the service knows, whether or not requests may name it. */
+const StoredChannelEnum = Type.Enum(['sms', 'whatsapp', 'messenger', 'mms'], { description: 'The channel the message travelled on.' })
 const MessageStatusEnum = Type.Enum(['received', 'queued', 'sending', 'unknown', 'sent', 'buffered', 'delivered', 'read', 'failed', 'expired', 'blocked'])
 const DispatchStatusEnum = Type.Enum(['pending', 'completed', 'failed'])
 const Usage = Nullable(Type.Object({ price: Type.String(), currency: Type.String() }, { description: 'The price the provider reported, when it did.' }))
@@ -88,7 +90,7 @@ export const MessageState = Type.Object({
   message_uuid: Type.String(),
   status: MessageStatusEnum,
   status_at: Type.String({ description: 'When the message reached its current status (ISO 8601).' }),
-  channel: ChannelEnum,
+  channel: StoredChannelEnum,
   to: Type.String(),
   text: Type.String(),
   reason: Nullable(Type.String({ description: 'Why it failed or is waiting, in plain words.' })),
@@ -104,7 +106,7 @@ export const MessageState = Type.Object({
 const LinkedMessage = Type.Object({
   message_uuid: Type.String(),
   href: Type.String(),
-  channel: ChannelEnum,
+  channel: StoredChannelEnum,
   status: MessageStatusEnum,
   usage: Usage
 })
@@ -120,7 +122,7 @@ export const DispatchState = Type.Object({
   ended_at: Nullable(Type.String()),
   workflow: Type.Array(Type.Object({
     position: Type.Integer(),
-    channel: ChannelEnum,
+    channel: StoredChannelEnum,
     to: Type.String(),
     condition_status: Nullable(Type.String()),
     expiry_time: Nullable(Type.Integer()),

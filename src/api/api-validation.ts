@@ -9,8 +9,8 @@ import { MAX_REPLY_LENGTH } from '../tickets/ticket-service.js'
 // together with what the schema found.
 
 export const CHANNELS: readonly Channel[] = ['sms', 'whatsapp']
-/** Per-channel text limits: ours for SMS (about ten parts), WhatsApp's own for WhatsApp. */
-export const TEXT_LIMITS: Record<Channel, number> = { sms: MAX_REPLY_LENGTH, whatsapp: 4096 }
+/** Per-channel text limits: ours for SMS (about ten parts), each platform's own for the others. */
+export const TEXT_LIMITS: Record<Channel, number> = { sms: MAX_REPLY_LENGTH, whatsapp: 4096, messenger: 640, mms: 2000 }
 
 export interface MessageInput { to: string, channel: Channel, text: string, urgent: boolean }
 

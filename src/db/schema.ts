@@ -6,7 +6,8 @@ import type { ColumnType, Generated, Insertable, Selectable, Updateable } from '
 type Id = Generated<number>
 type Iso = string
 
-export type Channel = 'sms' | 'whatsapp'
+/** The channels a message can travel on. Which of them a server accepts depends on its provider's configuration. */
+export type Channel = 'sms' | 'whatsapp' | 'messenger' | 'mms'
 export type Direction = 'inbound' | 'outbound'
 export type TicketStatus = 'open' | 'pending' | 'closed'
 /** Who wrote a ticket's latest previewed message. */

@@ -1,5 +1,8 @@
 import type { Channel } from '../db/schema.js'
 
+/** How a channel is named to people (inbox, reports). */
+export const CHANNEL_LABELS: Record<Channel, string> = { sms: 'SMS', whatsapp: 'WhatsApp', messenger: 'Messenger', mms: 'MMS' }
+
 /** What the outbox worker asks a provider adapter to send. */
 export interface OutboundRequest {
   /** Our message id; providers echo it back as the `reference` on delivery reports. */

@@ -27,7 +27,9 @@ export type Condition = 'delivered' | 'read'
 /** What each channel can report back: SMS delivery reports stop at `delivered`; WhatsApp also reports `read`. */
 export const CONDITIONS_BY_CHANNEL: Record<Channel, readonly Condition[]> = {
   sms: ['delivered'],
-  whatsapp: ['delivered', 'read']
+  mms: ['delivered'],
+  whatsapp: ['delivered', 'read'],
+  messenger: ['delivered', 'read']
 }
 
 export interface StepSpec {

@@ -7,6 +7,7 @@ import { uuidv7 } from '../db/ids.js'
 import type { Channel, MessageStatus, TicketStatus } from '../db/schema.js'
 import { invalid, conflict, notFound, UserError } from '../errors.js'
 import type { EventBus, TicketChange } from '../events/bus.js'
+import { CHANNEL_LABELS } from '../messaging/channel.js'
 import { listTicketSteps } from '../messaging/dispatch-repository.js'
 import type { FailoverService } from '../messaging/failover.js'
 import * as messageRepo from '../messaging/message-repository.js'
@@ -671,13 +672,13 @@ export class TicketService {
       retryOf: m.retry_of === null ? null : link(byId.get(m.retry_of)),
       // The Retry form: a failed message not retried yet, on a ticket a message may go out from.
       retry: mayRetry && m.direction === 'outbound' && isFailure(m.status) && !retryOfOriginal.has(m.id)
-        ? { options: addresses.map((a) => ({ value: `${a.channel}:${a.address}`, label: `${a.channel === 'whatsapp' ? 'WhatsApp' : 'SMS'} ${a.address}`, selected: a.channel === m.channel && a.address === m.to_address })), several: addresses.length > 1 }
+        ? { options: addresses.map((a) => ({ value: `${a.channel}:${a.address}`, label: `${CHANNEL_LABELS[a.channel]} ${a.address}`, selected: a.channel === m.channel && a.address === m.to_address })), several: addresses.length > 1 }
         : null,
       refTag: m.ref_ticket_id === null ? null : ticketRef(m.ref_ticket_id),
       refersElsewhere: m.ref_ticket_id !== null && m.ref_ticket_id !== id,
       statusLabel: statusLabel(m.status),
       reasonText: plainReason(m),
-      recipient: m.direction === 'outbound' && (m.channel !== 'sms' || m.to_address !== ticket.phone) ? `${m.channel === 'whatsapp' ? 'WhatsApp' : 'SMS'} ${m.to_address}` : null,
+      recipient: m.direction === 'outbound' && (m.channel !== 'sms' || m.to_address !== ticket.phone) ? `${CHANNEL_LABELS[m.channel]} ${m.to_address}` : null,
       failover: stepView(stepOf.get(m.id)),
       scheduled: this.deps.quietHours === undefined ? null : scheduleView(m, this.deps.quietHours, new Date(nowMs)),
       unconfirmed: m.direction === 'outbound' && (m.status === 'sent' || m.status === 'buffered') && Date.parse(m.status_at) < unconfirmedBefore
