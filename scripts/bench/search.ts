@@ -114,7 +114,7 @@ export interface SearchTiming { what: string, queries: string[], p50Ms: number, 
 const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]
 
 /** Builds the desk, then times each kind of search: `iterations` requests after 20 warm-up, queries rotating. */
-export async function benchSearch (iterations = 200): Promise<{ tickets: number, messages: number, seedSeconds: number, databaseMb: number, timings: SearchTiming[] }> {
+export async function benchSearch (iterations = 200): Promise<{ tickets: number, messages: number, seedSeconds: number, databaseMb: number, timings: SearchTiming[], merges: SearchTiming[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'textdesk-search-bench-'))
   try {
     const path = join(dir, 'search.sqlite')
@@ -162,11 +162,51 @@ export async function benchSearch (iterations = 200): Promise<{ tickets: number,
       times.sort((a, b) => a - b)
       timings.push({ what: kind.what, queries: seen, p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99), results: results / iterations })
     }
+    const merges = await timeMerges(app, headers, r)
     await app.close()
-    return { tickets: TICKETS, messages: TICKETS * MESSAGES_PER_TICKET, seedSeconds: seeded.seconds, databaseMb, timings }
+    return { tickets: TICKETS, messages: TICKETS * MESSAGES_PER_TICKET, seedSeconds: seeded.seconds, databaseMb, timings, merges }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+const MERGE_PAIRS = 100
+
+/**
+ * Merges on the same desk, through the real routes (POST, the agent's CSRF token, JSON answers):
+ * two customers who are the same person (numbers, tickets and consent move, in one transaction),
+ * then the second customer's ticket of 10 messages into the first's (messages, notes, timeline,
+ * counters and the search index move). Pairs of neighbouring customers whose tickets are closed,
+ * so the customer merge does not merge their tickets itself.
+ */
+async function timeMerges (app: Awaited<ReturnType<typeof buildApp>>, headers: Record<string, string>, r: () => number): Promise<SearchTiming[]> {
+  const page = await app.inject({ method: 'GET', url: '/inbox?view=open', headers })
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1]
+  if (csrf === undefined) throw new Error(`no CSRF token on /inbox (HTTP ${page.statusCode})`)
+  const post = { ...headers, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': csrf }
+  const customers: number[] = []
+  const ticketMerges: number[] = []
+  const used = new Set<number>()
+  while (customers.length < MERGE_PAIRS) {
+    const i = Math.floor(r() * (TICKETS - 1))
+    if (i % 100 >= 89 || used.has(i) || used.has(i + 1)) continue
+    used.add(i).add(i + 1)
+    // Row ids follow the seeding order: customer i is contact i + 1 with ticket i + 1.
+    const [keep, other] = [i + 1, i + 2]
+    let t0 = performance.now()
+    const a = await app.inject({ method: 'POST', url: `/contacts/${keep}/merge`, headers: post, payload: `other=${other}` })
+    customers.push(performance.now() - t0)
+    if (a.statusCode !== 200) throw new Error(`customer merge answered ${a.statusCode}: ${a.body.slice(0, 300)}`)
+    t0 = performance.now()
+    const b = await app.inject({ method: 'POST', url: `/tickets/${other}/merge`, headers: post, payload: `into=${keep}` })
+    ticketMerges.push(performance.now() - t0)
+    if (b.statusCode !== 200 || (JSON.parse(b.body) as { mergedInto: number }).mergedInto !== keep) throw new Error(`ticket merge answered ${b.statusCode}: ${b.body.slice(0, 300)}`)
+  }
+  const timing = (what: string, times: number[]): SearchTiming => {
+    const sorted = [...times].sort((x, y) => x - y)
+    return { what, queries: [], p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), results: times.length }
+  }
+  return [timing('merge two customers (POST /contacts/:id/merge)', customers), timing('merge a ticket of 10 messages into another (POST /tickets/:id/merge)', ticketMerges)]
 }
 
 /**
