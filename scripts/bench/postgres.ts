@@ -1,13 +1,11 @@
-import { join } from 'node:path'
+import { fork, type ChildProcess } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import SQLite from 'better-sqlite3'
 import pg from 'pg'
-import { buildApp } from '../../src/app.js'
-import { systemClock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
 import { createDatabase, type Db } from '../../src/db/database.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
-import type { Channel } from '../../src/db/schema.js'
-import type { ChannelAdapter, SendOutcome } from '../../src/messaging/channel.js'
 import { loadWebhook, peakRssMb, SERVICE_ENV, startChild, stopChild, type LoadResult } from './load.js'
 
 // npm run bench -- postgres: the service on PostgreSQL with one and two instances, a hand-written
@@ -181,32 +179,17 @@ export async function benchPostgres (opts: { adminUrl: string, dist: string, wor
   }
 }
 
-/**
- * A provider that answers at once: the drain measures the database and the worker, not sends. Its
- * ids are unique across workers, as a real provider's are: with one counter per worker, two
- * workers' `b-1` collided on the (provider, id) index, the record of the outcome failed, and the
- * send was then rightly treated as unknown, which measured the failure path instead.
- */
-class InstantChannel implements ChannelAdapter {
-  readonly provider = 'bench'
-  private n = 0
-  constructor (private readonly worker: number) {}
-  supports (channel: Channel): boolean { return channel === 'sms' }
-  async send (): Promise<SendOutcome> { return { ok: true, providerMessageId: `b-${this.worker}-${++this.n}` } }
-}
-
 const DRAIN_ROWS = 3000
 
-/** Queues DRAIN_ROWS sends, then drains them with one app's worker, and (on a second database) with two apps' workers at once. */
-async function drainRates (oneUrl: string, twoUrl: string): Promise<PostgresBench['drain']> {
+/**
+ * Queues DRAIN_ROWS sends, then drains them with one worker process, and (on a second database)
+ * with two worker processes at once: two instances' workers, each in its own process as deployed
+ * (scripts/bench/drain-worker.ts). Timed from `go` until both have emptied the outbox.
+ */
+export async function drainRates (oneUrl: string, twoUrl: string): Promise<PostgresBench['drain']> {
   const rate = async (url: string, workers: number): Promise<number> => {
-    const apps = []
-    for (let i = 0; i < workers; i++) {
-      const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: url, SMS_CHANNEL: 'simulator', ALLOW_SIMULATOR_IN_PRODUCTION: 'true' })
-      const db: Db = createDatabase(config)
-      apps.push(await buildApp({ config, db, clock: systemClock, channel: new InstantChannel(i) }))
-    }
-    const db = apps[0].services.db
+    const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: url, SMS_CHANNEL: 'simulator', ALLOW_SIMULATOR_IN_PRODUCTION: 'true' })
+    const db: Db = createDatabase(config)
     const now = new Date().toISOString()
     // The rows a burst of new tickets leaves: one queued confirmation and its outbox row each.
     for (let start = 0; start < DRAIN_ROWS; start += 500) {
@@ -219,16 +202,18 @@ async function drainRates (oneUrl: string, twoUrl: string): Promise<PostgresBenc
         await trx.insertInto('outbox').values(ids.map((id) => ({ kind: 'send', message_id: id, run_at: now, created_at: now }))).execute()
       })
     }
+    const script = join(dirname(fileURLToPath(import.meta.url)), 'drain-worker.js')
+    const children = Array.from({ length: workers }, (_, i) => fork(script, [url, String(i)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+    const exited = (child: ChildProcess): Promise<never> => new Promise((_resolve, reject) => child.once('exit', (code) => reject(new Error(`drain worker exited (${code}) before it was done`))))
+    await Promise.race([Promise.all(children.map(async (child) => await new Promise<void>((resolve) => child.once('message', () => resolve())))), ...children.map(exited)])
     const started = performance.now()
-    // Each worker drains until the outbox is empty: a claim that finds every due row locked by the
-    // other worker returns nothing, which does not mean there is nothing left.
-    const left = async (): Promise<number> => Number((await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n)
-    await Promise.all(apps.map(async (app) => {
-      while (await app.services.worker.drain() > 0 || await left() > 0) await new Promise((resolve) => setImmediate(resolve))
-    }))
+    const done = Promise.all(children.map(async (child) => await new Promise<void>((resolve) => child.once('message', () => resolve()))))
+    for (const child of children) child.send('go')
+    await Promise.race([done, ...children.map(exited)])
     const seconds = (performance.now() - started) / 1000
+    await Promise.all(children.map(async (child) => child.exitCode !== null ? undefined : await new Promise((resolve) => child.once('exit', resolve))))
     const sent = Number((await db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'sent').executeTakeFirstOrThrow()).n)
-    for (const app of apps) await app.close()
+    await db.destroy()
     if (sent !== DRAIN_ROWS) throw new Error(`outbox drain with ${workers} worker(s): ${sent} of ${DRAIN_ROWS} messages ended sent`)
     return DRAIN_ROWS / seconds
   }

@@ -1,0 +1,50 @@
+import { buildApp } from '../../src/app.js'
+import { systemClock } from '../../src/clock.js'
+import { loadConfig } from '../../src/config.js'
+import { createDatabase } from '../../src/db/database.js'
+import type { Channel } from '../../src/db/schema.js'
+import type { ChannelAdapter, SendOutcome } from '../../src/messaging/channel.js'
+
+// One outbox worker in a process of its own, as an instance runs it: forked by the drain part of
+// `npm run bench -- postgres` (postgres.ts). It says `ready` once built, drains on `go` until the
+// outbox is empty, then says `done` and exits.
+
+/**
+ * A provider that answers at once: the drain measures the database and the worker, not sends. Its
+ * ids are unique across workers, as a real provider's are: with one counter per worker, two
+ * workers' `b-1` collided on the (provider, id) index, the record of the outcome failed, and the
+ * send was then rightly treated as unknown, which measured the failure path instead.
+ */
+export class InstantChannel implements ChannelAdapter {
+  readonly provider = 'bench'
+  private n = 0
+  constructor (private readonly worker: number) {}
+  supports (channel: Channel): boolean { return channel === 'sms' }
+  async send (): Promise<SendOutcome> { return { ok: true, providerMessageId: `b-${this.worker}-${++this.n}` } }
+}
+
+async function main (url: string, worker: number): Promise<void> {
+  const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: url, SMS_CHANNEL: 'simulator', ALLOW_SIMULATOR_IN_PRODUCTION: 'true' })
+  const app = await buildApp({ config, db: createDatabase(config), clock: systemClock, channel: new InstantChannel(worker) })
+  const db = app.services.db
+  const left = async (): Promise<number> => Number((await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n)
+  process.once('message', (m) => {
+    if (m !== 'go') return
+    void (async () => {
+      let handled = 0
+      // A claim that finds every due row locked by the other worker returns nothing, which does
+      // not mean there is nothing left.
+      for (;;) {
+        const n = await app.services.worker.drain()
+        handled += n
+        if (n === 0 && await left() === 0) break
+        if (n === 0) await new Promise((resolve) => setImmediate(resolve))
+      }
+      await app.close()
+      process.send?.({ done: handled }, () => process.exit(0))
+    })()
+  })
+  process.send?.('ready')
+}
+
+if (process.send !== undefined) void main(process.argv[2], Number(process.argv[3]))
