@@ -170,15 +170,18 @@ export class FailoverService {
 
     // The last step without a failover object simply waits for delivery, as in Dispatch.
     const condition = step.condition_status ?? 'delivered'
+    // Rows are locked in the order the deadline path locks them (its outbox row, the step, the
+    // dispatch), so a report and a deadline of one step never deadlock on PostgreSQL; whichever
+    // commits first ends the step, and the other finds it ended.
     if (meetsCondition(status, condition)) {
-      if (!await repo.endActiveStep(trx, dispatch.id, step.position, { status: 'met', ended_at: now })) return
       await deleteOutboxFor(trx, 'failover_deadline', { dispatchId: dispatch.id })
+      if (!await repo.endActiveStep(trx, dispatch.id, step.position, { status: 'met', ended_at: now })) return
       await this.finish(trx, dispatch, 'completed', now)
       return
     }
     if (isFailure(status)) {
-      if (!await repo.endActiveStep(trx, dispatch.id, step.position, { status: 'failed', ended_at: now })) return
       await deleteOutboxFor(trx, 'failover_deadline', { dispatchId: dispatch.id })
+      if (!await repo.endActiveStep(trx, dispatch.id, step.position, { status: 'failed', ended_at: now })) return
       await this.startStep(trx, dispatch, step.position + 1, originOf(message), now)
       this.wakeAfterCommit()
       return
