@@ -3,7 +3,7 @@ import { MAX_EXPIRY_SECONDS, MAX_STEPS, MIN_EXPIRY_SECONDS } from '../messaging/
 
 // JSON schemas of the notifications API: they validate requests, shape responses, and are the
 // OpenAPI description served at /api/openapi.json. Request shapes follow Nexmo's Messages and
-// Dispatch APIs (seeds 000-004), so a Dispatch `failover` body works unchanged for SMS and WhatsApp.
+// Dispatch APIs (seeds 000-004), so a Dispatch `failover` body works unchanged (Viber is refused).
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 const Link = Type.Object({ href: Type.String() })

@@ -179,4 +179,10 @@ t.test('the OpenAPI description documents every endpoint, the key, the errors an
   t.ok(doc.webhooks['message.status'] && doc.webhooks['dispatch.status'], 'status callbacks are documented')
   const expiry = doc.paths['/api/v1/dispatch'].post.requestBody.content['application/json'].schema.properties.workflow.items.properties.failover.properties.expiry_time
   t.match(expiry, { minimum: 15, maximum: 86400 })
+  const final = doc.webhooks['dispatch.status'].post.requestBody.content['application/json'].schema
+  t.same(final.properties.status.enum, ['completed', 'error'], 'the final report says completed or error')
+  t.ok(final.properties.usage && final.properties._links.properties.messages, 'with the summed usage and each message')
+  t.match(doc.webhooks['dispatch.status'].post.parameters.map((p: { name: string }) => p.name), ['textdesk-signature', 'textdesk-timestamp', 'textdesk-delivery-id', 'textdesk-event'])
+  const to = doc.paths['/api/v1/dispatch'].post.requestBody.content['application/json'].schema.properties.workflow.items.properties.to
+  t.same(to.properties.type.enum, ['sms', 'whatsapp', 'messenger', 'viber_service_msg', 'viber_sevice_msg'])
 })
