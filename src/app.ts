@@ -38,6 +38,7 @@ import { MessageBirdChannel } from './messaging/messagebird-channel.js'
 import { OutboundQueue } from './messaging/outbound.js'
 import { OutboxWorker } from './messaging/outbox-worker.js'
 import { QuietHours } from './messaging/quiet-hours.js'
+import type { SenderDirectory } from './messaging/senders.js'
 import { ScheduledReplies } from './tickets/scheduled-replies.js'
 import { SimulatorChannel } from './messaging/simulator-channel.js'
 import { StatusService } from './messaging/status-service.js'
@@ -151,6 +152,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       channel = new MessageBirdChannel({
         apiKey: config.messagebird.apiKey as string,
         originator: config.messagebird.originator as string,
+        originators: config.messagebird.originators,
         whatsappChannelId: config.messagebird.whatsappChannelId,
         timeoutMs: config.messagebird.timeoutMs
       })
@@ -239,7 +241,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) => {
     machineFacing(scope)
     await limitRate(scope, { perMinute: config.rateLimit.apiPerMinute })
-    await apiRoutes(scope, { apiKeys, notifications, privacy, config, supports: (c) => channel.supports(c) })
+    await apiRoutes(scope, { apiKeys, notifications, privacy, config, supports: (c) => channel.supports(c), senders: sendersOf(config) })
   })
 
   await app.register(async (scope) => {
@@ -268,6 +270,12 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   })
 
   return app
+}
+
+/** The senders a dispatch step may choose: with the simulator and nothing configured, any (senders.ts). */
+function sendersOf (config: Config): SenderDirectory {
+  const { originators, whatsappChannelId } = config.messagebird
+  return { originators, channelIds: whatsappChannelId === null ? {} : { whatsapp: whatsappChannelId } }
 }
 
 function trustHops (hops: number): (address: string, hop: number) => boolean {

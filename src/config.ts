@@ -19,7 +19,10 @@ export interface Config {
   smsChannelAutoSelected: boolean
   messagebird: {
     apiKey: string | null
+    /** The default sender: the first of `originators`. */
     originator: string | null
+    /** Every SMS sender this account owns (MESSAGEBIRD_ORIGINATORS, or MESSAGEBIRD_ORIGINATOR alone), without a leading +. */
+    originators: readonly string[]
     signingKey: string | null
     whatsappChannelId: string | null
     timeoutMs: number
@@ -252,6 +255,30 @@ export function loadConfig (env: Env = process.env): Config {
     if (u.search !== '' || u.hash !== '') problems.push(`DATABASE_URL must not carry options after "?" (got "${shown}"): set TLS with DATABASE_SSL=off|require|verify-full (and DATABASE_SSL_CA_FILE), the pool with DATABASE_POOL_SIZE, the statement timeout with DATABASE_STATEMENT_TIMEOUT_MS`)
     return raw
   }
+  // MESSAGEBIRD_ORIGINATORS lists every sender a dispatch step may choose (`from.number`); the
+  // first is the default. MESSAGEBIRD_ORIGINATOR, the older single variable, is the one-element list.
+  const originatorList = (): string[] => {
+    const single = str('MESSAGEBIRD_ORIGINATOR')
+    const list = str('MESSAGEBIRD_ORIGINATORS')
+    if (single !== null && list !== null) {
+      problems.push('Set MESSAGEBIRD_ORIGINATORS or MESSAGEBIRD_ORIGINATOR, not both (MESSAGEBIRD_ORIGINATOR=x is the same as MESSAGEBIRD_ORIGINATORS=x)')
+    }
+    const name = list !== null ? 'MESSAGEBIRD_ORIGINATORS' : 'MESSAGEBIRD_ORIGINATOR'
+    const raw = list ?? single
+    if (raw === null) return []
+    const items = list !== null ? raw.split(',').map((s) => s.trim()) : [raw]
+    const out: string[] = []
+    for (const item of items) {
+      if (!isValidOriginator(item)) {
+        problems.push(`${name} must be ${list !== null ? 'a comma-separated list of senders, each ' : ''}a phone number in international format (digits, optional leading +, up to 15 digits) or up to 11 letters and digits (got "${item}")`)
+        continue
+      }
+      const normalised = item.replace(/^\+/, '')
+      if (out.includes(normalised)) problems.push(`${name} names ${item} twice`)
+      else out.push(normalised)
+    }
+    return out
+  }
   const port = int('PORT', 3000, 0, 65535)
   const host = str('HOST') ?? '127.0.0.1'
 
@@ -270,15 +297,13 @@ export function loadConfig (env: Env = process.env): Config {
 
   const database = databaseConfig()
   const apiKey = str('MESSAGEBIRD_API_KEY')
-  const originator = str('MESSAGEBIRD_ORIGINATOR')
+  const originators = originatorList()
+  const originator = originators[0] ?? null
   const channelRaw = str('SMS_CHANNEL')
   const smsChannel = oneOf('SMS_CHANNEL', ['simulator', 'messagebird'] as const, apiKey !== null ? 'messagebird' : 'simulator')
   if (smsChannel === 'messagebird') {
     if (apiKey === null) problems.push('MESSAGEBIRD_API_KEY is required when SMS_CHANNEL=messagebird')
-    if (originator === null) problems.push('MESSAGEBIRD_ORIGINATOR is required when SMS_CHANNEL=messagebird (your virtual mobile number in international format, or a sender name of up to 11 letters and digits)')
-  }
-  if (originator !== null && !isValidOriginator(originator)) {
-    problems.push(`MESSAGEBIRD_ORIGINATOR must be a phone number in international format (digits, optional leading +, up to 15 digits) or up to 11 letters and digits (got "${originator}")`)
+    if (originator === null) problems.push('MESSAGEBIRD_ORIGINATORS (or MESSAGEBIRD_ORIGINATOR) is required when SMS_CHANNEL=messagebird (your virtual mobile number in international format, or a sender name of up to 11 letters and digits)')
   }
   const signingKey = str('MESSAGEBIRD_SIGNING_KEY')
   const allowUnsignedWebhooks = bool('ALLOW_UNSIGNED_WEBHOOKS', false)
@@ -373,7 +398,8 @@ export function loadConfig (env: Env = process.env): Config {
     smsChannelAutoSelected: channelRaw === null,
     messagebird: {
       apiKey,
-      originator: originator === null ? null : originator.replace(/^\+/, ''),
+      originator,
+      originators,
       signingKey,
       whatsappChannelId: str('MESSAGEBIRD_WHATSAPP_CHANNEL_ID'),
       timeoutMs: int('MESSAGEBIRD_TIMEOUT_MS', 10_000, 1000, 120_000)

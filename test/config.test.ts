@@ -82,3 +82,17 @@ t.test('DATABASE_URL=postgres:// selects PostgreSQL with a pool size, a statemen
   t.match(bad({ DATABASE_POOL_SIZE: '5' }), /DATABASE_POOL_SIZE applies to PostgreSQL only/)
   t.equal(bad({ DATABASE_URL: 'postgres://u@h/db', SQLITE_SYNCHRONOUS: 'NORMAL' }), '', 'the example .env\'s SQLITE_SYNCHRONOUS does not stand in the way')
 })
+
+t.test('MESSAGEBIRD_ORIGINATORS: a list of senders, the first the default; MESSAGEBIRD_ORIGINATOR is the one-element case', async (t) => {
+  const list = loadConfig({ MESSAGEBIRD_API_KEY: 'k', MESSAGEBIRD_ORIGINATORS: '+3197010260000, 447700900000,Bakery' })
+  t.same(list.messagebird.originators, ['3197010260000', '447700900000', 'Bakery'], 'trimmed, stored without +')
+  t.equal(list.messagebird.originator, '3197010260000', 'the first is the default')
+  const single = loadConfig({ MESSAGEBIRD_API_KEY: 'k', MESSAGEBIRD_ORIGINATOR: '+3197010260000' })
+  t.same(single.messagebird.originators, ['3197010260000'])
+  t.same(loadConfig({}).messagebird.originators, [], 'none with the simulator')
+  t.match(problems({ MESSAGEBIRD_API_KEY: 'k', MESSAGEBIRD_ORIGINATORS: '3197010260000,ACME Support Desk' }), /MESSAGEBIRD_ORIGINATORS must be a comma-separated list of senders, each a phone number .* \(got "ACME Support Desk"\)/)
+  t.match(problems({ MESSAGEBIRD_API_KEY: 'k', MESSAGEBIRD_ORIGINATORS: '3197010260000,,447700900000' }), /\(got ""\)/, 'an empty entry')
+  t.match(problems({ MESSAGEBIRD_API_KEY: 'k', MESSAGEBIRD_ORIGINATORS: '3197010260000,+3197010260000' }), /names \+3197010260000 twice/)
+  t.match(problems({ MESSAGEBIRD_API_KEY: 'k', MESSAGEBIRD_ORIGINATOR: '3197010260000', MESSAGEBIRD_ORIGINATORS: '3197010260000' }), /Set MESSAGEBIRD_ORIGINATORS or MESSAGEBIRD_ORIGINATOR, not both/)
+  t.match(problems({ SMS_CHANNEL: 'messagebird', MESSAGEBIRD_API_KEY: 'k' }), /MESSAGEBIRD_ORIGINATORS \(or MESSAGEBIRD_ORIGINATOR\) is required/)
+})

@@ -5,6 +5,7 @@ import type { Config } from '../config.js'
 import type { Channel } from '../db/schema.js'
 import { errorBody, invalid, UserError } from '../errors.js'
 import type { Problem } from '../messaging/failover.js'
+import type { SenderDirectory } from '../messaging/senders.js'
 import type { ApiKeyIdentity, ApiKeyService } from './api-keys.js'
 import * as S from './api-schemas.js'
 import { dispatchProblems, mergeProblems, messageProblems, schemaProblems, toMessageInput, toSteps } from './api-validation.js'
@@ -25,6 +26,8 @@ export interface ApiDeps {
   privacy: PrivacyService
   config: Pick<Config, 'publicUrl'>
   supports: (channel: Channel) => boolean
+  /** The senders a dispatch step's `from` may choose. */
+  senders: SenderDirectory
 }
 
 const errors = { 401: S.ErrorBody, 404: S.ErrorBody, 409: S.ErrorBody, 422: S.ErrorBody }
@@ -58,7 +61,7 @@ async function answer (reply: FastifyReply, a: ApiAnswer): Promise<FastifyReply>
  */
 export async function apiRoutes (parent: FastifyInstance, deps: ApiDeps): Promise<void> {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>()
-  const { apiKeys, notifications, privacy, supports } = deps
+  const { apiKeys, notifications, privacy, supports, senders } = deps
 
   await app.register(swagger, {
     openapi: {
@@ -73,7 +76,7 @@ export async function apiRoutes (parent: FastifyInstance, deps: ApiDeps): Promis
       tags: [{ name: 'messages' }, { name: 'dispatch' }, { name: 'contacts' }],
       webhooks: {
         'message.status': callbackDoc('A notification message changed status.', S.MessageCallback),
-        'dispatch.status': callbackDoc('A dispatch completed or failed.', S.DispatchCallback)
+        'dispatch.status': callbackDoc('A dispatch ended: completed or error, once per dispatch, with the summed usage and every message it sent.', S.DispatchCallback)
       }
     } as Record<string, unknown>
   })
@@ -126,16 +129,16 @@ export async function apiRoutes (parent: FastifyInstance, deps: ApiDeps): Promis
       schema: {
         tags: ['dispatch'],
         summary: 'Start a failover workflow',
-        description: 'Sends the first step now. The next step starts when a step fails at once, or its condition_status is not reached within its expiry_time; when a step\'s condition is met the dispatch completes and no further step is sent. The dispatch fails when its last step fails.',
+        description: 'Takes the Dispatch API\'s `failover` body as written (numbers with or without +, `from`/`to` objects with type and number or id). Sends the first step now. The next step starts when a step fails at once, or its condition_status is not reached within its expiry_time; when a step\'s condition is met the dispatch completes and no further step is sent. The dispatch fails when its last step fails. Its end is reported once by the dispatch.status callback. Refused with 422, naming the step: a channel that is not configured, Viber (not offered by MessageBird), a `from` this account does not own, a text over the channel\'s limit, `read` on sms.',
         security,
         headers: S.IdempotencyHeaders,
         body: S.DispatchRequest,
         response: { 202: S.DispatchAccepted, ...errors }
       }
     }, async (req, reply) => {
-      const problems = mergeProblems(dispatchProblems(req.body, supports), schemaProblems(req.validationError?.validation, req.validationError?.validationContext))
+      const problems = mergeProblems(dispatchProblems(req.body, supports, senders), schemaProblems(req.validationError?.validation, req.validationError?.validationContext))
       if (problems.length > 0) throw invalidRequest(problems)
-      return await answer(reply, await notifications.startDispatch(keyOf(req).id, toSteps(req.body as Record<string, unknown>), idempotencyOf(req), (req.body as { urgent?: unknown }).urgent === true))
+      return await answer(reply, await notifications.startDispatch(keyOf(req).id, toSteps(req.body as Record<string, unknown>, senders), idempotencyOf(req), (req.body as { urgent?: unknown }).urgent === true))
     })
 
     v1.get('/api/v1/messages/:uuid', {

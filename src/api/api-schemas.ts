@@ -3,11 +3,15 @@ import { MAX_EXPIRY_SECONDS, MAX_STEPS, MIN_EXPIRY_SECONDS } from '../messaging/
 
 // JSON schemas of the notifications API: they validate requests, shape responses, and are the
 // OpenAPI description served at /api/openapi.json. Request shapes follow Nexmo's Messages and
-// Dispatch APIs (seeds 000-004), so a Dispatch `failover` body works unchanged for SMS and WhatsApp.
+// Dispatch APIs (seeds 000-004), so a Dispatch `failover` body works unchanged (Viber is refused).
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 const Link = Type.Object({ href: Type.String() })
 const ChannelEnum = Type.Enum(['sms', 'whatsapp'], { description: 'The channel. Other Conversations API platforms (Messenger, Telegram, …) are not supported.' })
+/** A dispatch step's channel, in the seeds' Dispatch shape. Viber is accepted here to be refused with its reason. */
+const StepChannelEnum = Type.Enum(['sms', 'whatsapp', 'messenger', 'viber_service_msg', 'viber_sevice_msg'], {
+  description: 'The channel of the step. messenger needs MESSAGEBIRD_MESSENGER_CHANNEL_ID and whatsapp MESSAGEBIRD_WHATSAPP_CHANNEL_ID, or the request is refused with 422. viber_service_msg (and the Dispatch spec\'s spelling viber_sevice_msg) is always refused with 422: MessageBird offers no Viber channel.'
+})
 /** A stored message's channel: every channel the service knows, whether or not requests may name it. */
 const StoredChannelEnum = Type.Enum(['sms', 'whatsapp', 'messenger', 'mms'], { description: 'The channel the message travelled on.' })
 const MessageStatusEnum = Type.Enum(['received', 'queued', 'sending', 'unknown', 'sent', 'buffered', 'delivered', 'read', 'failed', 'expired', 'blocked'])
@@ -33,26 +37,26 @@ export const IdempotencyHeaders = Type.Object({
 })
 
 const Address = Type.Object({
-  type: ChannelEnum,
-  number: Type.Optional(Type.String({ maxLength: 32, description: 'Phone number in international format, with or without +, e.g. 447700900001.' })),
-  id: Type.Optional(Type.String({ maxLength: 128, description: 'For id-addressed channels; not used by sms or whatsapp.' }))
+  type: StepChannelEnum,
+  number: Type.Optional(Type.String({ maxLength: 32, description: 'sms and whatsapp: phone number in international format, with or without +, e.g. 447700900001.' })),
+  id: Type.Optional(Type.String({ maxLength: 128, description: 'messenger: the customer\'s page-scoped id (PSID).' }))
 })
 
 const Step = Type.Object({
   from: Type.Optional(Type.Object({
-    type: ChannelEnum,
-    number: Type.Optional(Type.String({ maxLength: 32 })),
-    id: Type.Optional(Type.String({ maxLength: 128 }))
-  }, { description: 'Recorded with the step. Messages go out from the configured sender (MESSAGEBIRD_ORIGINATOR, or the WhatsApp channel).' })),
+    type: StepChannelEnum,
+    number: Type.Optional(Type.String({ maxLength: 32, description: 'sms: one of this account\'s senders (MESSAGEBIRD_ORIGINATORS), with or without +.' })),
+    id: Type.Optional(Type.String({ maxLength: 128, description: 'whatsapp and messenger: the MessageBird channel id to send from; it must be the configured one.' }))
+  }, { description: 'The sender of this step, which must be one this account owns (else 422 naming it). Without it the default sender is used: the first of MESSAGEBIRD_ORIGINATORS, or the channel\'s configured id. The sender is stored on the message, so a retry sends from it too.' })),
   to: Address,
   message: Type.Object({
     content: Type.Object({
       type: Type.Enum(['text']),
-      text: Type.String({ minLength: 1, maxLength: 4096, description: 'At most 1600 characters for SMS, 4096 for WhatsApp.' })
+      text: Type.String({ minLength: 1, maxLength: 4096, description: 'The Dispatch limits per channel: at most 640 characters for messenger, 1000 for sms, 4096 for whatsapp (422 naming the step and the limit).' })
     })
   }),
   failover: Type.Optional(Type.Object({
-    condition_status: Type.Enum(['delivered', 'read'], { description: 'What counts as success. SMS can only report delivered; WhatsApp also read.' }),
+    condition_status: Type.Enum(['delivered', 'read'], { description: 'What counts as success. sms can only wait for delivered (SMS delivery reports stop there); whatsapp and messenger also for read.' }),
     expiry_time: Type.Integer({ minimum: MIN_EXPIRY_SECONDS, maximum: MAX_EXPIRY_SECONDS, description: 'Seconds to wait for the condition, counted from the provider accepting the message.' })
   }, { description: 'Required on every step but the last. On the last step it limits how long the dispatch waits before it fails.' }))
 })
@@ -141,13 +145,14 @@ export const DispatchState = Type.Object({
 export const MessageCallback = Type.Intersect([Type.Object({ event: Type.Literal('message.status'), timestamp: Type.String() }), MessageState])
 export const DispatchCallback = Type.Object({
   event: Type.Literal('dispatch.status'),
-  timestamp: Type.String(),
+  timestamp: Type.String({ description: 'When the dispatch ended (ISO 8601).' }),
   dispatch_uuid: Type.String(),
   template: Type.String(),
-  status: DispatchStatusEnum,
+  status: Type.Enum(['completed', 'error'], { description: 'The Dispatch final report\'s words: completed (a step met its condition, or the last step was delivered) or error (the last step failed or expired; GET shows such a dispatch as failed).' }),
   ended_at: Nullable(Type.String()),
-  _links: Type.Object({ self: Link, messages: Type.Array(LinkedMessage) })
-})
+  usage: Nullable(Type.Object({ price: Type.String(), currency: Type.String() }, { description: 'The sum of the prices the provider reported for the dispatch\'s messages by the time it ended; null when none reported one, or they were in more than one currency.' })),
+  _links: Type.Object({ self: Link, messages: Type.Array(LinkedMessage, { description: 'Every message the dispatch sent, in step order, with its channel and its status when the dispatch ended.' }) })
+}, { description: 'Sent once when a dispatch ends, besides each message\'s own message.status callbacks.' })
 
 export const ContactExportQuery = Type.Object({ number: Type.String({ minLength: 1, maxLength: 40, description: 'The customer\'s number in international format, e.g. +31612345678 or 31612345678' }) })
 // The export's shape is documented by its `format` (textdesk.contact-export.v1); the response is passed through as built.

@@ -1,6 +1,7 @@
 import type { FastifySchemaValidationError } from 'fastify'
 import type { Channel } from '../db/schema.js'
 import { stepProblems, type Condition, type Problem, type StepSpec } from '../messaging/failover.js'
+import { chooseSender, type SenderDirectory } from '../messaging/senders.js'
 import { InvalidPhoneNumber, toE164 } from '../tickets/phone.js'
 import { MAX_REPLY_LENGTH } from '../tickets/ticket-service.js'
 
@@ -12,6 +13,17 @@ export const CHANNELS: readonly Channel[] = ['sms', 'whatsapp']
 /** Per-channel text limits: ours for SMS (about ten parts), each platform's own for the others. */
 export const TEXT_LIMITS: Record<Channel, number> = { sms: MAX_REPLY_LENGTH, whatsapp: 4096, messenger: 640, mms: 2000 }
 
+/** What a dispatch step may name in `to.type`: Messenger is addressed by id, the others by number. */
+export const DISPATCH_CHANNELS: readonly Channel[] = ['sms', 'whatsapp', 'messenger']
+/** Viber Service Messages in the seeds' shape, with the Dispatch spec's own misspelling of it. */
+export const VIBER_TYPES: readonly string[] = ['viber_service_msg', 'viber_sevice_msg']
+/**
+ * The Dispatch spec's text limits per channel (Messenger 640, SMS 1,000, WhatsApp 4,096; Viber's
+ * 1,000 never applies, Viber being refused), for dispatch steps. `POST /api/v1/messages` and the
+ * inbox keep TEXT_LIMITS (1,600 for SMS, about ten parts).
+ */
+export const DISPATCH_TEXT_LIMITS: Partial<Record<Channel, number>> = { sms: 1000, whatsapp: 4096, messenger: 640 }
+
 export interface MessageInput { to: string, channel: Channel, text: string, urgent: boolean }
 
 type Supports = (channel: Channel) => boolean
@@ -19,6 +31,8 @@ type Raw = Record<string, unknown>
 
 const isObject = (v: unknown): v is Raw => v !== null && typeof v === 'object' && !Array.isArray(v)
 const asChannel = (v: unknown): Channel | undefined => CHANNELS.find((c) => c === v)
+const asDispatchChannel = (v: unknown): Channel | undefined => DISPATCH_CHANNELS.find((c) => c === v)
+const dispatchLimit = (channel: Channel): number => DISPATCH_TEXT_LIMITS[channel] ?? TEXT_LIMITS[channel]
 
 function phone (value: unknown, field: string, problems: Problem[]): string | null {
   if (typeof value !== 'string') return null
@@ -31,15 +45,18 @@ function phone (value: unknown, field: string, problems: Problem[]): string | nu
   }
 }
 
-function text (value: unknown, channel: Channel | undefined, field: string, problems: Problem[]): void {
+function text (value: unknown, channel: Channel | undefined, field: string, problems: Problem[], limit = channel === undefined ? undefined : TEXT_LIMITS[channel]): void {
   if (typeof value !== 'string') return
   if (value.trim() === '') problems.push({ field, message: 'must not be empty' })
-  else if (channel !== undefined && value.length > TEXT_LIMITS[channel]) problems.push({ field, message: `is ${value.length} characters long; ${channel} allows at most ${TEXT_LIMITS[channel]}` })
+  else if (channel !== undefined && limit !== undefined && value.length > limit) problems.push({ field, message: `is ${value.length} characters long; ${channel} allows at most ${limit}` })
 }
+
+const SETTING: Partial<Record<Channel, string>> = { whatsapp: 'MESSAGEBIRD_WHATSAPP_CHANNEL_ID', messenger: 'MESSAGEBIRD_MESSENGER_CHANNEL_ID' }
 
 function available (channel: Channel | undefined, supports: Supports, field: string, problems: Problem[]): void {
   if (channel !== undefined && !supports(channel)) {
-    problems.push({ field, message: `${channel} is not configured on this server${channel === 'whatsapp' ? ' (MESSAGEBIRD_WHATSAPP_CHANNEL_ID is not set)' : ''}` })
+    const setting = SETTING[channel]
+    problems.push({ field, message: `${channel} is not configured on this server${setting !== undefined ? ` (${setting} is not set)` : ''}` })
   }
 }
 
@@ -57,7 +74,7 @@ export function toMessageInput (body: Raw): MessageInput {
   return { to: toE164(body.to as string), channel: asChannel(body.channel) ?? 'sms', text: (body.text as string).trim(), urgent: body.urgent === true }
 }
 
-export function dispatchProblems (body: unknown, supports: Supports): Problem[] {
+export function dispatchProblems (body: unknown, supports: Supports, senders: SenderDirectory): Problem[] {
   if (!isObject(body) || !Array.isArray(body.workflow)) return []
   const problems: Problem[] = []
   const steps = body.workflow
@@ -65,20 +82,33 @@ export function dispatchProblems (body: unknown, supports: Supports): Problem[] 
     if (!isObject(raw)) return
     const at = `workflow[${i}]`
     const to = isObject(raw.to) ? raw.to : undefined
-    const channel = asChannel(to?.type)
+    const content = isObject(raw.message) && isObject(raw.message.content) ? raw.message.content : undefined
+    if (to !== undefined && VIBER_TYPES.includes(to.type as string)) {
+      // Refused, never sent on another channel in its place: the caller decides what replaces it.
+      problems.push({ field: `${at}.to.type`, message: `${String(to.type)} (Viber Service Messages) is not offered by the configured provider: MessageBird's Conversations API has no Viber channel. Nothing was sent; send this step on sms, whatsapp or messenger instead` })
+      return
+    }
+    const channel = asDispatchChannel(to?.type)
     if (to !== undefined && channel !== undefined) {
-      if (to.number === undefined) {
-        problems.push({ field: `${at}.to.number`, message: `is required: ${channel} messages go to a phone number${to.id !== undefined ? ' (id is for channels such as Messenger, which are not supported)' : ''}` })
+      if (channel === 'messenger') {
+        if (typeof to.id !== 'string' || to.id.trim() === '') problems.push({ field: `${at}.to.id`, message: `is required: messenger messages go to the customer's page-scoped id (PSID)${to.number !== undefined ? ', not to a phone number' : ''}` })
+      } else if (to.number === undefined) {
+        problems.push({ field: `${at}.to.number`, message: `is required: ${channel} messages go to a phone number${to.id !== undefined ? ' (id is for Messenger)' : ''}` })
       } else {
         phone(to.number, `${at}.to.number`, problems)
       }
       available(channel, supports, `${at}.to.type`, problems)
     }
-    if (isObject(raw.from) && channel !== undefined && raw.from.type !== undefined && raw.from.type !== channel) {
-      problems.push({ field: `${at}.from.type`, message: `must be the same as to.type ("${channel}"): a step sends on one channel` })
+    const from = isObject(raw.from) ? raw.from : undefined
+    if (from !== undefined && channel !== undefined) {
+      if (from.type !== undefined && from.type !== channel) {
+        problems.push({ field: `${at}.from.type`, message: `must be the same as to.type ("${channel}"): a step sends on one channel` })
+      } else {
+        const choice = chooseSender(senders, channel, from)
+        if (!choice.ok) problems.push({ field: `${at}.from.${choice.field}`, message: choice.message })
+      }
     }
-    const content = isObject(raw.message) && isObject(raw.message.content) ? raw.message.content : undefined
-    text(content?.text, channel, `${at}.message.content.text`, problems)
+    text(content?.text, channel, `${at}.message.content.text`, problems, channel === undefined ? undefined : dispatchLimit(channel))
     const f = raw.failover
     const failover = isObject(f) ? { condition: f.condition_status, expirySeconds: f.expiry_time } : (f === undefined || f === null ? null : {})
     problems.push(...stepProblems({ channel, failover }, i, i === steps.length - 1))
@@ -86,16 +116,19 @@ export function dispatchProblems (body: unknown, supports: Supports): Problem[] 
   return problems
 }
 
-export function toSteps (body: Raw): StepSpec[] {
+/** A valid dispatch request (dispatchProblems found nothing) as the failover engine's steps, each with its chosen sender. */
+export function toSteps (body: Raw, senders: SenderDirectory): StepSpec[] {
   return (body.workflow as Raw[]).map((raw) => {
     const to = raw.to as Raw
+    const channel = to.type as Channel
     const from = raw.from as Raw | undefined
     const f = raw.failover as Raw | undefined
     const content = (raw.message as Raw).content as Raw
+    const sender = chooseSender(senders, channel, from)
     return {
-      channel: to.type as Channel,
-      to: toE164(to.number as string),
-      from: from === undefined ? null : String(from.number ?? from.id ?? '') || null,
+      channel,
+      to: channel === 'messenger' ? (to.id as string).trim() : toE164(to.number as string),
+      from: sender.ok ? sender.sender : null,
       body: (content.text as string).trim(),
       failover: f === undefined || f === null ? null : { condition: f.condition_status as Condition, expirySeconds: f.expiry_time as number }
     }

@@ -82,13 +82,41 @@ export function dispatchView (v: DispatchView, link: LinkFn) {
   }
 }
 
-/** The final report of a dispatch, in the shape of Dispatch's own. */
+/**
+ * The final report of a dispatch, in the shape of Dispatch's own: its status in the Dispatch
+ * spec's words (`completed`, or `error` for what GET calls `failed`) and the summed usage.
+ */
 export function dispatchReport (d: Dispatch, messages: DispatchMessage[], link: LinkFn) {
   return {
     dispatch_uuid: d.id,
     template: d.template,
-    status: d.status,
+    status: d.status === 'failed' ? 'error' : d.status,
     ended_at: d.ended_at,
+    usage: totalUsage(messages),
     _links: { self: { href: link(dispatchPath(d.id)) }, messages: linkedMessages(messages, link) }
   }
+}
+
+/**
+ * The sum of the messages' prices, added as exact decimals (prices are strings such as "0.0333";
+ * floating point would turn 0.1 + 0.2 into 0.30000000000000004). Null when no message has a price,
+ * or when the prices are in more than one currency.
+ */
+export function totalUsage (messages: Array<{ price_amount: string | null, price_currency: string | null }>): Usage {
+  const priced = messages.filter((m) => m.price_amount !== null && m.price_currency !== null && /^-?\d+(\.\d+)?$/.test(m.price_amount))
+  if (priced.length === 0) return null
+  const currency = priced[0].price_currency as string
+  if (priced.some((m) => m.price_currency !== currency)) return null
+  const amounts = priced.map((m) => m.price_amount as string)
+  const scale = Math.max(...amounts.map((a) => (a.split('.')[1] ?? '').length))
+  const units = (a: string): bigint => {
+    const negative = a.startsWith('-')
+    const [whole, fraction = ''] = a.replace(/^-/, '').split('.')
+    const n = BigInt(whole + fraction.padEnd(scale, '0'))
+    return negative ? -n : n
+  }
+  const sum = amounts.reduce((acc, a) => acc + units(a), 0n)
+  const digits = (sum < 0n ? -sum : sum).toString().padStart(scale + 1, '0')
+  const price = `${sum < 0n ? '-' : ''}${scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`}`
+  return { price, currency }
 }

@@ -79,7 +79,7 @@ export class NotificationService {
 
   async startDispatch (apiKeyId: number, steps: StepSpec[], idem: IdempotencyRequest | null, urgent = false): Promise<ApiAnswer> {
     return await this.once(apiKeyId, idem, async (trx, now) => {
-      const { ticketId } = await this.ticketFor(trx, steps.map((s, i) => ({ channel: s.channel, address: s.to, field: `workflow[${i}].to.number` })), steps[0].body, now)
+      const { ticketId } = await this.ticketFor(trx, steps.map((s, i) => ({ channel: s.channel, address: s.to, field: `workflow[${i}].to.${s.channel === 'messenger' ? 'id' : 'number'}` })), steps[0].body, now)
       const started = await this.deps.failover.start(trx, { ticketId, kind: 'notification', apiKeyId, steps, quietHours: quietHoursFor(urgent) }, now)
       this.deps.log.info({ dispatchId: started.dispatchId, ticketId, steps: steps.length, apiKeyId }, 'dispatch started')
       return {

@@ -11,6 +11,11 @@ export interface OutboundRequest {
   /** E.164 for SMS, the provider's contact id or number for other channels. */
   to: string
   body: string
+  /**
+   * The sender chosen for this message (an originator, or a channel id), stored on it so a retry
+   * or a restart sends from the same one; null or absent: the default sender.
+   */
+  from?: string | null
   /** Where the provider should send delivery reports, when we know our public URL. */
   reportUrl: string | null
 }

@@ -100,6 +100,25 @@ export async function updateStep (db: Executor, dispatchId: string, position: nu
     .execute()
 }
 
+/**
+ * Ends the step at `position` if it is still `active`, with one guarded UPDATE; false if another
+ * transaction (a report, a deadline, another instance) ended it first. Every step ends once.
+ */
+export async function endActiveStep (db: Executor, dispatchId: string, position: number, set: { status: 'met' | 'failed' | 'expired', ended_at: string }): Promise<boolean> {
+  const r = await db.updateTable('dispatch_steps').set(set)
+    .where('dispatch_id', '=', dispatchId).where('position', '=', position).where('status', '=', 'active')
+    .executeTakeFirst()
+  return Number(r.numUpdatedRows) > 0
+}
+
+/** Ends a `pending` dispatch with one guarded UPDATE; false if it had already ended, so its end is reported once. */
+export async function endDispatch (db: Executor, id: string, status: 'completed' | 'failed', now: string): Promise<boolean> {
+  const r = await db.updateTable('dispatches').set({ status, ended_at: now, updated_at: now })
+    .where('id', '=', id).where('status', '=', 'pending')
+    .executeTakeFirst()
+  return Number(r.numUpdatedRows) > 0
+}
+
 export async function updateDispatch (db: Executor, id: string, set: { status?: DispatchStatus, current_step?: number, ended_at?: string }, now: string): Promise<void> {
   await db.updateTable('dispatches').set({ ...set, updated_at: now }).where('id', '=', id).execute()
 }

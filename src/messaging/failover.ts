@@ -32,10 +32,16 @@ export const CONDITIONS_BY_CHANNEL: Record<Channel, readonly Condition[]> = {
   messenger: ['delivered', 'read']
 }
 
+/** Why a channel cannot wait for `read`, in words for the 422. */
+const NO_READ_REASON: Partial<Record<Channel, string>> = {
+  sms: 'SMS delivery reports stop at delivered (a phone never reports that a text was read)',
+  mms: 'MMS delivery reports stop at delivered (a phone never reports that a message was read)'
+}
+
 export interface StepSpec {
   channel: Channel
   to: string
-  /** The sender the caller asked for; recorded, while sends use the configured originator or channel id. */
+  /** The sender the caller chose (an originator or a channel id, checked by messaging/senders.ts); null: the default. */
   from?: string | null
   body: string
   /** Required on every step but the last. On the last step it bounds how long the dispatch waits. */
@@ -69,7 +75,8 @@ export function stepProblems (step: { channel?: Channel, failover?: { condition?
   if (f.condition !== 'delivered' && f.condition !== 'read') {
     problems.push({ field: `${at}.condition_status`, message: 'must be "delivered" or "read"' })
   } else if (step.channel !== undefined && !CONDITIONS_BY_CHANNEL[step.channel].includes(f.condition)) {
-    problems.push({ field: `${at}.condition_status`, message: `"${f.condition}" cannot be used with ${step.channel}: it only reports ${CONDITIONS_BY_CHANNEL[step.channel].join(' and ')}` })
+    const why = NO_READ_REASON[step.channel] ?? `it only reports ${CONDITIONS_BY_CHANNEL[step.channel].join(' and ')}`
+    problems.push({ field: `${at}.condition_status`, message: `"${f.condition}" cannot be used with ${step.channel}: ${why}. Use "delivered"` })
   }
   const e = f.expirySeconds
   if (typeof e !== 'number' || !Number.isInteger(e) || e < MIN_EXPIRY_SECONDS || e > MAX_EXPIRY_SECONDS) {
@@ -163,15 +170,18 @@ export class FailoverService {
 
     // The last step without a failover object simply waits for delivery, as in Dispatch.
     const condition = step.condition_status ?? 'delivered'
+    // Rows are locked in the order the deadline path locks them (its outbox row, the step, the
+    // dispatch), so a report and a deadline of one step never deadlock on PostgreSQL; whichever
+    // commits first ends the step, and the other finds it ended.
     if (meetsCondition(status, condition)) {
-      await repo.updateStep(trx, dispatch.id, step.position, { status: 'met', ended_at: now })
       await deleteOutboxFor(trx, 'failover_deadline', { dispatchId: dispatch.id })
+      if (!await repo.endActiveStep(trx, dispatch.id, step.position, { status: 'met', ended_at: now })) return
       await this.finish(trx, dispatch, 'completed', now)
       return
     }
     if (isFailure(status)) {
-      await repo.updateStep(trx, dispatch.id, step.position, { status: 'failed', ended_at: now })
       await deleteOutboxFor(trx, 'failover_deadline', { dispatchId: dispatch.id })
+      if (!await repo.endActiveStep(trx, dispatch.id, step.position, { status: 'failed', ended_at: now })) return
       await this.startStep(trx, dispatch, step.position + 1, originOf(message), now)
       this.wakeAfterCommit()
       return
@@ -203,11 +213,10 @@ export class FailoverService {
     const now = this.deps.clock.now().toISOString()
     const message = step.message_id === null ? undefined : await findMessage(trx, step.message_id)
     if (message !== undefined && meetsCondition(message.status, step.condition_status ?? 'delivered')) {
-      await repo.updateStep(trx, dispatch.id, step.position, { status: 'met', ended_at: now })
-      await this.finish(trx, dispatch, 'completed', now)
+      if (await repo.endActiveStep(trx, dispatch.id, step.position, { status: 'met', ended_at: now })) await this.finish(trx, dispatch, 'completed', now)
       return false
     }
-    await repo.updateStep(trx, dispatch.id, step.position, { status: 'expired', ended_at: now })
+    if (!await repo.endActiveStep(trx, dispatch.id, step.position, { status: 'expired', ended_at: now })) return false
     await this.startStep(trx, dispatch, step.position + 1, originOf(message), now)
     this.deps.log.info({ dispatchId: dispatch.id, step: step.position, lateMs: Date.parse(now) - Date.parse(step.deadline_at ?? now) }, 'failover step expired')
     return true
@@ -230,6 +239,7 @@ export class FailoverService {
       channel: step.channel,
       to: step.to_address,
       body: step.body,
+      from: step.from_address,
       agentId: origin.agentId,
       dispatchId: dispatch.id,
       blockedReason: optOutBlock(optedOutAt),
@@ -246,8 +256,12 @@ export class FailoverService {
     return { messageId: queued.messageId, dispatchStatus: 'pending' }
   }
 
+  /**
+   * Ends the dispatch and tells the listeners (the final status callback), only if this
+   * transaction is the one that ended it: a concurrent report, deadline or instance finds it ended.
+   */
   private async finish (trx: Executor, dispatch: Dispatch, status: 'completed' | 'failed', now: string): Promise<void> {
-    await repo.updateDispatch(trx, dispatch.id, { status, ended_at: now }, now)
+    if (!await repo.endDispatch(trx, dispatch.id, status, now)) return
     const ended: Dispatch = { ...dispatch, status, ended_at: now, updated_at: now }
     for (const fn of this.listeners) await fn(trx, ended, status, now)
     this.deps.log.info({ dispatchId: dispatch.id, status }, 'dispatch ended')

@@ -6,6 +6,8 @@ export interface MessageBirdOptions {
   apiKey: string
   /** Digits of our virtual mobile number, or an alphanumeric sender of up to 11 characters. */
   originator: string
+  /** Every sender a message may name (MESSAGEBIRD_ORIGINATORS); defaults to `originator` alone. */
+  originators?: readonly string[]
   /** Conversations API channel id for WhatsApp; WhatsApp sends are refused without it. */
   whatsappChannelId: string | null
   timeoutMs: number
@@ -48,8 +50,11 @@ export class MessageBirdChannel implements ChannelAdapter {
   }
 
   private async sendSms (req: OutboundRequest): Promise<SendOutcome> {
+    const originator = req.from ?? this.opts.originator
+    // The sender was checked when the message was accepted; configuration may have changed since.
+    if (!(this.opts.originators ?? [this.opts.originator]).includes(originator)) return notOwned(`the sender ${originator} is no longer one of MESSAGEBIRD_ORIGINATORS`)
     const params: Record<string, unknown> = {
-      originator: this.opts.originator,
+      originator,
       recipients: [req.to.replace(/^\+/, '')],
       body: req.body,
       // MessageBird only sends delivery reports for messages created with a reference.
@@ -68,9 +73,10 @@ export class MessageBirdChannel implements ChannelAdapter {
     if (this.opts.whatsappChannelId === null) {
       return { ok: false, failure: 'permanent', reason: 'WhatsApp is not configured (set MESSAGEBIRD_WHATSAPP_CHANNEL_ID)', code: 'CHANNEL_NOT_CONFIGURED' }
     }
+    if (req.from != null && req.from !== this.opts.whatsappChannelId) return notOwned(`the sender ${req.from} is no longer the WhatsApp channel (MESSAGEBIRD_WHATSAPP_CHANNEL_ID)`)
     const params: Record<string, unknown> = {
       to: req.to,
-      from: this.opts.whatsappChannelId,
+      from: req.from ?? this.opts.whatsappChannelId,
       type: 'text',
       content: { text: req.body },
       // Conversations API has no `reference`; we match its webhooks by the returned message id.
@@ -83,6 +89,10 @@ export class MessageBirdChannel implements ChannelAdapter {
     if (typeof id === 'string' && id !== '') return { ok: true, providerMessageId: id }
     return { ok: false, failure: 'transient', reason: 'MessageBird answered without a message id (an upstream error page); will retry', code: null }
   }
+}
+
+function notOwned (why: string): SendOutcome {
+  return { ok: false, failure: 'permanent', reason: `Not sent: ${why}`, code: 'SENDER_NOT_CONFIGURED' }
 }
 
 async function call<T> (fn: (cb: Callback<T>) => void): Promise<{ err: SdkError | null, res: T | null }> {

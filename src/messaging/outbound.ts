@@ -13,6 +13,8 @@ export interface OutboundInput {
   channel: Channel
   to: string
   body: string
+  /** The sender chosen for it (messages.from_address); null or absent: the default sender. */
+  from?: string | null
   agentId?: number | null
   dispatchId?: string | null
   /** When set, the message is recorded as `blocked` with this reason and nothing is sent. */
@@ -95,7 +97,7 @@ export class OutboundQueue {
       direction: 'outbound',
       kind: input.kind,
       channel: input.channel,
-      from_address: null,
+      from_address: input.from ?? null,
       to_address: input.to,
       body: input.body,
       provider: null,

@@ -171,6 +171,7 @@ export class OutboxWorker {
       channel: message.channel,
       to: message.to_address,
       body: message.body,
+      from: message.from_address,
       reportUrl: this.reportUrl(message.channel)
     })
     const done = clock.now().toISOString()

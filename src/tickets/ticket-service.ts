@@ -381,7 +381,10 @@ export class TicketService {
       }
       if (ticket.opted_out_at !== null) throw invalid('This customer texted STOP: nothing is sent to them until they text START. Nothing was sent.', [{ field: 'to', message: 'the customer opted out' }])
       const now = this.deps.clock.now().toISOString()
-      const queued = await this.deps.outbound.queueRetry(trx, { ticketId, kind: original.kind, channel: target.channel, to: target.address, body: original.body, agentId }, original.id, now)
+      // A retry on the same channel goes out from the sender the original chose (a dispatch step's
+      // `from`), unless that sender is why it failed (it is no longer configured).
+      const from = target.channel === original.channel && original.error_code !== 'SENDER_NOT_CONFIGURED' ? original.from_address : null
+      const queued = await this.deps.outbound.queueRetry(trx, { ticketId, kind: original.kind, channel: target.channel, to: target.address, body: original.body, from, agentId }, original.id, now)
       if (queued.created) await inbox.insertTicketEvent(trx, { ticketId, kind: 'retry', agentId, messageId: queued.messageId }, now)
       return { messageId: queued.messageId, created: queued.created }
     })

@@ -70,9 +70,10 @@ t.test('422 names every bad field of a dispatch workflow', async (t) => {
   await check({ template: 'failover', workflow: [{ ...step(0), failover: { condition_status: 'delivered', expiry_time: 20.5 } }, step(1)] }, { 'workflow[0].failover.expiry_time': /whole number/ })
   await check({ template: 'failover', workflow: [{ ...step(0), failover: { condition_status: 'read', expiry_time: 600 } }, step(1)] }, { 'workflow[0].failover.condition_status': /"read" cannot be used with sms/ })
   await check({ template: 'failover', workflow: [{ ...step(0), failover: undefined }, step(1)] }, { 'workflow[0].failover': /required on every step but the last/ })
-  await check({ template: 'failover', workflow: [{ ...step(0), to: { type: 'viber_service_msg', id: 'x' } }, step(1)] }, { 'workflow[0].to.type': /unknown channel/ })
+  await check({ template: 'failover', workflow: [{ ...step(0), to: { type: 'viber_service_msg', id: 'x' } }, step(1)] }, { 'workflow[0].to.type': /viber_service_msg \(Viber Service Messages\) is not offered by the configured provider/ })
+  await check({ template: 'failover', workflow: [{ ...step(0), to: { type: 'telegram', id: 'x' } }, step(1)] }, { 'workflow[0].to.type': /unknown channel/ })
   await check({ template: 'failover', workflow: [{ ...step(0), to: { type: 'sms', number: '0612' } }, step(1)] }, { 'workflow[0].to.number': /not a valid phone number/ })
-  await check({ template: 'failover', workflow: [step(0), { ...step(1), to: { type: 'whatsapp', id: 'abc' } }] }, { 'workflow[1].to.number': /is required.*id is for channels such as Messenger/, 'workflow[1].from.type': /same as to.type \("whatsapp"\)/ })
+  await check({ template: 'failover', workflow: [step(0), { ...step(1), to: { type: 'whatsapp', id: 'abc' } }] }, { 'workflow[1].to.number': /is required: whatsapp messages go to a phone number \(id is for Messenger\)/, 'workflow[1].from.type': /same as to.type \("whatsapp"\)/ })
   await check({ template: 'failover', workflow: [step(0), { ...step(1), from: { type: 'whatsapp', number: '1' } }] }, { 'workflow[1].from.type': /same as to.type/ })
   await check({ template: 'failover', workflow: [step(0), { ...step(1), message: { content: { type: 'image', url: 'x' } } }] }, { 'workflow[1].message.content.type': /only text messages/, 'workflow[1].message.content.text': /is required/ })
   await check({ template: 'failover', workflow: Array.from({ length: 11 }, () => step(0)) }, { workflow: /at most 10 steps/ })
@@ -87,7 +88,8 @@ t.test('422 names every bad field of a dispatch workflow', async (t) => {
   }, {
     'workflow[0].failover.condition_status': /cannot be used with sms/,
     'workflow[0].failover.expiry_time': /got 5/,
-    'workflow[1].to.type': /unknown channel/,
+    'workflow[1].to.type': /messenger is not configured on this server \(MESSAGEBIRD_MESSENGER_CHANNEL_ID is not set\)/,
+    'workflow[1].from.type': /same as to.type \("messenger"\)/,
     'workflow[1].failover': /required/,
     'workflow[2].to.number': /not a valid phone number/,
     'workflow[2].message.content.text': /must not be empty/
@@ -177,4 +179,10 @@ t.test('the OpenAPI description documents every endpoint, the key, the errors an
   t.ok(doc.webhooks['message.status'] && doc.webhooks['dispatch.status'], 'status callbacks are documented')
   const expiry = doc.paths['/api/v1/dispatch'].post.requestBody.content['application/json'].schema.properties.workflow.items.properties.failover.properties.expiry_time
   t.match(expiry, { minimum: 15, maximum: 86400 })
+  const final = doc.webhooks['dispatch.status'].post.requestBody.content['application/json'].schema
+  t.same(final.properties.status.enum, ['completed', 'error'], 'the final report says completed or error')
+  t.ok(final.properties.usage && final.properties._links.properties.messages, 'with the summed usage and each message')
+  t.match(doc.webhooks['dispatch.status'].post.parameters.map((p: { name: string }) => p.name), ['textdesk-signature', 'textdesk-timestamp', 'textdesk-delivery-id', 'textdesk-event'])
+  const to = doc.paths['/api/v1/dispatch'].post.requestBody.content['application/json'].schema.properties.workflow.items.properties.to
+  t.same(to.properties.type.enum, ['sms', 'whatsapp', 'messenger', 'viber_service_msg', 'viber_sevice_msg'])
 })
