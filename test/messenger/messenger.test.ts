@@ -232,3 +232,32 @@ t.test('a MESSAGEBIRD_MESSENGER_CHANNEL_ID that is not a channel id stops the st
   t.throws(() => loadConfig({ NODE_ENV: 'test', MESSAGEBIRD_MESSENGER_CHANNEL_ID: 'https://dashboard.messagebird.com/channels/123' }), /MESSAGEBIRD_MESSENGER_CHANNEL_ID must be a MessageBird channel id: 32 hexadecimal characters/)
   t.equal(loadConfig({ NODE_ENV: 'test', MESSAGEBIRD_MESSENGER_CHANNEL_ID: MESSENGER_CHANNEL }).messagebird.messengerChannelId, MESSENGER_CHANNEL)
 })
+
+t.test('a Messenger customer merged into their phone contact keeps their Messenger address, and is answered there when they write on Messenger', async (t) => {
+  const { app, services, db, clock, conversations, sms, drain } = await messengerApp(t)
+  const agent = await signedInAgent(app)
+  const phoneTicket = (await app.inject({ method: 'POST', url: '/webhooks/messagebird', payload: { originator: '31612345678', payload: 'By SMS first', id: 'sms-merge-1' } })).json().ticket_id as number
+  clock.advance(60_000)
+  await messengerIn(app, 'And now on Messenger')
+  const phoneContact = await db.selectFrom('contacts').select('id').where('phone', '=', '+31612345678').executeTakeFirstOrThrow()
+  const messengerContact = await db.selectFrom('contacts').select('id').where('phone', '=', `messenger:${PSID}`).executeTakeFirstOrThrow()
+  const merged = await agent.inject({ method: 'POST', url: `/contacts/${phoneContact.id}/merge`, headers: FORM, payload: form({ other: String(messengerContact.id) }) })
+  t.equal(merged.statusCode, 303, merged.body.slice(0, 200))
+  const addresses = await db.selectFrom('contact_addresses').select(['channel', 'address']).where('contact_id', '=', phoneContact.id).execute()
+  t.same(addresses, [{ channel: 'messenger', address: `messenger:${PSID}` }], 'the Messenger id is one of the kept contact\'s addresses, on its own channel')
+  const owners = await db.selectFrom('contact_numbers').select(['number', 'contact_id']).orderBy('number').execute()
+  t.same(owners, [{ number: '+31612345678', contact_id: phoneContact.id }, { number: `messenger:${PSID}`, contact_id: phoneContact.id }], 'both addresses belong to the one contact')
+
+  // Minutes later (the reply follows the customer's newest message).
+  clock.advance(60_000)
+  await messengerIn(app, 'Still there?')
+  await drain()
+  conversations.length = 0
+  sms.length = 0
+  const open = await db.selectFrom('tickets').select('id').where('contact_id', '=', phoneContact.id).where('status', '<>', 'closed').execute()
+  t.same(open.map((r) => r.id), [phoneTicket], 'one open ticket for the merged customer')
+  await services.tickets.reply(phoneTicket, 'Yes, answering on Messenger', null)
+  await drain()
+  t.match(conversations, [{ to: PSID, from: MESSENGER_CHANNEL, content: { text: 'Yes, answering on Messenger' } }], 'the reply follows them to Messenger')
+  t.same(sms, [])
+})
