@@ -44,6 +44,7 @@ import { SimulatorChannel } from './messaging/simulator-channel.js'
 import { StatusService } from './messaging/status-service.js'
 import { VIEWS_DIR } from './paths.js'
 import { simulatorRoutes } from './simulator/simulator-routes.js'
+import { messengerSimulatorRoutes } from './simulator/messenger-routes.js'
 import { ContactService } from './tickets/contact-service.js'
 import { PrivacyService } from './tickets/privacy-service.js'
 import { ProfileService } from './tickets/profile-service.js'
@@ -154,6 +155,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
         originator: config.messagebird.originator as string,
         originators: config.messagebird.originators,
         whatsappChannelId: config.messagebird.whatsappChannelId,
+        messengerChannelId: config.messagebird.messengerChannelId,
         timeoutMs: config.messagebird.timeoutMs
       })
     } else {
@@ -252,7 +254,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       root: VIEWS_DIR,
       viewExt: 'hbs',
       production: config.nodeEnv === 'production',
-      options: { partials: { ticketList: 'partials/ticket-list.hbs', viewNav: 'partials/view-nav.hbs', timeline: 'partials/timeline.hbs', ticketHead: 'partials/ticket-head.hbs', phoneMessages: 'partials/phone-messages.hbs', cannedVariables: 'partials/canned-variables.hbs', searchForm: 'partials/search-form.hbs', searchResults: 'partials/search-results.hbs' } }
+      options: { partials: { ticketList: 'partials/ticket-list.hbs', viewNav: 'partials/view-nav.hbs', timeline: 'partials/timeline.hbs', ticketHead: 'partials/ticket-head.hbs', phoneMessages: 'partials/phone-messages.hbs', messengerMessages: 'partials/messenger-messages.hbs', cannedVariables: 'partials/canned-variables.hbs', searchForm: 'partials/search-form.hbs', searchResults: 'partials/search-results.hbs' } }
     })
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)
@@ -266,6 +268,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       ...deps.live
     })
     if (simulator !== null) await scope.register(simulatorRoutes, { tickets, simulator })
+    if (simulator !== null) await scope.register(messengerSimulatorRoutes, { tickets, simulator })
     await scope.register(reportRoutes, { reports: new ReportService({ db, clock }), simulatorOn: simulator !== null })
   })
 

@@ -25,6 +25,8 @@ export interface Config {
     originators: readonly string[]
     signingKey: string | null
     whatsappChannelId: string | null
+    /** Conversations API channel id of the Facebook Messenger page; Messenger is off without it. */
+    messengerChannelId: string | null
     timeoutMs: number
   }
   allowUnsignedWebhooks: boolean
@@ -150,6 +152,13 @@ export function loadConfig (env: Env = process.env): Config {
   const str = (name: string): string | null => {
     const v = env[name]
     return v === undefined || v.trim() === '' ? null : v.trim()
+  }
+  // A Conversations API channel id is a 32-character hex id (Dashboard → Channels); catching a
+  // pasted URL or name here beats a 404 from MessageBird on the first send.
+  const channelId = (name: string): string | null => {
+    const raw = str(name)
+    if (raw !== null && !/^[0-9a-f]{32}$/i.test(raw)) problems.push(`${name} must be a MessageBird channel id: 32 hexadecimal characters (got "${raw.slice(0, 40)}")`)
+    return raw
   }
   const int = (name: string, def: number, min: number, max: number): number => {
     const raw = str(name)
@@ -402,6 +411,7 @@ export function loadConfig (env: Env = process.env): Config {
       originators,
       signingKey,
       whatsappChannelId: str('MESSAGEBIRD_WHATSAPP_CHANNEL_ID'),
+      messengerChannelId: channelId('MESSAGEBIRD_MESSENGER_CHANNEL_ID'),
       timeoutMs: int('MESSAGEBIRD_TIMEOUT_MS', 10_000, 1000, 120_000)
     },
     allowUnsignedWebhooks,

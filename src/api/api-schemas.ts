@@ -7,7 +7,7 @@ import { MAX_EXPIRY_SECONDS, MAX_STEPS, MIN_EXPIRY_SECONDS } from '../messaging/
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 const Link = Type.Object({ href: Type.String() })
-const ChannelEnum = Type.Enum(['sms', 'whatsapp'], { description: 'The channel. Other Conversations API platforms (Messenger, Telegram, …) are not supported.' })
+const ChannelEnum = Type.Enum(['sms', 'whatsapp', 'messenger'], { description: 'The channel. messenger needs MESSAGEBIRD_MESSENGER_CHANNEL_ID and addresses the customer by their page-scoped id.' })
 /** A dispatch step's channel, in the seeds' Dispatch shape. Viber is accepted here to be refused with its reason. */
 const StepChannelEnum = Type.Enum(['sms', 'whatsapp', 'messenger', 'viber_service_msg', 'viber_sevice_msg'], {
   description: 'The channel of the step. messenger needs MESSAGEBIRD_MESSENGER_CHANNEL_ID and whatsapp MESSAGEBIRD_WHATSAPP_CHANNEL_ID, or the request is refused with 422. viber_service_msg (and the Dispatch spec\'s spelling viber_sevice_msg) is always refused with 422: MessageBird offers no Viber channel.'
@@ -68,7 +68,7 @@ export const DispatchRequest = Type.Object({
 })
 
 export const MessageRequest = Type.Object({
-  to: Type.String({ minLength: 1, maxLength: 32, description: 'Phone number in international format, e.g. 447700900001 or +447700900001.' }),
+  to: Type.String({ minLength: 1, maxLength: 32, description: 'Phone number in international format, e.g. 447700900001 or +447700900001; for messenger the customer\'s page-scoped id.' }),
   channel: Type.Optional(ChannelEnum),
   text: Type.String({ minLength: 1, maxLength: 4096, description: 'At most 1600 characters for SMS, 4096 for WhatsApp.' }),
   urgent: Type.Optional(Type.Boolean({ description: 'Send even during quiet hours (QUIET_HOURS, judged in the recipient\'s local time). Without it, a message due in quiet hours is held, still `queued`, until they end; a dispatch\'s later steps are held too unless the dispatch is urgent.' }))

@@ -1,5 +1,6 @@
 import type { FastifySchemaValidationError } from 'fastify'
 import type { Channel } from '../db/schema.js'
+import { messengerAddress, PSID } from '../messaging/address.js'
 import { stepProblems, type Condition, type Problem, type StepSpec } from '../messaging/failover.js'
 import { chooseSender, type SenderDirectory } from '../messaging/senders.js'
 import { InvalidPhoneNumber, toE164 } from '../tickets/phone.js'
@@ -9,7 +10,7 @@ import { MAX_REPLY_LENGTH } from '../tickets/ticket-service.js'
 // steps need a failover), written to run on any input so that one 422 can name every bad field,
 // together with what the schema found.
 
-export const CHANNELS: readonly Channel[] = ['sms', 'whatsapp']
+export const CHANNELS: readonly Channel[] = ['sms', 'whatsapp', 'messenger']
 /** Per-channel text limits: ours for SMS (about ten parts), each platform's own for the others. */
 export const TEXT_LIMITS: Record<Channel, number> = { sms: MAX_REPLY_LENGTH, whatsapp: 4096, messenger: 640, mms: 2000 }
 
@@ -45,6 +46,16 @@ function phone (value: unknown, field: string, problems: Problem[]): string | nu
   }
 }
 
+/** A Messenger recipient: the page-scoped id MessageBird's webhook gave as the sender (`from`). */
+function pageScopedId (value: unknown, field: string, problems: Problem[]): void {
+  if (typeof value === 'string' && !PSID.test(value.trim())) problems.push({ field, message: 'is not a Messenger page-scoped id: use the digits MessageBird reported as the sender of their message' })
+}
+
+/** Where a message to `to` on `channel` goes, as our tables write it (messaging/address.ts). */
+function recipient (channel: Channel, to: string): string {
+  return channel === 'messenger' ? messengerAddress(to.trim()) : toE164(to)
+}
+
 function text (value: unknown, channel: Channel | undefined, field: string, problems: Problem[], limit = channel === undefined ? undefined : TEXT_LIMITS[channel]): void {
   if (typeof value !== 'string') return
   if (value.trim() === '') problems.push({ field, message: 'must not be empty' })
@@ -64,14 +75,16 @@ export function messageProblems (body: unknown, supports: Supports): Problem[] {
   if (!isObject(body)) return []
   const problems: Problem[] = []
   const channel = body.channel === undefined ? 'sms' : asChannel(body.channel)
-  phone(body.to, 'to', problems)
+  if (channel === 'messenger') pageScopedId(body.to, 'to', problems)
+  else phone(body.to, 'to', problems)
   text(body.text, channel, 'text', problems)
   available(channel, supports, 'channel', problems)
   return problems
 }
 
 export function toMessageInput (body: Raw): MessageInput {
-  return { to: toE164(body.to as string), channel: asChannel(body.channel) ?? 'sms', text: (body.text as string).trim(), urgent: body.urgent === true }
+  const channel = asChannel(body.channel) ?? 'sms'
+  return { to: recipient(channel, body.to as string), channel, text: (body.text as string).trim(), urgent: body.urgent === true }
 }
 
 export function dispatchProblems (body: unknown, supports: Supports, senders: SenderDirectory): Problem[] {
@@ -92,6 +105,7 @@ export function dispatchProblems (body: unknown, supports: Supports, senders: Se
     if (to !== undefined && channel !== undefined) {
       if (channel === 'messenger') {
         if (typeof to.id !== 'string' || to.id.trim() === '') problems.push({ field: `${at}.to.id`, message: `is required: messenger messages go to the customer's page-scoped id (PSID)${to.number !== undefined ? ', not to a phone number' : ''}` })
+        else pageScopedId(to.id, `${at}.to.id`, problems)
       } else if (to.number === undefined) {
         problems.push({ field: `${at}.to.number`, message: `is required: ${channel} messages go to a phone number${to.id !== undefined ? ' (id is for Messenger)' : ''}` })
       } else {
@@ -127,7 +141,7 @@ export function toSteps (body: Raw, senders: SenderDirectory): StepSpec[] {
     const sender = chooseSender(senders, channel, from)
     return {
       channel,
-      to: channel === 'messenger' ? (to.id as string).trim() : toE164(to.number as string),
+      to: recipient(channel, (channel === 'messenger' ? to.id : to.number) as string),
       from: sender.ok ? sender.sender : null,
       body: (content.text as string).trim(),
       failover: f === undefined || f === null ? null : { condition: f.condition_status as Condition, expirySeconds: f.expiry_time as number }

@@ -1,6 +1,7 @@
 import type { Dispatch, DispatchStep, Message } from '../db/schema.js'
 import type { DispatchView } from '../messaging/failover.js'
 import { plainReason } from '../messaging/status-wording.js'
+import { providerRecipient } from '../messaging/address.js'
 
 // The JSON shapes of the notifications API, shared by the GET endpoints and the status callbacks.
 // Field names follow Nexmo's Messages and Dispatch APIs (message_uuid, dispatch_uuid, usage, _links).
@@ -27,7 +28,7 @@ export function messageView (m: Message, link: LinkFn) {
     status: m.status,
     status_at: m.status_at,
     channel: m.channel,
-    to: m.to_address,
+    to: providerRecipient(m.to_address),
     text: m.body,
     reason: plainReason(m),
     provider_reason: m.status_reason,
@@ -49,7 +50,7 @@ function stepView (s: DispatchStep, m: DispatchMessage | undefined, link: LinkFn
   return {
     position: s.position,
     channel: s.channel,
-    to: s.to_address,
+    to: providerRecipient(s.to_address),
     condition_status: s.condition_status,
     expiry_time: s.expiry_seconds,
     status: s.status,

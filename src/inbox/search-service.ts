@@ -6,6 +6,7 @@ import { typedNumberToE164 } from '../tickets/phone.js'
 import { ticketRef } from '../tickets/conversations.js'
 import * as repo from './search-repository.js'
 import type { SearchFilters, SearchWord, TextHit, TicketHit } from './search-repository.js'
+import { addressLabel } from '../messaging/address.js'
 
 // Search from one box (README "Search"): what the text in the box means, the filters, and the
 // results as the page shows them. No SQL here: search-repository.ts holds it, per engine.
@@ -142,11 +143,11 @@ export class SearchService {
     ]
     return {
       query,
-      tickets: tickets.map((t) => ({ ...t, ref: ticketRef(t.id), customer: t.contact_name ?? t.phone })),
+      tickets: tickets.map((t) => ({ ...t, ref: ticketRef(t.id), customer: t.contact_name ?? addressLabel(t.phone) })),
       hits: hits.map((h) => ({
         ...h,
         ref: ticketRef(h.ticket_id),
-        customer: h.contact_name ?? h.phone,
+        customer: h.contact_name ?? addressLabel(h.phone),
         who: h.source === 'note'
           ? `Note by ${h.author_name ?? 'an agent'}`
           : h.direction === 'inbound' ? 'Customer' : h.author_name ?? WHO[h.kind ?? ''] ?? 'Sent'

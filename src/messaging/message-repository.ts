@@ -231,3 +231,11 @@ export async function editScheduled (db: Executor, id: string, body: string, sen
     .executeTakeFirst()
   return res.numUpdatedRows > 0n
 }
+
+/** The channel and address of the customer's newest message on a ticket (messages_ticket index). */
+export async function latestInboundAddress (db: Executor, ticketId: number) {
+  return await db.selectFrom('messages').select(['channel', 'from_address'])
+    .where('ticket_id', '=', ticketId).where('direction', '=', 'inbound')
+    .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1)
+    .executeTakeFirst()
+}

@@ -1,5 +1,6 @@
 import { initClient } from 'messagebird'
 import type { Channel } from '../db/schema.js'
+import { isMessengerAddress, providerRecipient } from './address.js'
 import type { ChannelAdapter, OutboundRequest, SendOutcome } from './channel.js'
 
 export interface MessageBirdOptions {
@@ -10,6 +11,8 @@ export interface MessageBirdOptions {
   originators?: readonly string[]
   /** Conversations API channel id for WhatsApp; WhatsApp sends are refused without it. */
   whatsappChannelId: string | null
+  /** Conversations API channel id of the Facebook page; Messenger sends are refused without it. */
+  messengerChannelId?: string | null
   timeoutMs: number
 }
 
@@ -42,7 +45,14 @@ export class MessageBirdChannel implements ChannelAdapter {
   }
 
   supports (channel: Channel): boolean {
-    return channel === 'sms' || (channel === 'whatsapp' && this.opts.whatsappChannelId !== null)
+    return channel === 'sms' || this.conversationChannelId(channel) !== null
+  }
+
+  /** The Conversations API channel a message on `channel` goes out from, or null when not configured. */
+  private conversationChannelId (channel: Channel): string | null {
+    if (channel === 'whatsapp') return this.opts.whatsappChannelId
+    if (channel === 'messenger') return this.opts.messengerChannelId ?? null
+    return null
   }
 
   async send (req: OutboundRequest): Promise<SendOutcome> {
@@ -50,6 +60,7 @@ export class MessageBirdChannel implements ChannelAdapter {
   }
 
   private async sendSms (req: OutboundRequest): Promise<SendOutcome> {
+    if (isMessengerAddress(req.to)) return { ok: false, failure: 'permanent', reason: 'A Messenger id is not a phone number: it cannot be sent an SMS', code: 'NOT_A_PHONE_NUMBER' }
     const originator = req.from ?? this.opts.originator
     // The sender was checked when the message was accepted; configuration may have changed since.
     if (!(this.opts.originators ?? [this.opts.originator]).includes(originator)) return notOwned(`the sender ${originator} is no longer one of MESSAGEBIRD_ORIGINATORS`)
@@ -70,13 +81,16 @@ export class MessageBirdChannel implements ChannelAdapter {
   }
 
   private async sendConversation (req: OutboundRequest): Promise<SendOutcome> {
-    if (this.opts.whatsappChannelId === null) {
-      return { ok: false, failure: 'permanent', reason: 'WhatsApp is not configured (set MESSAGEBIRD_WHATSAPP_CHANNEL_ID)', code: 'CHANNEL_NOT_CONFIGURED' }
+    const from = this.conversationChannelId(req.channel)
+    if (from === null) {
+      const [name, variable] = req.channel === 'messenger' ? ['Messenger', 'MESSAGEBIRD_MESSENGER_CHANNEL_ID'] : ['WhatsApp', 'MESSAGEBIRD_WHATSAPP_CHANNEL_ID']
+      return { ok: false, failure: 'permanent', reason: `${name} is not configured (set ${variable})`, code: 'CHANNEL_NOT_CONFIGURED' }
     }
-    if (req.from != null && req.from !== this.opts.whatsappChannelId) return notOwned(`the sender ${req.from} is no longer the WhatsApp channel (MESSAGEBIRD_WHATSAPP_CHANNEL_ID)`)
+    if (req.from != null && req.from !== from) return notOwned(`the sender ${req.from} is no longer the ${req.channel === 'messenger' ? 'Messenger channel (MESSAGEBIRD_MESSENGER_CHANNEL_ID)' : 'WhatsApp channel (MESSAGEBIRD_WHATSAPP_CHANNEL_ID)'}`)
     const params: Record<string, unknown> = {
-      to: req.to,
-      from: req.from ?? this.opts.whatsappChannelId,
+      // WhatsApp: the customer's number; Messenger: their page-scoped id (MessageBird `to`).
+      to: providerRecipient(req.to),
+      from: req.from ?? from,
       type: 'text',
       content: { text: req.body },
       // Conversations API has no `reference`; we match its webhooks by the returned message id.

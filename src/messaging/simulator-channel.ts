@@ -29,7 +29,17 @@ export class SimulatorChannel implements ChannelAdapter {
   }
 
   supports (channel: Channel): boolean {
-    return channel === 'sms' || channel === 'whatsapp'
+    return channel === 'sms' || channel === 'whatsapp' || channel === 'messenger'
+  }
+
+  /**
+   * The Messenger chat's one-click read receipt: the report a platform sends when the customer
+   * opens the message, through the same entry point as every other report. Messenger messages are
+   * delivered on their own but read only when someone clicks, so a `read` condition can be tried
+   * both ways.
+   */
+  async reportRead (message: { id: string, providerMessageId: string | null }): Promise<void> {
+    await this.emit({ messageId: message.id, channel: 'messenger' }, message.providerMessageId ?? '', 'read')
   }
 
   setMode (address: string, mode: SimulatedMode): void {
@@ -91,12 +101,12 @@ export class SimulatorChannel implements ChannelAdapter {
     }
   }
 
-  private async emit (req: OutboundRequest, providerMessageId: string, status: string): Promise<void> {
+  private async emit (req: Pick<OutboundRequest, 'messageId' | 'channel'>, providerMessageId: string, status: string): Promise<void> {
     if (this.report === null) return
     await this.report({
       provider: this.provider,
       reference: req.messageId,
-      providerMessageId,
+      providerMessageId: providerMessageId === '' ? null : providerMessageId,
       rawStatus: status,
       statusAt: this.opts.clock.now().toISOString(),
       reason: status === 'delivered' ? 'successfully delivered' : null,

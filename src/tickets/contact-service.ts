@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js'
 import { isUniqueViolation, type Db, type Executor } from '../db/database.js'
 import type { Channel } from '../db/schema.js'
 import { conflict, invalid, notFound } from '../errors.js'
+import { primaryChannel } from '../messaging/address.js'
 import type { StepSpec } from '../messaging/failover.js'
 import * as addresses from './contact-repository.js'
 import { describeOwner } from './conversations.js'
@@ -19,13 +20,13 @@ export interface ContactAddress {
   primary: boolean
 }
 
-/** The contact's addresses in failover order: their own phone by SMS first, then the extra ones. */
+/** The contact's addresses in failover order: their own first (a phone by SMS, a Messenger id on Messenger), then the extra ones. */
 export async function contactAddresses (db: Executor, contactId: number): Promise<ContactAddress[]> {
   const contact = await findContactById(db, contactId)
   if (contact === undefined) return []
   const extra = await addresses.listContactAddresses(db, contactId)
   return [
-    { id: null, channel: 'sms', address: contact.phone, primary: true },
+    { id: null, channel: primaryChannel(contact.phone), address: contact.phone, primary: true },
     ...extra.map((a) => ({ id: a.id, channel: a.channel, address: a.address, primary: false }))
   ]
 }

@@ -8,6 +8,7 @@ import type { Conversation } from './conversations.js'
 import { customerMessage } from './inbound-message.js'
 import * as repo from './csat-repository.js'
 import { findTicket, touchTicket } from './ticket-repository.js'
+import { primaryChannel } from '../messaging/address.js'
 
 // GSM-7 on purpose (a plain hyphen, not an en dash): one cheap SMS part everywhere.
 export const CSAT_SURVEY_TEXT = 'How did we do? Reply 1-5 (5 = great).'
@@ -36,7 +37,7 @@ export class Csat {
     const ticket = await findTicket(trx, ticketId)
     if (ticket === undefined || ticket.opted_out_at !== null || ticket.last_customer_message_at === null) return false
     if (await repo.hasSurvey(trx, ticketId)) return false
-    const { messageId } = await this.deps.outbound.queue(trx, { ticketId, kind: 'csat_survey', channel: 'sms', to: ticket.phone, body: CSAT_SURVEY_TEXT }, now)
+    const { messageId } = await this.deps.outbound.queue(trx, { ticketId, kind: 'csat_survey', channel: primaryChannel(ticket.phone), to: ticket.phone, body: CSAT_SURVEY_TEXT }, now)
     const expiresAt = new Date(Date.parse(now) + this.deps.config.csat.windowHours * 3600_000).toISOString()
     await repo.insertSurvey(trx, { ticketId, contactId: ticket.contact_id, agentId, messageId, sentAt: now, expiresAt })
     return true

@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import { engineOf, type Executor } from '../db/database.js'
 import type { TicketStatus } from '../db/schema.js'
+import { primaryChannel } from '../messaging/address.js'
 
 // All SQL for merging tickets and customers. Every function takes the transaction the merge runs
 // in; merge-service.ts decides its boundaries.
@@ -103,7 +104,7 @@ export async function moveContact (db: Executor, from: { id: number, phone: stri
   const base = last?.p === null || last?.p === undefined ? 1 : Number(last.p) + 1
   await db.updateTable('contact_addresses').set((eb) => ({ position: eb('position', '+', base + 1) })).where('contact_id', '=', from.id).execute()
   await db.updateTable('contact_numbers').set({ contact_id: intoId }).where('contact_id', '=', from.id).execute()
-  await db.insertInto('contact_addresses').values({ contact_id: intoId, channel: 'sms', address: from.phone, position: base, created_at: now }).execute()
+  await db.insertInto('contact_addresses').values({ contact_id: intoId, channel: primaryChannel(from.phone), address: from.phone, position: base, created_at: now }).execute()
   await db.updateTable('tickets').set({ contact_id: intoId }).where('contact_id', '=', from.id).execute()
   await db.updateTable('contact_changes').set({ contact_id: intoId }).where('contact_id', '=', from.id).execute()
   await db.updateTable('contact_address_conflicts').set({ contact_id: intoId }).where('contact_id', '=', from.id).execute()

@@ -9,6 +9,7 @@ import * as inbox from './inbox-repository.js'
 import * as repo from './merge-repository.js'
 import { insertContactChange } from './profile-repository.js'
 import { findOpenTicketForContact, findTicketOfContact } from './ticket-repository.js'
+import { addressLabel } from '../messaging/address.js'
 
 /** `12`, `#12` or ` #12 `: a ticket or customer number as a form sends it; null for anything else. */
 function idOf (raw: string | undefined): number | null {
@@ -134,7 +135,7 @@ export class MergeService {
   async contactMergeData (contactId: number) {
     const [candidates, merged] = await Promise.all([repo.listMergeCandidates(this.deps.db, contactId), repo.listContactMerges(this.deps.db, contactId)])
     return {
-      candidates: candidates.map((c) => ({ ...c, label: c.name === null ? c.phone : `${c.name} (${c.phone})` })),
+      candidates: candidates.map((c) => ({ ...c, label: c.name === null ? addressLabel(c.phone) : `${c.name} (${addressLabel(c.phone)})` })),
       merged: merged.map((m) => ({ ...m, text: `${m.agent_name} merged ${m.from_name === null ? m.from_phone : `${m.from_name} (${m.from_phone})`} into this customer` }))
     }
   }

@@ -7,6 +7,7 @@ import { contactAddresses, setAsideAddresses } from './contact-service.js'
 import { ticketRef } from './conversations.js'
 import * as repo from './profile-repository.js'
 import { findTicketOfContact } from './ticket-repository.js'
+import { addressLabel } from '../messaging/address.js'
 
 export const MAX_CONTACT_NAME_LENGTH = 100
 export const MAX_CONTACT_NOTES_LENGTH = 4000
@@ -66,7 +67,7 @@ export class ProfileService {
       repo.listContactChanges(db, contactId)
     ])
     return {
-      contact: { ...contact, customer: contact.name ?? contact.phone },
+      contact: { ...contact, customer: contact.name ?? addressLabel(contact.phone), address: addressLabel(contact.phone) },
       addresses,
       setAside,
       consent: consent.map((e) => ({ ...e, ref: ticketRef(e.ticket_id), text: e.kind === 'opt_out' ? 'Texted STOP: opted out' : 'Texted START: opted back in' })),
@@ -104,7 +105,7 @@ export class ProfileService {
 
   async pickerContacts () {
     const rows = await repo.listContactsForPicker(this.deps.db)
-    return rows.map((c) => ({ ...c, label: c.name === null ? c.phone : `${c.name} (${c.phone})` }))
+    return rows.map((c) => ({ ...c, label: c.name === null ? addressLabel(c.phone) : `${c.name} (${addressLabel(c.phone)})` }))
   }
 }
 

@@ -12,6 +12,7 @@ import type { StatusService } from '../messaging/status-service.js'
 import { statusLabel } from '../messaging/status.js'
 import { findTicket } from './ticket-repository.js'
 import { MAX_REPLY_LENGTH, PartsToConfirm, ticketRef } from './ticket-service.js'
+import { replyTarget } from './reply-target.js'
 
 /** How far ahead a reply may be scheduled. */
 export const MAX_SCHEDULE_DAYS = 365
@@ -56,7 +57,8 @@ export class ScheduledReplies {
       if (ticket.opted_out_at !== null) throw invalid('This customer texted STOP: nothing is sent to them until they text START. Nothing was scheduled.', [{ field: 'send_at', message: 'the customer opted out' }])
       const now = this.deps.clock.now()
       const sendAt = this.when(input.sendAt, input.zone, ticket.phone, now)
-      const queued = await this.deps.outbound.queue(trx, { ticketId, kind: 'reply', channel: 'sms', to: ticket.phone, body: text, agentId, sendAt, quietHours: 'hold' }, now.toISOString())
+      const to = await replyTarget(trx, ticket)
+      const queued = await this.deps.outbound.queue(trx, { ticketId, kind: 'reply', channel: to.channel, to: to.address, body: text, agentId, sendAt, quietHours: 'hold' }, now.toISOString())
       return { messageId: queued.messageId, sendAt }
     })
     await this.deps.changed(ticketId)

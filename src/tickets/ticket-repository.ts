@@ -48,6 +48,11 @@ export function findContactById (db: Executor, id: number) {
   return db.selectFrom('contacts').selectAll().where('id', '=', id).executeTakeFirst()
 }
 
+/** Gives a contact the name their platform reports (Messenger), unless they have one: an agent's edit wins. */
+export async function nameContactIfUnnamed (db: Executor, contactId: number, name: string, now: string): Promise<void> {
+  await db.updateTable('contacts').set({ name, updated_at: now }).where('id', '=', contactId).where('name', 'is', null).execute()
+}
+
 export async function setContactOptOut (db: Executor, contactId: number, optedOutAt: string | null, now: string): Promise<void> {
   await db.updateTable('contacts').set({ opted_out_at: optedOutAt, updated_at: now }).where('id', '=', contactId).execute()
 }

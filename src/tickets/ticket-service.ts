@@ -7,6 +7,7 @@ import { uuidv7 } from '../db/ids.js'
 import type { Channel, MessageStatus, TicketStatus } from '../db/schema.js'
 import { invalid, conflict, notFound, UserError } from '../errors.js'
 import type { EventBus, TicketChange } from '../events/bus.js'
+import { addressLabel, primaryChannel } from '../messaging/address.js'
 import { CHANNEL_LABELS } from '../messaging/channel.js'
 import { listTicketSteps } from '../messaging/dispatch-repository.js'
 import type { FailoverService } from '../messaging/failover.js'
@@ -21,6 +22,7 @@ import { Csat } from './csat.js'
 import { contactAddresses, failoverSteps, setAsideAddresses } from './contact-service.js'
 import { findConversation, findOrOpenTicket, ticketRef, type Conversation } from './conversations.js'
 import { parseTicketRef } from './ticket-refs.js'
+import { replyTarget } from './reply-target.js'
 import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, type Keyword } from './keywords.js'
 import { customerMessage } from './inbound-message.js'
 import { InvalidPhoneNumber, maskPhone, toE164, typedNumberToE164 } from './phone.js'
@@ -41,11 +43,13 @@ export interface InboundSms {
   provider: string
   /** The provider's id for this inbound message; the idempotency key for webhook retries. */
   providerMessageId: string | null
-  /** E.164 */
+  /** E.164, or `messenger:<page-scoped id>` (messaging/address.ts) */
   from: string
   to: string | null
   text: string
   channel: Channel
+  /** The sender's name as the platform tells it (Messenger); kept on a contact that has none yet. */
+  name?: string | null
 }
 
 interface KeywordAnswer { kind: 'opt_out' | 'opt_in' | 'help', body: string, blockedReason?: string }
@@ -190,6 +194,7 @@ export class TicketService {
     const first = { preview: preview(body === '' ? sms.text : body), direction: 'inbound' as const, sender: 'customer' as const }
     const opened = await findOrOpenTicket(trx, sms.from, seen, now, first, { reopenSince, reopenRef })
     const { contactId, optedOutAt, ticketId, newTicket } = opened
+    if (sms.name != null && sms.name !== '') await repo.nameContactIfUnnamed(trx, contactId, sms.name, now)
     let change: TicketChange = newTicket ? 'created' : opened.reopened ? 'status' : 'message'
     if (!newTicket && opened.status === 'pending') {
       // The customer answered while the ticket waited on them: it is work again.
@@ -339,11 +344,12 @@ export class TicketService {
           return { messageId: started.messageId, status: 'queued' as const, dispatchId: started.dispatchId }
         }
       }
+      const to = await replyTarget(trx, ticket)
       return await this.deps.outbound.queue(trx, {
         ticketId,
         kind: 'reply',
-        channel: 'sms',
-        to: ticket.phone,
+        channel: to.channel,
+        to: to.address,
         body: text,
         agentId,
         blockedReason: optOutBlock(ticket.opted_out_at)
@@ -455,7 +461,7 @@ export class TicketService {
         // Whoever starts a conversation gets the answer to it.
         await this.moveTicket(trx, opened.ticketId, { status: opened.status, assigneeId: null }, { status: opened.status, assigneeId: agentId }, agentId, now)
       }
-      await this.deps.outbound.queue(trx, { ticketId: opened.ticketId, kind: 'reply', channel: 'sms', to, body: text, agentId, blockedReason: null }, now)
+      await this.deps.outbound.queue(trx, { ticketId: opened.ticketId, kind: 'reply', channel: primaryChannel(to), to, body: text, agentId, blockedReason: null }, now)
       await profiles.recordConversationTicket(trx, token, opened.ticketId)
       return { ticketId: opened.ticketId, duplicate: false, newTicket: opened.newTicket, queued: true }
     })
@@ -640,7 +646,7 @@ export class TicketService {
       tickets: page.map((t) => ({
         ...t,
         ref: ticketRef(t.id),
-        customer: t.contact_name ?? t.phone,
+        customer: t.contact_name ?? addressLabel(t.phone),
         senderLabel: senderLabel(t.last_sender, t.last_sender_agent_id, t.sender_name, agentId),
         unread: t.last_customer_message_at !== null && (t.read_at === null || t.read_at < t.last_customer_message_at),
         waitingSeconds: t.awaiting_reply_since === null ? null : Math.max(0, (nowMs - Date.parse(t.awaiting_reply_since)) / 1000)
@@ -652,7 +658,7 @@ export class TicketService {
   async getTicket (id: number) {
     const ticket = await repo.findTicket(this.deps.db, id)
     if (ticket === undefined) throw notFound(`Ticket ${ticketRef(id)}`)
-    const [messages, steps, addresses, setAside, notes, events, earlier, csat] = await Promise.all([
+    const [messages, steps, addresses, setAside, notes, events, earlier, csat, replyTo] = await Promise.all([
       messageRepo.listTicketMessages(this.deps.db, id),
       listTicketSteps(this.deps.db, id),
       contactAddresses(this.deps.db, ticket.contact_id),
@@ -660,7 +666,8 @@ export class TicketService {
       inbox.listNotes(this.deps.db, id),
       inbox.listTicketEvents(this.deps.db, id),
       inbox.listOtherTickets(this.deps.db, ticket.contact_id, id),
-      this.csat.forTicket(this.deps.db, id)
+      this.csat.forTicket(this.deps.db, id),
+      replyTarget(this.deps.db, ticket)
     ])
     const stepOf = new Map(steps.map((s) => [s.message_id, s]))
     const nowMs = this.deps.clock.now().getTime()
@@ -675,13 +682,14 @@ export class TicketService {
       retryOf: m.retry_of === null ? null : link(byId.get(m.retry_of)),
       // The Retry form: a failed message not retried yet, on a ticket a message may go out from.
       retry: mayRetry && m.direction === 'outbound' && isFailure(m.status) && !retryOfOriginal.has(m.id)
-        ? { options: addresses.map((a) => ({ value: `${a.channel}:${a.address}`, label: `${CHANNEL_LABELS[a.channel]} ${a.address}`, selected: a.channel === m.channel && a.address === m.to_address })), several: addresses.length > 1 }
+        ? { options: addresses.map((a) => ({ value: `${a.channel}:${a.address}`, label: `${CHANNEL_LABELS[a.channel]} ${addressLabel(a.address).replace(/^Messenger /, '')}`, selected: a.channel === m.channel && a.address === m.to_address })), several: addresses.length > 1 }
         : null,
       refTag: m.ref_ticket_id === null ? null : ticketRef(m.ref_ticket_id),
       refersElsewhere: m.ref_ticket_id !== null && m.ref_ticket_id !== id,
       statusLabel: statusLabel(m.status),
       reasonText: plainReason(m),
-      recipient: m.direction === 'outbound' && (m.channel !== 'sms' || m.to_address !== ticket.phone) ? `${CHANNEL_LABELS[m.channel]} ${m.to_address}` : null,
+      recipient: m.direction === 'outbound' && m.to_address !== replyTo.address ? `${CHANNEL_LABELS[m.channel]} ${addressLabel(m.to_address).replace(/^Messenger /, '')}` : null,
+      channelLabel: CHANNEL_LABELS[m.channel],
       failover: stepView(stepOf.get(m.id)),
       scheduled: this.deps.quietHours === undefined ? null : scheduleView(m, this.deps.quietHours, new Date(nowMs)),
       unconfirmed: m.direction === 'outbound' && (m.status === 'sent' || m.status === 'buffered') && Date.parse(m.status_at) < unconfirmedBefore
@@ -695,7 +703,8 @@ export class TicketService {
     const lastClose = ticket.status === 'closed' ? events.filter((e) => e.kind === 'status' && e.to_status === 'closed').at(-1) : undefined
     const undoUntil = lastClose === undefined ? null : Date.parse(lastClose.created_at) + this.deps.config.teamInbox.closeUndoSeconds * 1000
     return {
-      ticket: { ...ticket, ref: ticketRef(ticket.id), customer: ticket.contact_name ?? ticket.phone },
+      ticket: { ...ticket, ref: ticketRef(ticket.id), customer: ticket.contact_name ?? addressLabel(ticket.phone), address: addressLabel(ticket.phone) },
+      replyTo,
       addresses,
       setAside,
       unconfirmedAfterMinutes: Math.max(1, Math.round(this.deps.config.unconfirmedAfterSeconds / 60)),
@@ -735,9 +744,9 @@ function stepView (s: Awaited<ReturnType<typeof listTicketSteps>>[number] | unde
   return { step: s.position + 1, of: count, words, deadlineAt: s.status === 'active' ? s.deadline_at : null, dispatchStatus: s.dispatch_status }
 }
 
-/** A choice of the retry form's address list: `sms:+31612345678` or `whatsapp:+31612345678`. */
+/** A choice of the retry form's address list: `sms:+31612345678`, `whatsapp:+31612345678` or `messenger:messenger:<id>`. */
 function parseAddressChoice (raw: string): { channel: Channel, address: string } | null {
-  const m = /^(sms|whatsapp):(\+\d{6,15})$/.exec(raw)
+  const m = /^(sms|whatsapp):(\+\d{6,15})$/.exec(raw) ?? /^(messenger):(messenger:\d{5,32})$/.exec(raw)
   return m === null ? null : { channel: m[1] as Channel, address: m[2] }
 }
 

@@ -1,3 +1,4 @@
+import { messengerAddress, PSID } from '../messaging/address.js'
 import type { StatusReport } from '../messaging/channel.js'
 import { InvalidPhoneNumber, senderToE164 } from '../tickets/phone.js'
 import type { InboundSms } from '../tickets/ticket-service.js'
@@ -117,6 +118,14 @@ export function parseConversationEvent (body: unknown): ConversationEvent {
     const from = text(message, 'from')
     const body = content !== undefined ? text(content, 'text') ?? describeMedia(content) : undefined
     if (from === undefined || body === undefined) return { kind: 'ignored', reason: 'received message without text or media' }
+    if (platform === 'facebook') {
+      // Messenger: `from` is the sender's page-scoped id (no phone number is ever shared).
+      if (!PSID.test(from.trim())) return { kind: 'ignored', reason: 'Messenger sender is not a page-scoped id' }
+      return {
+        kind: 'inbound',
+        sms: { provider: 'messagebird', providerMessageId: id, from: messengerAddress(from.trim()), to: text(message, 'to') ?? null, text: body, channel: 'messenger', name: senderName(b.contact) }
+      }
+    }
     let e164: string
     try {
       e164 = senderToE164(from)
@@ -145,6 +154,19 @@ export function parseConversationEvent (body: unknown): ConversationEvent {
       raw: body
     }
   }
+}
+
+/**
+ * The name MessageBird's contact carries for a Messenger user: `displayName` in webhooks, else
+ * `firstName`/`lastName` (its ConversationContact object). A bare number is no name.
+ */
+function senderName (contact: unknown): string | null {
+  if (contact === null || typeof contact !== 'object') return null
+  const c = contact as Fields
+  const display = text(c, 'displayName')?.trim()
+  const full = [text(c, 'firstName'), text(c, 'lastName')].map((v) => v?.trim() ?? '').filter((v) => v !== '').join(' ')
+  const name = display !== undefined && display !== '' && !/^\+?\d+$/.test(display) ? display : full
+  return name === '' ? null : name.slice(0, 200)
 }
 
 function nonEmpty (v: string | undefined): string | null {
