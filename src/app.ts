@@ -277,8 +277,14 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
 
 /** The senders a dispatch step may choose: with the simulator and nothing configured, any (senders.ts). */
 function sendersOf (config: Config): SenderDirectory {
-  const { originators, whatsappChannelId } = config.messagebird
-  return { originators, channelIds: whatsappChannelId === null ? {} : { whatsapp: whatsappChannelId } }
+  const { originators, whatsappChannelId, messengerChannelId } = config.messagebird
+  return {
+    originators,
+    channelIds: {
+      ...(whatsappChannelId === null ? {} : { whatsapp: whatsappChannelId }),
+      ...(messengerChannelId === null ? {} : { messenger: messengerChannelId })
+    }
+  }
 }
 
 function trustHops (hops: number): (address: string, hop: number) => boolean {

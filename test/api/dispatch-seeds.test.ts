@@ -94,10 +94,7 @@ t.test('the Messenger fixture, verbatim: accepted in shape, refused while Messen
   t.equal(mb.conversations.length + mb.sms.length, 0)
 })
 
-// Flip once the Messenger adapter is merged (MESSAGEBIRD_MESSENGER_CHANNEL_ID, and `messenger` in
-// app.ts sendersOf): the same fixture is sent on Messenger, then the SMS after the missed `read`.
-const MESSENGER_ADAPTER_MERGED = false
-t.test('the Messenger fixture, verbatim, on a configured Messenger channel: Messenger, then SMS when not read in 600 s', { skip: MESSENGER_ADAPTER_MERGED ? false : 'the Messenger adapter is built on another branch' }, async (t) => {
+t.test('the Messenger fixture, verbatim, on a configured Messenger channel: Messenger, then SMS when not read in 600 s', async (t) => {
   const body = fixture('dispatch-messenger-sms.json')
   const mb = await messagebird(t, { env: { MESSAGEBIRD_MESSENGER_CHANNEL_ID: body.workflow[0].from.id } })
   const res = await mb.api.post('/api/v1/dispatch', body)
