@@ -618,7 +618,8 @@
       }
       if (smsInstead) smsInstead.hidden = c.window === null || c.open
       const label = form.querySelector('label[for=reply-body]')
-      if (label && toField && toField.tagName === 'SELECT') label.textContent = 'Reply by ' + c.label
+      const o = toField && toField.tagName === 'SELECT' ? toField.selectedOptions[0] : null
+      if (label && o) label.textContent = 'Reply by ' + o.getAttribute('data-channel-label') + ' to ' + o.getAttribute('data-address')
       update()
     }
     const askAbove = Number(area.getAttribute('data-max-parts-without-confirm')) || 3

@@ -47,6 +47,8 @@ export class WhatsAppComposer {
         value: `${t.channel}:${t.address}`,
         channel: t.channel,
         label: `${CHANNEL_LABELS[t.channel]} ${t.address}`,
+        channelLabel: CHANNEL_LABELS[t.channel],
+        address: t.address,
         limit: TEXT_LIMITS[t.channel],
         selected: i === chosen,
         windowOpen: w === null ? null : w.open,

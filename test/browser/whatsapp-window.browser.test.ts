@@ -38,7 +38,10 @@ t.test('outside the WhatsApp window: the composer says closed, a template goes o
 
   await page.goto(`${base}/tickets/${ticketId}`)
   t.equal(await page.locator('#whatsapp-window').textContent(), 'WhatsApp window closed: free text cannot be sent', 'the composer says closed')
-  t.equal(await page.locator('label[for=reply-body]').textContent(), `Reply by WhatsApp ${CUSTOMER}`, 'the channel the customer wrote from')
+  t.equal(await page.locator('label[for=reply-body]').textContent(), `Reply by WhatsApp to ${CUSTOMER}`, 'the channel the customer wrote from')
+  await page.selectOption('#reply-to', `sms:${CUSTOMER}`)
+  t.equal(await page.locator('label[for=reply-body]').textContent(), `Reply by SMS to ${CUSTOMER}`, 'the label follows "Send to"')
+  await page.selectOption('#reply-to', `whatsapp:${CUSTOMER}`)
   t.ok(await page.locator('#send-as-sms').isVisible(), '"Send as SMS instead" is offered')
   await page.fill('#reply-body', 'Your order ships today')
   t.equal(await page.locator('#reply-counter').textContent(), '22 / 4,096 characters', 'WhatsApp\'s limit, in characters')

@@ -80,8 +80,8 @@ t.test('inside the window: the composer says for how long, picks WhatsApp, and f
   s.clock.advance(20 * HOUR + 48 * 60_000)
   const html = await page(s.ada, ticketId)
   t.match(html, /<p class="whatsapp-window" id="whatsapp-window" role="status">WhatsApp window open for 3 h 12 min \(until <time datetime="2026-01-02T09:00:00.000Z">/, 'open, and until when')
-  t.match(html, /<option value="whatsapp:\+31612345678" data-channel="whatsapp" data-limit="4096" data-window="WhatsApp window open for 3 h 12 min" data-window-open="1" selected>WhatsApp \+31612345678<\/option>/, 'their WhatsApp, where they last wrote, is chosen')
-  t.match(html, /<option value="sms:\+31612345678" data-channel="sms" data-limit="1600">SMS \+31612345678<\/option>/, 'their number by SMS is offered too')
+  t.match(html, /<option value="whatsapp:\+31612345678" data-channel="whatsapp" data-channel-label="WhatsApp" data-address="\+31612345678" data-limit="4096" data-window="WhatsApp window open for 3 h 12 min" data-window-open="1" selected>WhatsApp \+31612345678<\/option>/, 'their WhatsApp, where they last wrote, is chosen')
+  t.match(html, /<option value="sms:\+31612345678" data-channel="sms" data-channel-label="SMS" data-address="\+31612345678" data-limit="1600">SMS \+31612345678<\/option>/, 'their number by SMS is offered too')
   t.match(html, /WhatsApp \+31612345678: at most 4096 characters\./, 'the channel\'s limit')
   t.match(html, /id="send-as-sms" hidden>Send as SMS instead/, 'no SMS offer while the window is open')
 
