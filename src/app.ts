@@ -202,8 +202,13 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const templates = new TemplateService({ db, clock })
   const composer = new WhatsAppComposer({ db, clock, outbound, events, templates })
   composer.onOutboxWork(() => worker.wake())
-  // The simulated provider refuses free text outside the WhatsApp window, as WhatsApp does.
-  simulator?.onWindowCheck(async (address) => (await windowForAddress(db, address, clock.now())).open)
+  // The simulated provider refuses free text once a phone's WhatsApp window has closed, as WhatsApp
+  // does. A number that never wrote on WhatsApp is let through, so failover to an added WhatsApp
+  // address can still be watched in the simulator.
+  simulator?.onWindowCheck(async (address) => {
+    const w = await windowForAddress(db, address, clock.now())
+    return w.lastInboundAt === null || w.open
+  })
 
   const profiles = new ProfileService({ db, clock, events })
   const merges = new MergeService({ db, clock, events, outbound })
