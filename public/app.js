@@ -586,7 +586,42 @@
 
   function replyComposer (form, area) {
     area.removeAttribute('maxlength')
-    const max = Number(area.getAttribute('data-max-length')) || 1600
+    const smsMax = Number(area.getAttribute('data-max-length')) || 1600
+    // "Send to": the chosen address's channel sets the limit (SMS counts parts; WhatsApp and
+    // Messenger count characters) and, for WhatsApp, whether its 24-hour window is open.
+    const toField = form.querySelector('[name=to][data-channel], select[data-reply-to]')
+    const windowNote = document.getElementById('whatsapp-window')
+    const smsInstead = document.getElementById('send-as-sms')
+    const channelNote = document.getElementById('reply-channel')
+    function chosen () {
+      const o = toField === null ? null : toField.tagName === 'SELECT' ? toField.selectedOptions[0] : toField
+      if (!o) return { channel: 'sms', limit: smsMax, label: 'SMS', window: null, open: true }
+      return {
+        channel: o.getAttribute('data-channel') || 'sms',
+        limit: Number(o.getAttribute('data-limit')) || smsMax,
+        label: o.textContent || '',
+        window: o.getAttribute('data-window'),
+        open: o.getAttribute('data-window-open') !== '0'
+      }
+    }
+    let max = chosen().limit
+    function channelChanged () {
+      const c = chosen()
+      max = c.limit
+      if (channelNote && toField && toField.tagName === 'SELECT') {
+        channelNote.textContent = c.channel === 'sms' ? 'SMS: parts and encoding below; at most ' + fmt(c.limit) + ' characters.' : c.label + ': at most ' + fmt(c.limit) + ' characters.'
+      }
+      if (windowNote) {
+        windowNote.hidden = c.window === null
+        if (c.window !== null && toField.tagName === 'SELECT') windowNote.textContent = c.window
+        windowNote.classList.toggle('closed', c.window !== null && !c.open)
+      }
+      if (smsInstead) smsInstead.hidden = c.window === null || c.open
+      const label = form.querySelector('label[for=reply-body]')
+      const o = toField && toField.tagName === 'SELECT' ? toField.selectedOptions[0] : null
+      if (label && o) label.textContent = 'Reply by ' + o.getAttribute('data-channel-label') + ' to ' + o.getAttribute('data-address')
+      update()
+    }
     const askAbove = Number(area.getAttribute('data-max-parts-without-confirm')) || 3
     const counter = document.getElementById(area.getAttribute('data-sms-counter')) || null
     const warning = document.createElement('p')
@@ -608,7 +643,11 @@
     }
     function update () {
       const p = smsParts(area.value)
-      if (counter) {
+      const c = chosen()
+      if (counter && c.channel !== 'sms') {
+        counter.textContent = area.value.length === 0 ? '' : fmt(area.value.length) + ' / ' + fmt(max) + ' characters'
+        counter.classList.remove('many')
+      } else if (counter) {
         counter.textContent = p.units === 0
           ? ''
           : fmt(area.value.length) + ' / ' + fmt(max) + ' characters · ' + p.parts + ' SMS ' + (p.parts === 1 ? 'part' : 'parts') + ' · ' + p.encoding +
@@ -668,6 +707,7 @@
       }
       const parts = smsParts(area.value).parts
       const submitter = e.submitter || null
+      if (chosen().channel !== 'sms' && !(submitter && submitter.name === 'send_as_sms')) return
       const confirmed = (submitter && submitter.name === 'confirm_parts') || form.querySelector('input[name=confirm_parts][value="1"]') !== null
       if (parts > askAbove && !confirmed) {
         e.preventDefault()
@@ -678,6 +718,7 @@
         }
       }
     })
+    if (toField && toField.tagName === 'SELECT') toField.addEventListener('change', channelChanged)
     sendShortcut(area, form)
     update()
   }

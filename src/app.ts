@@ -45,6 +45,9 @@ import { StatusService } from './messaging/status-service.js'
 import { VIEWS_DIR } from './paths.js'
 import { simulatorRoutes } from './simulator/simulator-routes.js'
 import { messengerSimulatorRoutes } from './simulator/messenger-routes.js'
+import { TemplateService } from './templates/template-service.js'
+import { WhatsAppComposer } from './tickets/whatsapp-composer.js'
+import { ageWhatsAppWindow, windowForAddress } from './tickets/whatsapp-window.js'
 import { ContactService } from './tickets/contact-service.js'
 import { PrivacyService } from './tickets/privacy-service.js'
 import { ProfileService } from './tickets/profile-service.js'
@@ -198,6 +201,16 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const firstRun = new FirstRunSetup({ agents, config })
   const webhookReplay = new WebhookReplayGuard({ db, clock })
   const canned = new CannedReplyService({ db, clock })
+  const templates = new TemplateService({ db, clock })
+  const composer = new WhatsAppComposer({ db, clock, outbound, events, templates })
+  composer.onOutboxWork(() => worker.wake())
+  // The simulated provider refuses free text once a phone's WhatsApp window has closed, as WhatsApp
+  // does. A number that never wrote on WhatsApp is let through, so failover to an added WhatsApp
+  // address can still be watched in the simulator.
+  simulator?.onWindowCheck(async (address) => {
+    const w = await windowForAddress(db, address, clock.now())
+    return w.lastInboundAt === null || w.open
+  })
 
   const profiles = new ProfileService({ db, clock, events })
   const merges = new MergeService({ db, clock, events, outbound })
@@ -258,7 +271,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     })
     await agentAuth(scope, { agents, sessions, throttle: loginThrottle, firstRun, config })
     await scope.register(staticAssets)
-    await scope.register(inboxRoutes, { tickets, contacts, search, profiles, presence, canned, merges, privacy, config, simulatorOn: simulator !== null, scheduled })
+    await scope.register(inboxRoutes, { tickets, contacts, search, profiles, presence, canned, merges, privacy, config, simulatorOn: simulator !== null, scheduled, whatsapp: { templates, composer } })
     await scope.register(liveRoutes, {
       events,
       presence,
@@ -267,7 +280,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
       limits: { maxStreams: config.events.maxStreams, maxStreamsPerSession: config.events.maxStreamsPerSession },
       ...deps.live
     })
-    if (simulator !== null) await scope.register(simulatorRoutes, { tickets, simulator })
+    if (simulator !== null) await scope.register(simulatorRoutes, { tickets, simulator, ageWhatsApp: async (number) => await ageWhatsAppWindow(db, number, clock.now()) })
     if (simulator !== null) await scope.register(messengerSimulatorRoutes, { tickets, simulator })
     await scope.register(reportRoutes, { reports: new ReportService({ db, clock }), simulatorOn: simulator !== null })
   })

@@ -4,15 +4,14 @@ import { messengerAddress, PSID } from '../messaging/address.js'
 import { stepProblems, type Condition, type Problem, type StepSpec } from '../messaging/failover.js'
 import { chooseSender, type SenderDirectory } from '../messaging/senders.js'
 import { InvalidPhoneNumber, toE164 } from '../tickets/phone.js'
-import { MAX_REPLY_LENGTH } from '../tickets/ticket-service.js'
+import { TEXT_LIMITS } from '../messaging/channel.js'
 
 // Request checks the JSON schema cannot express (phone numbers, what a channel can report, which
 // steps need a failover), written to run on any input so that one 422 can name every bad field,
 // together with what the schema found.
 
 export const CHANNELS: readonly Channel[] = ['sms', 'whatsapp', 'messenger']
-/** Per-channel text limits: ours for SMS (about ten parts), each platform's own for the others. */
-export const TEXT_LIMITS: Record<Channel, number> = { sms: MAX_REPLY_LENGTH, whatsapp: 4096, messenger: 640, mms: 2000 }
+export { TEXT_LIMITS }
 
 /** What a dispatch step may name in `to.type`: Messenger is addressed by id, the others by number. */
 export const DISPATCH_CHANNELS: readonly Channel[] = ['sms', 'whatsapp', 'messenger']

@@ -228,6 +228,8 @@ export interface MessagesTable {
   send_at: ColumnType<string | null, string | null | undefined, string | null>
   /** Outbound: whether quiet hours hold it (migration 20261217T0930-send-later). */
   quiet_hours: ColumnType<QuietHoursPolicy | null, QuietHoursPolicy | null | undefined, QuietHoursPolicy | null>
+  /** Outbound WhatsApp template message: its `hsm` content as JSON (migration 20261219T0900-whatsapp-templates); null for free text. */
+  template: ColumnType<string | null, string | null | undefined, string | null>
 }
 
 /** 'hold': quiet hours hold it; 'urgent': the API asked to bypass them (its handovers too). */
@@ -413,6 +415,19 @@ export interface AuditLogTable {
   created_at: Iso
 }
 
+/** An approved WhatsApp template (hsm) agents may send outside the 24-hour window. */
+export interface WhatsappTemplatesTable {
+  id: Id
+  namespace: string
+  name: string
+  language: string
+  /** JSON array of the parameters' names, in order. */
+  params: string
+  created_by: number
+  created_at: Iso
+  updated_at: Iso
+}
+
 export interface Database {
   contacts: ContactsTable
   contact_addresses: ContactAddressesTable
@@ -445,6 +460,7 @@ export interface Database {
   privacy_keys: PrivacyKeysTable
   audit_log: AuditLogTable
   csat_surveys: CsatSurveysTable
+  whatsapp_templates: WhatsappTemplatesTable
 }
 
 export type Contact = Selectable<ContactsTable>

@@ -19,6 +19,9 @@ import { mergeRoutes } from './merge-routes.js'
 import type { ScheduledReplies } from '../tickets/scheduled-replies.js'
 import { scheduledRoutes } from './scheduled-routes.js'
 import type { PrivacyService } from '../tickets/privacy-service.js'
+import type { TemplateService } from '../templates/template-service.js'
+import type { WhatsAppComposer } from '../tickets/whatsapp-composer.js'
+import { whatsappRoutes } from './whatsapp-routes.js'
 
 export interface InboxDeps {
   tickets: TicketService
@@ -34,6 +37,8 @@ export interface InboxDeps {
   simulatorOn: boolean
   /** "Send later" (scheduled-routes.ts). */
   scheduled?: ScheduledReplies
+  /** The composer's channels, the WhatsApp window and templates (whatsapp-routes.ts). */
+  whatsapp?: { templates: TemplateService, composer: WhatsAppComposer }
 }
 
 const VIEW_LABELS: Record<View, string> = { mine: 'Mine', unassigned: 'Unassigned', open: 'Open', pending: 'Pending', closed: 'Closed' }
@@ -70,7 +75,7 @@ const str = { type: 'string', maxLength: 20_000 } as const
 const short = { type: 'string', maxLength: 2048 } as const
 const replyBody = {
   type: 'object',
-  properties: { body: str, failover: short, seen: short, confirm_collision: short, confirm_parts: short, return_to: short, _csrf: short }
+  properties: { body: str, failover: short, seen: short, confirm_collision: short, confirm_parts: short, to: short, send_as_sms: short, return_to: short, _csrf: short }
 } as const
 const formBody = {
   type: 'object',
@@ -95,7 +100,7 @@ const addressParams = {
   properties: { id: { type: 'string', maxLength: 200 }, addressId: { type: 'integer', minimum: 1 } }
 } as const
 
-interface Form { body?: string, assignee?: string, status?: string, undo?: string, available?: string, return_to?: string, failover?: string, seen?: string, confirm_collision?: string, confirm_parts?: string }
+interface Form { body?: string, assignee?: string, status?: string, undo?: string, available?: string, return_to?: string, failover?: string, seen?: string, confirm_collision?: string, confirm_parts?: string, to?: string, send_as_sms?: string }
 type TicketReq = FastifyRequest<{ Params: { id: string }, Querystring: { view?: string, canned?: string, merged?: string }, Body: Form }>
 
 /** What the ticket page shows besides the ticket: an error with the agent's text kept, and what to confirm. */
@@ -113,6 +118,10 @@ interface PageState {
   /** Send later: the time the agent chose, and whether a long reply needs confirming. */
   sendAtDraft?: string
   scheduleParts?: boolean
+  /** The composer's template form: why a template was not sent. */
+  templateError?: string
+  /** The address the agent had chosen in "Send to", kept when a reply is refused. */
+  to?: string
 }
 
 /** The search box and its filters as the agent left them. */
@@ -134,6 +143,13 @@ function searchFormData (input: SearchInput, agents: Array<{ id: number, name: s
     ],
     filtered: status !== '' || assignee !== '' || (input.from ?? '') !== '' || (input.to ?? '') !== ''
   }
+}
+
+/** The composer with the agent's own choice of address kept (a refused reply shows what they picked). */
+function withChoice<T extends { options: Array<{ value: string, selected: boolean }>, selected: unknown }> (composer: T, to: string | undefined): T {
+  const picked = composer.options.find((o) => o.value === to)
+  if (picked === undefined) return composer
+  return { ...composer, options: composer.options.map((o) => ({ ...o, selected: o === picked })), selected: picked, closed: (picked as { windowOpen?: boolean | null }).windowOpen === false }
 }
 
 /** `/tickets/42` → 42; anything else is a ticket that does not exist, said in words. */
@@ -294,7 +310,9 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
       mergeTargets: await merges.targetsFor(id),
       // Arrived by the redirect from a ticket merged into this one.
       mergedFrom: /^[1-9]\d{0,8}$/.test(req.query?.merged ?? '') ? req.query.merged : undefined,
-      failoverExpiryMinutes: Math.round(config.failover.defaultExpirySeconds / 6) / 10
+      failoverExpiryMinutes: Math.round(config.failover.defaultExpirySeconds / 6) / 10,
+      composer: deps.whatsapp === undefined ? null : withChoice(await deps.whatsapp.composer.view(id), state.to),
+      isAdmin: (req.agent as { role?: string } | undefined)?.role === 'admin'
     })
   }
 
@@ -349,8 +367,10 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
       failover: (b.failover ?? '') !== '',
       seen: b.seen,
       confirmCollision: b.confirm_collision === '1',
-      confirmParts: b.confirm_parts === '1'
-    }), (err) => ({ error: err.message, replyDraft: b.body ?? '', collision: err instanceof ReplyCollision, confirmParts: err instanceof PartsToConfirm }))
+      confirmParts: b.confirm_parts === '1',
+      to: b.to,
+      asSms: b.send_as_sms === '1'
+    }), (err) => ({ error: err.message, replyDraft: b.body ?? '', collision: err instanceof ReplyCollision, confirmParts: err instanceof PartsToConfirm, to: b.to }))
   })
   app.post<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>('/tickets/:id/notes', post, async (req, reply) => {
     const agent = agentOf(req)
@@ -427,6 +447,7 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
   await contactRoutes(app, { profiles, tickets, merges, page })
   await mergeRoutes(app, { merges, ticketPage })
   await privacyRoutes(app, { privacy: deps.privacy, page })
+  if (deps.whatsapp !== undefined) await whatsappRoutes(app, { ...deps.whatsapp, page, ticketIdOf, ticketPage: async (req, reply, state) => await ticketPage(req as TicketReq, reply, state) })
 
   // A refused form re-renders at its POST address; reloading that address later (a GET) must
   // land on the ticket, not on a 404.

@@ -1,7 +1,24 @@
 import type { Channel } from '../db/schema.js'
+import { MAX_SMS_TEXT_LENGTH } from './sms-parts.js'
 
 /** How a channel is named to people (inbox, reports). */
 export const CHANNEL_LABELS: Record<Channel, string> = { sms: 'SMS', whatsapp: 'WhatsApp', messenger: 'Messenger', mms: 'MMS' }
+
+/** Per-channel text limits: ours for SMS (about ten parts), each platform's own for the others. */
+export const TEXT_LIMITS: Record<Channel, number> = { sms: MAX_SMS_TEXT_LENGTH, whatsapp: 4096, messenger: 640, mms: 2000 }
+
+/**
+ * A WhatsApp template message (MessageBird Conversations API `type: 'hsm'`): an approved template,
+ * the only thing WhatsApp delivers more than 24 h after the customer's last message.
+ */
+export interface HsmTemplate {
+  namespace: string
+  templateName: string
+  /** A language or locale code as the template was approved in (`en`, `en_US`). */
+  language: string
+  /** The values of the template's parameters, in order. */
+  params: string[]
+}
 
 /** What the outbox worker asks a provider adapter to send. */
 export interface OutboundRequest {
@@ -16,6 +33,8 @@ export interface OutboundRequest {
    * or a restart sends from the same one; null or absent: the default sender.
    */
   from?: string | null
+  /** WhatsApp only: send this approved template instead of `body` as free text. */
+  template?: HsmTemplate | null
   /** Where the provider should send delivery reports, when we know our public URL. */
   reportUrl: string | null
 }

@@ -20,14 +20,14 @@ const MESSAGE_COLUMNS = [
   'id', 'ticket_id', 'direction', 'kind', 'channel', 'from_address', 'to_address', 'body', 'provider',
   'provider_message_id', 'status', 'status_at', 'status_reason', 'error_code', 'price_amount', 'price_currency',
   'segments', 'attempts', 'agent_id', 'dispatch_id', 'created_at', 'updated_at', 'ref_ticket_id', 'original_body',
-  'send_at', 'quiet_hours'
+  'send_at', 'quiet_hours', 'template'
 ] as const satisfies ReadonlyArray<keyof NewMessage>
 
 const qInsertMessage = prepared<Required<NewMessage>, never>((db) =>
   db.insertInto('messages').values(Object.fromEntries(MESSAGE_COLUMNS.map((c) => [c, param(c)])) as unknown as NewMessage))
 
 export async function insertMessage (db: Executor, message: NewMessage): Promise<void> {
-  await qInsertMessage(db, { ref_ticket_id: null, original_body: null, send_at: null, quiet_hours: null, ...message } as Required<NewMessage>)
+  await qInsertMessage(db, { ref_ticket_id: null, original_body: null, send_at: null, quiet_hours: null, template: null, ...message } as Required<NewMessage>)
 }
 
 /**

@@ -91,8 +91,7 @@ export class MessageBirdChannel implements ChannelAdapter {
       // WhatsApp: the customer's number; Messenger: their page-scoped id (MessageBird `to`).
       to: providerRecipient(req.to),
       from: req.from ?? from,
-      type: 'text',
-      content: { text: req.body },
+      ...content(req),
       // Conversations API has no `reference`; we match its webhooks by the returned message id.
       ...(req.reportUrl !== null ? { reportUrl: req.reportUrl } : {})
     }
@@ -107,6 +106,27 @@ export class MessageBirdChannel implements ChannelAdapter {
 
 function notOwned (why: string): SendOutcome {
   return { ok: false, failure: 'permanent', reason: `Not sent: ${why}`, code: 'SENDER_NOT_CONFIGURED' }
+}
+
+/**
+ * Free text, or an approved template: Conversations API `type: 'hsm'` with `content.hsm`
+ * {namespace, templateName, language {policy, code}, params [{default}]} (the SDK's HSMContent).
+ * `deterministic`: the template goes out in the language it was approved in, never a fallback.
+ */
+function content (req: OutboundRequest): { type: 'text' | 'hsm', content: Record<string, unknown> } {
+  const t = req.template
+  if (t == null) return { type: 'text', content: { text: req.body } }
+  return {
+    type: 'hsm',
+    content: {
+      hsm: {
+        namespace: t.namespace,
+        templateName: t.templateName,
+        language: { policy: 'deterministic', code: t.language },
+        params: t.params.map((value) => ({ default: value }))
+      }
+    }
+  }
 }
 
 async function call<T> (fn: (cb: Callback<T>) => void): Promise<{ err: SdkError | null, res: T | null }> {

@@ -4,6 +4,7 @@ import type { Channel, MessageKind, MessageStatus, QuietHoursPolicy } from '../d
 import type { NewMessage } from '../db/schema.js'
 import { findRetryOf, insertMessage, insertRetryMessage } from './message-repository.js'
 import { insertOutbox } from './outbox-repository.js'
+import type { HsmTemplate } from './channel.js'
 import type { LastMessage, TicketPort } from './ports.js'
 import type { StatusService } from './status-service.js'
 
@@ -23,6 +24,8 @@ export interface OutboundInput {
   sendAt?: string | null
   /** Whether quiet hours hold it (schema.ts QuietHoursPolicy); null: sent at once. */
   quietHours?: QuietHoursPolicy | null
+  /** WhatsApp: an approved template sent instead of free text (`body` then describes it for people). */
+  template?: HsmTemplate | null
 }
 
 export const OPTED_OUT_REASON = 'Not sent: the customer opted out by texting STOP. They can opt back in by texting START.'
@@ -114,6 +117,7 @@ export class OutboundQueue {
       dispatch_id: input.dispatchId ?? null,
       send_at: input.sendAt ?? null,
       quiet_hours: input.quietHours ?? null,
+      template: input.template == null ? null : JSON.stringify(input.template),
       created_at: now,
       updated_at: now
     }

@@ -5,7 +5,7 @@ import type { Db, TxExecutor, UnitExecutor } from '../db/database.js'
 import { groupCommitter } from '../db/group-commit.js'
 import type { Message, OutboxKind, OutboxRow } from '../db/schema.js'
 import { backoffMs } from './backoff.js'
-import type { ChannelAdapter, SendOutcome } from './channel.js'
+import type { ChannelAdapter, HsmTemplate, SendOutcome } from './channel.js'
 import { findMessage, markSending, noteWaiting, recordProviderMessageId, transitionMessage } from './message-repository.js'
 import { OPTED_OUT_REASON } from './outbound.js'
 import { claimDue, deleteOutbox, insertOutbox, postponeOutbox, rescheduleOutbox } from './outbox-repository.js'
@@ -172,6 +172,7 @@ export class OutboxWorker {
       to: message.to_address,
       body: message.body,
       from: message.from_address,
+      template: message.template === null ? null : JSON.parse(message.template) as HsmTemplate,
       reportUrl: this.reportUrl(message.channel)
     })
     const done = clock.now().toISOString()

@@ -20,12 +20,18 @@ export class SimulatorChannel implements ChannelAdapter {
   private readonly timers = new Map<NodeJS.Timeout, () => void>()
   private readonly pending = new Set<{ dueAt: number, done: Promise<void> }>()
   private report: ((r: StatusReport) => Promise<unknown>) | null = null
+  private windowOpen: ((address: string) => Promise<boolean>) | null = null
 
   constructor (private readonly opts: { deliveryDelayMs: number, clock: Clock, onError?: (err: unknown) => void }) {}
 
   /** Wired by the app once the status service exists (the two depend on each other). */
   onReport (fn: (r: StatusReport) => Promise<unknown>): void {
     this.report = fn
+  }
+
+  /** Wired by the app: whether the customer at `address` wrote on WhatsApp within the last 24 h. */
+  onWindowCheck (fn: (address: string) => Promise<boolean>): void {
+    this.windowOpen = fn
   }
 
   supports (channel: Channel): boolean {
@@ -60,6 +66,11 @@ export class SimulatorChannel implements ChannelAdapter {
     const mode = this.getMode(req.to)
     if (mode === 'failing') {
       return { ok: false, failure: 'permanent', reason: 'The simulated number rejected the message', code: 'SIMULATED_REJECTION' }
+    }
+    // WhatsApp's own rule, played here so the window can be tried without an account: free text
+    // more than 24 h after the customer's last message is refused (its error 470); a template is not.
+    if (req.channel === 'whatsapp' && req.template == null && this.windowOpen !== null && !await this.windowOpen(req.to)) {
+      return { ok: false, failure: 'permanent', reason: 'Simulated WhatsApp: more than 24 hours since the customer last wrote, free text is refused (error 470)', code: '470' }
     }
     const providerMessageId = 'sim-' + randomUUID()
     if (mode === 'normal') this.reportDelivery(req, providerMessageId)

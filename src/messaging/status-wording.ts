@@ -1,5 +1,7 @@
 import type { MessageStatus } from '../db/schema.js'
 
+const WHATSAPP_WINDOW = 'WhatsApp refused free text: the customer last wrote on WhatsApp more than 24 hours ago. Only an approved template, or an SMS, reaches them now.'
+
 // Carrier and MessageBird wording, as it arrives in `statusReason` and API error codes, turned into
 // what an agent can act on. The original text stays visible next to it.
 const CARRIER_REASONS: Array<[RegExp, string]> = [
@@ -11,14 +13,19 @@ const CARRIER_REASONS: Array<[RegExp, string]> = [
   [/^carrier rejected$/i, 'The customer\'s mobile carrier refused the message.'],
   [/^(expired|dlr not received)$/i, 'The carrier could not deliver it in time (the phone may have been off the whole time).'],
   [/^pending dlr$/i, 'Handed to the carrier; waiting for its delivery report.'],
-  [/^rejected$/i, 'The provider refused the message.']
+  [/^rejected$/i, 'The provider refused the message.'],
+  [/24 hours have passed|outside the (allowed|customer care|24.hour) window|re-engagement/i, WHATSAPP_WINDOW]
 ]
 
-// MessageBird REST API error codes (errors[].code).
+// MessageBird REST API error codes (errors[].code), and the WhatsApp Business API's own codes for
+// free text outside the 24-hour window that the Conversations API passes on (470 on-premises,
+// 131047 Cloud API).
 const PROVIDER_CODES: Record<string, string> = {
   2: 'MessageBird refused the API key. Check MESSAGEBIRD_API_KEY.',
   9: 'MessageBird found no valid recipient in the number.',
-  25: 'The MessageBird balance is too low to send.'
+  25: 'The MessageBird balance is too low to send.',
+  470: WHATSAPP_WINDOW,
+  131047: WHATSAPP_WINDOW
 }
 
 const SUCCESS: ReadonlySet<MessageStatus> = new Set(['delivered', 'read'])

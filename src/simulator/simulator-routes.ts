@@ -9,6 +9,8 @@ import type { TicketService } from '../tickets/ticket-service.js'
 export interface SimulatorDeps {
   tickets: TicketService
   simulator: SimulatorChannel
+  /** Closes the number's WhatsApp window now (its WhatsApp messages moved back past 24 h); how many moved. */
+  ageWhatsApp?: (number: string) => Promise<number>
 }
 
 const DEFAULT_NUMBER = '+31612345678'
@@ -23,7 +25,7 @@ const numberQuery = {
 } as const
 const sendBody = {
   type: 'object',
-  properties: { number: { type: 'string', maxLength: 64 }, text: { type: 'string' }, show: { type: 'string', maxLength: 8 } }
+  properties: { number: { type: 'string', maxLength: 64 }, text: { type: 'string' }, show: { type: 'string', maxLength: 8 }, channel: { type: 'string', maxLength: 16 } }
 } as const
 const modeBody = {
   type: 'object',
@@ -128,7 +130,7 @@ export async function simulatorRoutes (app: FastifyInstance, deps: SimulatorDeps
     return await renderFragment(reply, 'partials/phone-messages', await phoneData(number, shownCount(req.query.show)))
   })
 
-  app.post<{ Body: { number?: string, text?: string, show?: string } }>('/simulator/messages', { schema: { body: sendBody } }, async (req, reply) => {
+  app.post<{ Body: { number?: string, text?: string, show?: string, channel?: string } }>('/simulator/messages', { schema: { body: sendBody } }, async (req, reply) => {
     const number = postedNumber(req.body?.number)
     const text = req.body?.text ?? ''
     const show = shownCount(req.body?.show)
@@ -144,8 +146,24 @@ export async function simulatorRoutes (app: FastifyInstance, deps: SimulatorDeps
       reply.code(422)
       return await render(reply, number, show, { error: `This text is ${text.length} characters long; a phone sends at most ${MAX_TEXT} in one message. Nothing was sent.`, draft: text })
     }
-    await tickets.receiveInbound({ provider: 'simulator', providerMessageId: randomUUID(), from: number, to: null, text, channel: 'sms' })
+    // "Send by WhatsApp" on the phone: the same text as a WhatsApp message, which opens the 24-hour window.
+    const channel = req.body?.channel === 'whatsapp' ? 'whatsapp' : 'sms'
+    await tickets.receiveInbound({ provider: 'simulator', providerMessageId: randomUUID(), from: number, to: null, text, channel })
     return await reply.redirect(phoneUrl(number, show), 303)
+  })
+
+  app.post<{ Body: { number?: string } }>('/simulator/whatsapp-window', { schema: { body: modeBody } }, async (req, reply) => {
+    const number = postedNumber(req.body?.number)
+    if (number === null || deps.ageWhatsApp === undefined) {
+      reply.code(400)
+      return await render(reply, DEFAULT_NUMBER, PAGE_SIZE, { error: 'This phone has no valid number; switch to one first.' })
+    }
+    const moved = await deps.ageWhatsApp(number)
+    if (moved === 0) {
+      reply.code(422)
+      return await render(reply, number, PAGE_SIZE, { error: 'This phone has sent no WhatsApp message in the last 24 hours: its window is already closed. Send one with "Send by WhatsApp" to open it.' })
+    }
+    return await reply.redirect(phoneUrl(number), 303)
   })
 
   app.post<{ Body: { number?: string, mode?: string } }>('/simulator/mode', { schema: { body: modeBody } }, async (req, reply) => {

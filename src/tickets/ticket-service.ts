@@ -7,7 +7,7 @@ import { uuidv7 } from '../db/ids.js'
 import type { Channel, MessageStatus, TicketStatus } from '../db/schema.js'
 import { invalid, conflict, notFound, UserError } from '../errors.js'
 import type { EventBus, TicketChange } from '../events/bus.js'
-import { addressLabel, primaryChannel } from '../messaging/address.js'
+import { addressLabel, isMessengerAddress, primaryChannel } from '../messaging/address.js'
 import { CHANNEL_LABELS } from '../messaging/channel.js'
 import { listTicketSteps } from '../messaging/dispatch-repository.js'
 import type { FailoverService } from '../messaging/failover.js'
@@ -27,6 +27,7 @@ import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, type Keyword 
 import { customerMessage } from './inbound-message.js'
 import { InvalidPhoneNumber, maskPhone, toE164, typedNumberToE164 } from './phone.js'
 import * as profiles from './profile-repository.js'
+import { assertTextFits, assertWindowOpen, chooseTarget, parseTarget } from './whatsapp-window.js'
 import * as repo from './ticket-repository.js'
 import { scheduleView, sendLaterView } from './schedule-view.js'
 import type { QuietHours } from '../messaging/quiet-hours.js'
@@ -314,12 +315,20 @@ export class TicketService {
    * it refuses the send (409) unless `confirmCollision`. More than MAX_PARTS_WITHOUT_CONFIRM SMS
    * parts refuse it (422) unless `confirmParts`. Text over the limit is refused, never cut.
    */
-  async reply (ticketId: number, body: string, agentId: number | null, opts: { failover?: boolean, seen?: string, confirmCollision?: boolean, confirmParts?: boolean } = {}): Promise<{ messageId: string, status: MessageStatus, dispatchId?: string }> {
+  async reply (ticketId: number, body: string, agentId: number | null, opts: { failover?: boolean, seen?: string, confirmCollision?: boolean, confirmParts?: boolean, to?: string, asSms?: boolean } = {}): Promise<{ messageId: string, status: MessageStatus, dispatchId?: string }> {
     const text = normaliseLineBreaks(body).trim()
+    // "Send as SMS instead": the customer's own number by SMS, whatever "Send to" says.
+    const to = opts.asSms === true ? undefined : opts.to
     if (text === '') throw invalid('The reply is empty. Write a message before sending.', [{ field: 'body', message: 'must not be empty' }])
-    if (text.length > MAX_REPLY_LENGTH) throw invalid(`The reply is ${text.length} characters long; the limit is ${MAX_REPLY_LENGTH} (about 10 SMS). Shorten it; nothing was sent.`, [{ field: 'body', message: `at most ${MAX_REPLY_LENGTH} characters` }])
-    const parts = smsParts(text)
-    if (parts.parts > MAX_PARTS_WITHOUT_CONFIRM && opts.confirmParts !== true) throw new PartsToConfirm(parts.parts, parts.encoding)
+    // `to`: the composer's "Send to" (whatsapp-window.ts), checked against the contact's addresses below.
+    const picked = to === undefined || to === '' ? null : parseTarget(to)
+    if (picked !== null && picked.channel !== 'sms') {
+      assertTextFits(picked, text)
+    } else {
+      if (text.length > MAX_REPLY_LENGTH) throw invalid(`The reply is ${text.length} characters long; the limit is ${MAX_REPLY_LENGTH} (about 10 SMS). Shorten it; nothing was sent.`, [{ field: 'body', message: `at most ${MAX_REPLY_LENGTH} characters` }])
+      const parts = smsParts(text)
+      if (parts.parts > MAX_PARTS_WITHOUT_CONFIRM && opts.confirmParts !== true) throw new PartsToConfirm(parts.parts, parts.encoding)
+    }
     const result = await this.deps.db.transaction().execute(async (trx) => {
       const ticket = await repo.findTicket(trx, ticketId)
       if (ticket === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
@@ -344,12 +353,19 @@ export class TicketService {
           return { messageId: started.messageId, status: 'queued' as const, dispatchId: started.dispatchId }
         }
       }
-      const to = await replyTarget(trx, ticket)
+      // "Send as SMS instead" goes to the customer's number; a "Send to" choice is checked against
+      // their addresses; otherwise the reply follows the channel the customer last wrote from.
+      if (opts.asSms === true && isMessengerAddress(ticket.phone)) throw invalid('This customer has no phone number, only Messenger: there is nothing to send an SMS to.', [{ field: 'send_as_sms', message: 'the customer has no phone number' }])
+      const target = opts.asSms === true
+        ? { channel: 'sms' as const, address: ticket.phone }
+        : to === undefined || to === '' ? await replyTarget(trx, ticket) : await chooseTarget(trx, ticket.contact_id, to)
+      if (target.channel !== 'sms') assertTextFits(target, text)
+      if (ticket.opted_out_at === null) await assertWindowOpen(trx, ticket.contact_id, target, new Date(now))
       return await this.deps.outbound.queue(trx, {
         ticketId,
         kind: 'reply',
-        channel: to.channel,
-        to: to.address,
+        channel: target.channel,
+        to: target.address,
         body: text,
         agentId,
         blockedReason: optOutBlock(ticket.opted_out_at)
