@@ -88,7 +88,7 @@ t.test('422 names every bad field of a dispatch workflow', async (t) => {
   }, {
     'workflow[0].failover.condition_status': /cannot be used with sms/,
     'workflow[0].failover.expiry_time': /got 5/,
-    'workflow[1].to.type': /messenger is not configured on this server \(MESSAGEBIRD_MESSENGER_CHANNEL_ID is not set\)/,
+    'workflow[1].to.id': /not a Messenger page-scoped id/,
     'workflow[1].from.type': /same as to.type \("messenger"\)/,
     'workflow[1].failover': /required/,
     'workflow[2].to.number': /not a valid phone number/,
