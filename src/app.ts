@@ -53,6 +53,7 @@ import { TicketService } from './tickets/ticket-service.js'
 import { findTicket } from './tickets/ticket-repository.js'
 import { ReportService } from './reports/report-service.js'
 import { reportRoutes } from './reports/report-routes.js'
+import { mediaRoutes } from './media/media-routes.js'
 import { messagebirdWebhooks } from './webhooks/messagebird-routes.js'
 import { messagebirdSignature } from './webhooks/signature.js'
 import { healthRoutes } from './ops/health.js'
@@ -267,6 +268,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     })
     if (simulator !== null) await scope.register(simulatorRoutes, { tickets, simulator })
     await scope.register(reportRoutes, { reports: new ReportService({ db, clock }), simulatorOn: simulator !== null })
+    await scope.register(mediaRoutes, { db, fetch: { ...config.media, accessKey: config.messagebird.apiKey } })
   })
 
   return app
