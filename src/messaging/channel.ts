@@ -16,6 +16,8 @@ export interface OutboundRequest {
    * or a restart sends from the same one; null or absent: the default sender.
    */
   from?: string | null
+  /** MMS only: the https URLs of the media to attach, in order. */
+  mediaUrls?: readonly string[]
   /** Where the provider should send delivery reports, when we know our public URL. */
   reportUrl: string | null
 }
