@@ -129,7 +129,7 @@ async function readCapped (res: IncomingMessage, maxBytes: number): Promise<Buff
   const announced = Number(res.headers['content-length'])
   if (Number.isFinite(announced) && announced > maxBytes) {
     res.destroy()
-    throw tooBig()
+    throw new MediaFetchError(413, `The media is ${announced} bytes, larger than ${maxBytes} bytes (MEDIA_MAX_BYTES): not shown`)
   }
   const chunks: Buffer[] = []
   let total = 0
