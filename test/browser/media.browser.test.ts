@@ -40,7 +40,13 @@ t.test('an inbound photo shows as a thumbnail in the thread, loaded from /media/
   t.match(await thumb.getAttribute('src'), /^\/media\/[0-9a-f-]{36}$/)
   t.equal(await thumb.getAttribute('alt'), 'image: The broken lid')
   // Decoded by the browser: a real image, not a broken-image icon.
-  await page.waitForFunction(() => { const img = document.querySelector('img.media-thumb') as HTMLImageElement | null; return img !== null && img.complete && img.naturalWidth === 1 })
+  const width = await page.evaluate(`new Promise((resolve) => {
+    const img = document.querySelector('img.media-thumb')
+    if (img.complete) return resolve(img.naturalWidth)
+    img.addEventListener('load', () => resolve(img.naturalWidth))
+    img.addEventListener('error', () => resolve(0))
+  })`)
+  t.equal(width, 1, 'the browser decoded the image')
   t.match(await page.locator('#timeline li.inbound .bubble').textContent(), /\[image\] The broken lid/, 'the text line stays')
   t.ok(provider.isDone(), 'the service fetched the provider URL')
   t.notOk(requested.some((u) => u.includes(HOST)), 'the browser never asked the provider host')
