@@ -53,7 +53,6 @@ type Supports = (channel: Channel) => boolean
 type Raw = Record<string, unknown>
 
 const isObject = (v: unknown): v is Raw => v !== null && typeof v === 'object' && !Array.isArray(v)
-const asChannel = (v: unknown): Channel | undefined => CHANNELS.find((c) => c === v)
 const asDispatchChannel = (v: unknown): Channel | undefined => DISPATCH_CHANNELS.find((c) => c === v)
 const dispatchLimit = (channel: Channel): number => DISPATCH_TEXT_LIMITS[channel] ?? TEXT_LIMITS[channel]
 
