@@ -57,6 +57,7 @@ import { TicketService } from './tickets/ticket-service.js'
 import { findTicket } from './tickets/ticket-repository.js'
 import { ReportService } from './reports/report-service.js'
 import { reportRoutes } from './reports/report-routes.js'
+import { mediaRoutes } from './media/media-routes.js'
 import { messagebirdWebhooks } from './webhooks/messagebird-routes.js'
 import { messagebirdSignature } from './webhooks/signature.js'
 import { healthRoutes } from './ops/health.js'
@@ -283,6 +284,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
     if (simulator !== null) await scope.register(simulatorRoutes, { tickets, simulator, ageWhatsApp: async (number) => await ageWhatsAppWindow(db, number, clock.now()) })
     if (simulator !== null) await scope.register(messengerSimulatorRoutes, { tickets, simulator })
     await scope.register(reportRoutes, { reports: new ReportService({ db, clock }), simulatorOn: simulator !== null })
+    await scope.register(mediaRoutes, { db, fetch: { ...config.media, accessKey: config.messagebird.apiKey } })
   })
 
   return app

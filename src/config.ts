@@ -110,6 +110,11 @@ export interface Config {
    * digit 1 to 5 within `windowHours` of that is the ticket's rating.
    */
   csat: { enabled: boolean, windowHours: number }
+  /**
+   * GET /media/:id fetches a message's media from the provider: only https URLs on `hosts` (exact
+   * host names), at most `maxBytes`, within `timeoutMs` (README "Media").
+   */
+  media: { hosts: string[], maxBytes: number, timeoutMs: number }
 }
 
 export interface QuietWindow { start: number, end: number }
@@ -189,6 +194,14 @@ export function loadConfig (env: Env = process.env): Config {
     return raw as T
   }
 
+  const mediaHosts = (): string[] => {
+    const raw = str('MEDIA_HOSTS')
+    if (raw === null) return ['media.messagebird.com']
+    const hosts = raw.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '')
+    const bad = hosts.filter((h) => !/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(h))
+    if (bad.length > 0) problems.push(`MEDIA_HOSTS must be a comma-separated list of host names, without scheme, port or path (got "${bad.join('", "')}")`)
+    return hosts
+  }
   const nodeEnv = oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development')
   // Cheaper hashes only make a test suite fast; anywhere else they would weaken stored passwords.
   const passwordHashLogN = (env: string): number => {
@@ -484,7 +497,12 @@ export function loadConfig (env: Env = process.env): Config {
     trustProxy: trustProxy(),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     metrics: { token: metricsToken, port: metricsPort, host: str('METRICS_HOST') ?? '127.0.0.1' },
-    quietHours: quietHours()
+    quietHours: quietHours(),
+    media: {
+      hosts: mediaHosts(),
+      maxBytes: int('MEDIA_MAX_BYTES', 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+      timeoutMs: int('MEDIA_TIMEOUT_MS', 10_000, 100, 120_000)
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return deepFreeze(config)

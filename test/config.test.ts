@@ -96,3 +96,11 @@ t.test('MESSAGEBIRD_ORIGINATORS: a list of senders, the first the default; MESSA
   t.match(problems({ MESSAGEBIRD_API_KEY: 'k', MESSAGEBIRD_ORIGINATOR: '3197010260000', MESSAGEBIRD_ORIGINATORS: '3197010260000' }), /Set MESSAGEBIRD_ORIGINATORS or MESSAGEBIRD_ORIGINATOR, not both/)
   t.match(problems({ SMS_CHANNEL: 'messagebird', MESSAGEBIRD_API_KEY: 'k' }), /MESSAGEBIRD_ORIGINATORS \(or MESSAGEBIRD_ORIGINATOR\) is required/)
 })
+
+t.test('MEDIA_HOSTS: host names only; the media limits are validated', async (t) => {
+  t.same(loadConfig({ MEDIA_HOSTS: ' Media.MessageBird.com , cdn.example.com ' }).media.hosts, ['media.messagebird.com', 'cdn.example.com'])
+  t.same(loadConfig({}).media, { hosts: ['media.messagebird.com'], maxBytes: 10 * 1024 * 1024, timeoutMs: 10_000 })
+  t.throws(() => loadConfig({ MEDIA_HOSTS: 'https://media.messagebird.com/x' }), /MEDIA_HOSTS must be a comma-separated list of host names/)
+  t.throws(() => loadConfig({ MEDIA_MAX_BYTES: '10' }), /MEDIA_MAX_BYTES must be between 1024/)
+  t.throws(() => loadConfig({ MEDIA_TIMEOUT_MS: 'soon' }), /MEDIA_TIMEOUT_MS must be a whole number/)
+})

@@ -69,8 +69,9 @@ export const DispatchRequest = Type.Object({
 
 export const MessageRequest = Type.Object({
   to: Type.String({ minLength: 1, maxLength: 32, description: 'Phone number in international format, e.g. 447700900001 or +447700900001; for messenger the customer\'s page-scoped id.' }),
-  channel: Type.Optional(ChannelEnum),
-  text: Type.String({ minLength: 1, maxLength: 4096, description: 'At most 1600 characters for SMS, 4096 for WhatsApp.' }),
+  channel: Type.Optional(Type.Enum(['sms', 'whatsapp', 'messenger', 'mms'], { description: 'The channel. messenger needs MESSAGEBIRD_MESSENGER_CHANNEL_ID and addresses the customer by their page-scoped id; mms (US and Canadian numbers only) needs media_url.' })),
+  text: Type.String({ minLength: 1, maxLength: 4096, description: 'At most 1600 characters for SMS, 2000 for MMS, 640 for Messenger, 4096 for WhatsApp.' }),
+  media_url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'MMS only: the https URL of the image MessageBird attaches.' })),
   urgent: Type.Optional(Type.Boolean({ description: 'Send even during quiet hours (QUIET_HOURS, judged in the recipient\'s local time). Without it, a message due in quiet hours is held, still `queued`, until they end; a dispatch\'s later steps are held too unless the dispatch is urgent.' }))
 })
 

@@ -1,6 +1,7 @@
 import type { FastifySchemaValidationError } from 'fastify'
 import type { Channel } from '../db/schema.js'
 import { messengerAddress, PSID } from '../messaging/address.js'
+import { isNorthAmerican } from '../messaging/messagebird-channel.js'
 import { stepProblems, type Condition, type Problem, type StepSpec } from '../messaging/failover.js'
 import { chooseSender, type SenderDirectory } from '../messaging/senders.js'
 import { InvalidPhoneNumber, toE164 } from '../tickets/phone.js'
@@ -24,13 +25,34 @@ export const VIBER_TYPES: readonly string[] = ['viber_service_msg', 'viber_sevic
  */
 export const DISPATCH_TEXT_LIMITS: Partial<Record<Channel, number>> = { sms: 1000, whatsapp: 4096, messenger: 640 }
 
-export interface MessageInput { to: string, channel: Channel, text: string, urgent: boolean }
+export interface MessageInput { to: string, channel: Channel, text: string, urgent: boolean, mediaUrl: string | null }
+
+/** POST /api/v1/messages also takes `mms`, with `media_url` (dispatch steps do not, yet). */
+const MESSAGE_CHANNELS: readonly Channel[] = [...CHANNELS, 'mms']
+const asMessageChannel = (v: unknown): Channel | undefined => MESSAGE_CHANNELS.find((c) => c === v)
+export const MAX_MEDIA_URL = 2048
+
+/** An MMS's media: an https URL MessageBird can fetch, to a US or Canadian number. */
+function mmsProblems (body: Raw, channel: Channel | undefined, to: string | null, problems: Problem[]): void {
+  const url = body.media_url
+  if (channel !== 'mms') {
+    if (url !== undefined) problems.push({ field: 'media_url', message: 'is only for channel "mms"' })
+    return
+  }
+  if (typeof url !== 'string') {
+    problems.push({ field: 'media_url', message: 'is required for channel "mms": the https URL of the image to send' })
+  } else {
+    let ok = false
+    try { ok = new URL(url).protocol === 'https:' } catch {}
+    if (!ok || url.length > MAX_MEDIA_URL) problems.push({ field: 'media_url', message: `must be an https URL of at most ${MAX_MEDIA_URL} characters` })
+  }
+  if (to !== null && !isNorthAmerican(to)) problems.push({ field: 'to', message: 'MMS reaches US and Canadian numbers only (+1): send this one as sms or whatsapp' })
+}
 
 type Supports = (channel: Channel) => boolean
 type Raw = Record<string, unknown>
 
 const isObject = (v: unknown): v is Raw => v !== null && typeof v === 'object' && !Array.isArray(v)
-const asChannel = (v: unknown): Channel | undefined => CHANNELS.find((c) => c === v)
 const asDispatchChannel = (v: unknown): Channel | undefined => DISPATCH_CHANNELS.find((c) => c === v)
 const dispatchLimit = (channel: Channel): number => DISPATCH_TEXT_LIMITS[channel] ?? TEXT_LIMITS[channel]
 
@@ -73,17 +95,19 @@ function available (channel: Channel | undefined, supports: Supports, field: str
 export function messageProblems (body: unknown, supports: Supports): Problem[] {
   if (!isObject(body)) return []
   const problems: Problem[] = []
-  const channel = body.channel === undefined ? 'sms' : asChannel(body.channel)
+  const channel = body.channel === undefined ? 'sms' : asMessageChannel(body.channel)
+  let to: string | null = null
   if (channel === 'messenger') pageScopedId(body.to, 'to', problems)
-  else phone(body.to, 'to', problems)
+  else to = phone(body.to, 'to', problems)
   text(body.text, channel, 'text', problems)
   available(channel, supports, 'channel', problems)
+  mmsProblems(body, channel, to, problems)
   return problems
 }
 
 export function toMessageInput (body: Raw): MessageInput {
-  const channel = asChannel(body.channel) ?? 'sms'
-  return { to: recipient(channel, body.to as string), channel, text: (body.text as string).trim(), urgent: body.urgent === true }
+  const channel = asMessageChannel(body.channel) ?? 'sms'
+  return { to: recipient(channel, body.to as string), channel, text: (body.text as string).trim(), urgent: body.urgent === true, mediaUrl: channel === 'mms' ? body.media_url as string : null }
 }
 
 export function dispatchProblems (body: unknown, supports: Supports, senders: SenderDirectory): Problem[] {

@@ -1,3 +1,4 @@
+import { insertMedia } from '../media/media-repository.js'
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
@@ -69,6 +70,7 @@ export class NotificationService {
       const { ticketId } = await this.ticketFor(trx, [{ channel: input.channel, address: input.to, field: 'to' }], input.text, now)
       const queued = await this.deps.outbound.queue(trx, { ticketId, kind: 'notification', channel: input.channel, to: input.to, body: input.text, quietHours: quietHoursFor(input.urgent) }, now)
       await insertApiMessage(trx, queued.messageId, apiKeyId)
+      if (input.mediaUrl !== null) await insertMedia(trx, queued.messageId, [{ kind: 'image', url: input.mediaUrl, caption: null, contentType: null }], now)
       this.deps.log.info({ messageId: queued.messageId, ticketId, to: maskPhone(input.to), apiKeyId }, 'notification queued')
       return {
         statusCode: 202,

@@ -18,6 +18,7 @@ import * as sendLater from '../../migrations/20261217T0930-send-later.js'
 import * as privacy from '../../migrations/20261217T1300-privacy.js'
 import * as csatAndReports from '../../migrations/20261218T0900-csat-and-reports.js'
 import * as whatsappTemplates from '../../migrations/20261219T0900-whatsapp-templates.js'
+import * as messageMedia from '../../migrations/20261219T1000-message-media.js'
 import * as oneNumberOneContactPostgres from '../../migrations/postgres/20261210T0900-one-number-one-contact.js'
 import { engineOf } from './database.js'
 
@@ -42,7 +43,8 @@ export const migrations: Record<string, Migration> = {
   '20261217T0930-send-later': sendLater,
   '20261217T1300-privacy': privacy,
   '20261218T0900-csat-and-reports': csatAndReports,
-  '20261219T0900-whatsapp-templates': whatsappTemplates
+  '20261219T0900-whatsapp-templates': whatsappTemplates,
+  '20261219T1000-message-media': messageMedia
 }
 
 /**

@@ -112,6 +112,20 @@ export interface CsatSurveysTable {
   rating_message_id: string | null
 }
 
+export type MediaKind = 'image' | 'video' | 'audio' | 'file'
+
+/** An item of media a message carries; `url` is the provider's, fetched only through GET /media/:id. */
+export interface MessageMediaTable {
+  id: string
+  message_id: string
+  position: number
+  kind: MediaKind
+  url: string
+  caption: string | null
+  content_type: string | null
+  created_at: Iso
+}
+
 export interface ContactAddressesTable {
   id: Id
   contact_id: number
@@ -461,6 +475,7 @@ export interface Database {
   audit_log: AuditLogTable
   csat_surveys: CsatSurveysTable
   whatsapp_templates: WhatsappTemplatesTable
+  message_media: MessageMediaTable
 }
 
 export type Contact = Selectable<ContactsTable>

@@ -35,6 +35,8 @@ export interface OutboundRequest {
   from?: string | null
   /** WhatsApp only: send this approved template instead of `body` as free text. */
   template?: HsmTemplate | null
+  /** MMS only: the https URLs of the media to attach, in order. */
+  mediaUrls?: readonly string[]
   /** Where the provider should send delivery reports, when we know our public URL. */
   reportUrl: string | null
 }

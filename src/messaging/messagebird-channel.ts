@@ -1,3 +1,4 @@
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max'
 import { initClient } from 'messagebird'
 import type { Channel } from '../db/schema.js'
 import { isMessengerAddress, providerRecipient } from './address.js'
@@ -24,6 +25,7 @@ interface SdkError extends Error {
 }
 interface SdkClient {
   messages: { create: (params: Record<string, unknown>, cb: Callback<{ id?: unknown }>) => void }
+  mms: { create: (params: Record<string, unknown>, cb: Callback<{ id?: unknown }>) => void }
   conversations: { send: (params: Record<string, unknown>, cb: Callback<{ id?: unknown, message?: { id?: unknown } }>) => void }
 }
 
@@ -45,7 +47,7 @@ export class MessageBirdChannel implements ChannelAdapter {
   }
 
   supports (channel: Channel): boolean {
-    return channel === 'sms' || this.conversationChannelId(channel) !== null
+    return channel === 'sms' || channel === 'mms' || this.conversationChannelId(channel) !== null
   }
 
   /** The Conversations API channel a message on `channel` goes out from, or null when not configured. */
@@ -56,7 +58,34 @@ export class MessageBirdChannel implements ChannelAdapter {
   }
 
   async send (req: OutboundRequest): Promise<SendOutcome> {
+    if (req.channel === 'mms') return await this.sendMms(req)
     return req.channel === 'sms' ? await this.sendSms(req) : await this.sendConversation(req)
+  }
+
+  /**
+   * MMS API (`mms.create`): US and Canadian numbers only, from an MMS-enabled number. It takes a
+   * `reference` like SMS, and its status reports come the same way (GET with id, reference, status).
+   */
+  private async sendMms (req: OutboundRequest): Promise<SendOutcome> {
+    if (!isNorthAmerican(req.to)) {
+      return { ok: false, failure: 'permanent', reason: `MMS reaches US and Canadian numbers only (+1); ${req.to} is not one`, code: 'MMS_NOT_OFFERED' }
+    }
+    const originator = req.from ?? this.opts.originator
+    if (!(this.opts.originators ?? [this.opts.originator]).includes(originator)) return notOwned(`the sender ${originator} is no longer one of MESSAGEBIRD_ORIGINATORS`)
+    const params: Record<string, unknown> = {
+      originator,
+      recipients: [req.to.replace(/^\+/, '')],
+      reference: req.messageId
+    }
+    if (req.body.trim() !== '') params.body = req.body
+    if (req.mediaUrls !== undefined && req.mediaUrls.length > 0) params.mediaUrls = [...req.mediaUrls]
+    if (params.body === undefined && params.mediaUrls === undefined) {
+      return { ok: false, failure: 'permanent', reason: 'An MMS needs a text or a media URL', code: 'MMS_EMPTY' }
+    }
+    const { err, res } = await call<{ id?: unknown }>((cb) => this.client.mms.create(params, cb))
+    if (err !== null) return classify(err)
+    if (res !== null && typeof res.id === 'string' && res.id !== '') return { ok: true, providerMessageId: res.id }
+    return { ok: false, failure: 'transient', reason: 'MessageBird answered without a message id (an upstream error page); will retry', code: null }
   }
 
   private async sendSms (req: OutboundRequest): Promise<SendOutcome> {
@@ -127,6 +156,12 @@ function content (req: OutboundRequest): { type: 'text' | 'hsm', content: Record
       }
     }
   }
+}
+
+/** MessageBird's MMS API sends within the US and Canada only (not the rest of +1: Jamaica, Puerto Rico …). */
+export function isNorthAmerican (e164: string): boolean {
+  const country = parsePhoneNumberFromString(e164.startsWith('+') ? e164 : `+${e164}`)?.country
+  return country === 'US' || country === 'CA'
 }
 
 async function call<T> (fn: (cb: Callback<T>) => void): Promise<{ err: SdkError | null, res: T | null }> {

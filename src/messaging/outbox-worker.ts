@@ -1,3 +1,4 @@
+import { listMessageMedia } from '../media/media-repository.js'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
@@ -155,7 +156,8 @@ export class OutboxWorker {
   private reportUrl (channel: string): string | null {
     const base = this.deps.config.publicUrl
     if (base === null) return null
-    return channel === 'sms' ? `${base}/webhooks/messagebird/status` : `${base}/webhooks/messagebird/conversations`
+    // MMS API status reports arrive like SMS ones: a GET with id, reference and status.
+    return channel === 'sms' || channel === 'mms' ? `${base}/webhooks/messagebird/status` : `${base}/webhooks/messagebird/conversations`
   }
 
   private async handleSend (row: OutboxRow): Promise<void> {
@@ -166,6 +168,7 @@ export class OutboxWorker {
     const now = clock.now().toISOString()
     const message = await commit.run(async (unit) => await this.claimSend(unit, row, now))
     if (message === null) return
+    const media = message.channel === 'mms' ? (await listMessageMedia(db, message.id)).map((m) => m.url) : []
     const outcome = await channel.send({
       messageId: message.id,
       channel: message.channel,
@@ -173,6 +176,7 @@ export class OutboxWorker {
       body: message.body,
       from: message.from_address,
       template: message.template === null ? null : JSON.parse(message.template) as HsmTemplate,
+      ...(media.length > 0 ? { mediaUrls: media } : {}),
       reportUrl: this.reportUrl(message.channel)
     })
     const done = clock.now().toISOString()

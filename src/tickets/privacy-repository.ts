@@ -100,6 +100,9 @@ export async function eraseContactData (db: Executor, contactId: number, erasedP
   await db.updateTable('message_events').set({ raw: null })
     .where('message_id', 'in', db.selectFrom('messages').select('id').where('ticket_id', 'in', ticketIds)).execute()
   await db.updateTable('notes').set({ body: ERASED }).where('ticket_id', 'in', ticketIds).execute()
+  // A photo and its caption are the customer's as much as their text.
+  await db.deleteFrom('message_media')
+    .where('message_id', 'in', db.selectFrom('messages').select('id').where('ticket_id', 'in', ticketIds)).execute()
   await db.updateTable('dispatch_steps').set({ body: ERASED, to_address: erasedPhone })
     .where('dispatch_id', 'in', db.selectFrom('dispatches').select('id').where('ticket_id', 'in', ticketIds)).execute()
   const tickets = await db.updateTable('tickets').set({ last_message_preview: ERASED }).where('contact_id', '=', contactId).executeTakeFirst()
@@ -130,6 +133,8 @@ export async function eraseTicketTexts (db: Executor, ticketId: number, cutoff: 
     .executeTakeFirst()
   await db.updateTable('dispatch_steps').set({ body: ERASED })
     .where('dispatch_id', 'in', db.selectFrom('dispatches').select('id').where('ticket_id', '=', ticketId)).execute()
+  await db.deleteFrom('message_media').where('message_id', 'in', db.selectFrom('messages').select('id')
+    .where('ticket_id', '=', ticketId).where('status', 'not in', ['queued', 'sending', 'unknown'])).execute()
   return Number(erased.numUpdatedRows)
 }
 

@@ -1,3 +1,4 @@
+import { insertMedia, listTicketMedia, type MediaItem } from '../media/media-repository.js'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
@@ -51,6 +52,8 @@ export interface InboundSms {
   channel: Channel
   /** The sender's name as the platform tells it (Messenger); kept on a contact that has none yet. */
   name?: string | null
+  /** Photos, videos, voice notes, files that came with it (stored beside the text line). */
+  media?: readonly MediaItem[]
 }
 
 interface KeywordAnswer { kind: 'opt_out' | 'opt_in' | 'help', body: string, blockedReason?: string }
@@ -138,6 +141,7 @@ export class TicketService {
         const result = await groupCommitter(this.deps.db).run(async (trx) => {
           await opts.alsoInUnit?.(trx)
           const stored = await this.ingest(trx, sms)
+          if (!stored.duplicate && sms.media !== undefined) await insertMedia(trx, stored.messageId, sms.media, this.deps.clock.now().toISOString())
           // Announced with the commit itself (a NOTIFY in the unit on PostgreSQL, delivered in
           // commit order), not by a round trip of its own after it: under load those queued
           // one behind another and held up every webhook's answer.
@@ -674,7 +678,7 @@ export class TicketService {
   async getTicket (id: number) {
     const ticket = await repo.findTicket(this.deps.db, id)
     if (ticket === undefined) throw notFound(`Ticket ${ticketRef(id)}`)
-    const [messages, steps, addresses, setAside, notes, events, earlier, csat, replyTo] = await Promise.all([
+    const [messages, steps, addresses, setAside, notes, events, earlier, csat, replyTo, media] = await Promise.all([
       messageRepo.listTicketMessages(this.deps.db, id),
       listTicketSteps(this.deps.db, id),
       contactAddresses(this.deps.db, ticket.contact_id),
@@ -683,8 +687,11 @@ export class TicketService {
       inbox.listTicketEvents(this.deps.db, id),
       inbox.listOtherTickets(this.deps.db, ticket.contact_id, id),
       this.csat.forTicket(this.deps.db, id),
-      replyTarget(this.deps.db, ticket)
+      replyTarget(this.deps.db, ticket),
+      listTicketMedia(this.deps.db, id)
     ])
+    const mediaOf = new Map<string, typeof media>()
+    for (const x of media) mediaOf.set(x.message_id, [...(mediaOf.get(x.message_id) ?? []), x])
     const stepOf = new Map(steps.map((s) => [s.message_id, s]))
     const nowMs = this.deps.clock.now().getTime()
     const unconfirmedBefore = nowMs - this.deps.config.unconfirmedAfterSeconds * 1000
@@ -700,6 +707,8 @@ export class TicketService {
       retry: mayRetry && m.direction === 'outbound' && isFailure(m.status) && !retryOfOriginal.has(m.id)
         ? { options: addresses.map((a) => ({ value: `${a.channel}:${a.address}`, label: `${CHANNEL_LABELS[a.channel]} ${addressLabel(a.address).replace(/^Messenger /, '')}`, selected: a.channel === m.channel && a.address === m.to_address })), several: addresses.length > 1 }
         : null,
+      // Served by GET /media/:id: the agent's browser never loads the provider's URL.
+      media: (mediaOf.get(m.id) ?? []).map((x) => ({ id: x.id, kind: x.kind, caption: x.caption, isImage: x.kind === 'image' })),
       refTag: m.ref_ticket_id === null ? null : ticketRef(m.ref_ticket_id),
       refersElsewhere: m.ref_ticket_id !== null && m.ref_ticket_id !== id,
       statusLabel: statusLabel(m.status),

@@ -1,4 +1,6 @@
 import { messengerAddress, PSID } from '../messaging/address.js'
+import type { MediaKind } from '../db/schema.js'
+import type { MediaItem } from '../media/media-repository.js'
 import type { StatusReport } from '../messaging/channel.js'
 import { InvalidPhoneNumber, senderToE164 } from '../tickets/phone.js'
 import type { InboundSms } from '../tickets/ticket-service.js'
@@ -24,7 +26,8 @@ const MEDIA = ['image', 'video', 'audio', 'file'] as const
 /**
  * A received message without text (a photo, a voice note, a file, a location) is still the
  * customer's message: stored as a line that says what they sent, with its caption, so it is never
- * acknowledged and dropped. The media itself is not fetched or shown yet (README "Known limits").
+ * acknowledged and dropped. The media itself is stored beside it (conversationMedia) and shown
+ * through GET /media/:id.
  */
 function describeMedia (content: Fields): string | undefined {
   for (const kind of MEDIA) {
@@ -41,6 +44,83 @@ function describeMedia (content: Fields): string | undefined {
     return lat === undefined || long === undefined ? '[location]' : `[location ${lat}, ${long}]`
   }
   return undefined
+}
+
+const MAX_MEDIA_ITEMS = 10
+const MAX_MEDIA_URL = 2048
+
+function mediaUrl (v: unknown): string | null {
+  if (typeof v !== 'string' || v.length > MAX_MEDIA_URL) return null
+  try {
+    const u = new URL(v)
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null
+  } catch {
+    return null
+  }
+}
+
+/** The media of a Conversations API message (`content.image.url` …); a URL that is not one is left out. */
+export function conversationMedia (content: Fields | undefined): MediaItem[] {
+  if (content === undefined || content === null || typeof content !== 'object') return []
+  const items: MediaItem[] = []
+  for (const kind of MEDIA) {
+    const media = content[kind] as Fields | undefined
+    if (media === undefined || media === null || typeof media !== 'object') continue
+    const url = mediaUrl(media.url)
+    if (url === null) continue
+    const caption = text(media, 'caption')?.trim()
+    items.push({ kind, url, caption: caption === undefined || caption === '' ? null : caption, contentType: nonEmpty(text(media, 'contentType', 'mimeType', 'mimetype')) })
+  }
+  return items
+}
+
+const IMAGE_EXT = /\.(jpe?g|png|gif|webp|bmp|heic)$/i
+const VIDEO_EXT = /\.(mp4|3gp|mov|webm)$/i
+const AUDIO_EXT = /\.(mp3|amr|m4a|ogg|wav|aac)$/i
+
+/** What an MMS item is, from its content type when MessageBird gives one, else from the URL's file name. */
+function mmsKind (url: string, contentType: string | null): MediaKind {
+  const type = contentType?.toLowerCase() ?? ''
+  for (const k of ['image', 'video', 'audio'] as const) if (type.startsWith(`${k}/`)) return k
+  if (type !== '') return 'file'
+  const path = new URL(url).pathname
+  return IMAGE_EXT.test(path) ? 'image' : VIDEO_EXT.test(path) ? 'video' : AUDIO_EXT.test(path) ? 'audio' : 'file'
+}
+
+/** A list field as JSON (`[…]`), a flat form/query (`name[0]`, `name[]`, repeated `name`), or one string. */
+function list (f: Fields, name: string): unknown[] {
+  const v = f[name] ?? f[`${name}[]`]
+  if (Array.isArray(v)) return v
+  if (v !== undefined) return [v]
+  const indexed: Array<[number, unknown]> = []
+  for (const [k, value] of Object.entries(f)) {
+    const m = new RegExp(`^${name}\\[(\\d{1,3})\\]$`).exec(k)
+    if (m !== null) indexed.push([Number(m[1]), value])
+  }
+  return indexed.sort((a, b) => a[0] - b[0]).map(([, value]) => value)
+}
+
+/**
+ * An inbound MMS, forwarded by MessageBird's MMS API to the number's URL (GET query, form or JSON
+ * POST): `originator`, `recipient`, `subject`, `body`, `mediaUrls` and, when given,
+ * `mediaContentTypes` in the same order. Stored like an SMS, on channel `mms`, with its media.
+ */
+export function parseInboundMms (f: Fields): InboundSms {
+  const urls = list(f, 'mediaUrls')
+  if (urls.length > MAX_MEDIA_ITEMS) throw new UserError(400, `An MMS carries at most ${MAX_MEDIA_ITEMS} media items (got ${urls.length})`, 'TOO_MANY_MEDIA')
+  const types = list(f, 'mediaContentTypes')
+  const media: MediaItem[] = urls.map((raw, i) => {
+    const url = mediaUrl(raw)
+    if (url === null) throw new UserError(400, `mediaUrls[${i}] must be an http(s) URL of at most ${MAX_MEDIA_URL} characters`, 'INVALID_MEDIA_URL')
+    const contentType = typeof types[i] === 'string' ? nonEmpty(types[i] as string) : null
+    return { kind: mmsKind(url, contentType), url, caption: null, contentType }
+  })
+  const body = text(f, 'body', 'payload', 'message')?.trim() ?? ''
+  const subject = text(f, 'subject')?.trim() ?? ''
+  const line = body !== '' ? body : subject !== '' ? subject : media.map((m) => `[${m.kind}]`).join(' ')
+  if (line === '') throw new UserError(400, 'An MMS needs a body, a subject or mediaUrls', 'MISSING_FIELD')
+  const sms = parseInboundSms({ ...f, originator: text(f, 'originator', 'sender', 'from'), receiver: text(f, 'recipient', 'receiver', 'to'), payload: line, body: undefined })
+  return { ...sms, channel: 'mms', media }
 }
 
 export function parseInboundSms (f: Fields): InboundSms {
@@ -117,6 +197,7 @@ export function parseConversationEvent (body: unknown): ConversationEvent {
     const content = message.content as Fields | undefined
     const from = text(message, 'from')
     const body = content !== undefined ? text(content, 'text') ?? describeMedia(content) : undefined
+    const media = conversationMedia(content)
     if (from === undefined || body === undefined) return { kind: 'ignored', reason: 'received message without text or media' }
     if (platform === 'facebook') {
       // Messenger: `from` is the sender's page-scoped id (no phone number is ever shared).
@@ -134,7 +215,7 @@ export function parseConversationEvent (body: unknown): ConversationEvent {
     }
     return {
       kind: 'inbound',
-      sms: { provider: 'messagebird', providerMessageId: id, from: e164, to: text(message, 'to') ?? null, text: body, channel: platform === 'whatsapp' ? 'whatsapp' : 'sms' }
+      sms: { provider: 'messagebird', providerMessageId: id, from: e164, to: text(message, 'to') ?? null, text: body, channel: platform === 'whatsapp' ? 'whatsapp' : 'sms', ...(media.length > 0 ? { media } : {}) }
     }
   }
   const error = message.error as Fields | undefined

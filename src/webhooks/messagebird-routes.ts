@@ -3,7 +3,7 @@ import type { StatusService } from '../messaging/status-service.js'
 import type { TicketService } from '../tickets/ticket-service.js'
 import { UserError } from '../errors.js'
 import { parseJsonBody } from '../http/json-body.js'
-import { parseConversationEvent, parseInboundSms, parseSmsReport } from './messagebird-payloads.js'
+import { parseConversationEvent, parseInboundMms, parseInboundSms, parseSmsReport } from './messagebird-payloads.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -69,6 +69,24 @@ export async function messagebirdWebhooks (app: FastifyInstance, deps: WebhookDe
   // Flow Builder "Forward to URL": POST with a form or JSON body, or GET with query parameters.
   app.post('/webhooks/messagebird', { schema: { response: okSchema } }, async (req, reply) => await inbound(req, reply, req.body))
   app.get('/webhooks/messagebird', { schema: { response: okSchema } }, async (req, reply) => await inbound(req, reply, req.query))
+
+  // MMS API forwarding of an inbound MMS (GET query, form or JSON POST). A form may repeat
+  // `mediaUrls`: read from the raw bytes so that every value is kept, not only the last.
+  const mms = async (req: FastifyRequest, reply: FastifyReply, fields: unknown): Promise<unknown> => {
+    if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) {
+      throw new UserError(400, 'Expected form fields, a JSON object or query parameters', 'INVALID_BODY')
+    }
+    const result = await deps.tickets.receiveInbound(parseInboundMms(fields as Record<string, unknown>), { alsoInUnit: req.webhookJti?.inUnit })
+    return await reply.code(200).send({ ok: true, ticket_id: result.ticketId, duplicate: result.duplicate })
+  }
+  const withLists = (params: URLSearchParams): Record<string, unknown> =>
+    Object.fromEntries([...new Set(params.keys())].map((k) => { const all = params.getAll(k); return [k, all.length > 1 ? all : all[0]] }))
+  app.post('/webhooks/messagebird/mms', { schema: { response: okSchema } }, async (req, reply) => {
+    const form = (req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')
+    return await mms(req, reply, form ? withLists(new URLSearchParams((req.rawBody ?? Buffer.alloc(0)).toString('utf8'))) : req.body)
+  })
+  app.get('/webhooks/messagebird/mms', { schema: { response: okSchema } }, async (req, reply) =>
+    await mms(req, reply, withLists(new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : ''))))
 
   // SMS delivery reports arrive as GET; Conversations API status webhooks as JSON POST.
   app.get('/webhooks/messagebird/status', { schema: { response: okSchema } }, async (req, reply) => {

@@ -95,3 +95,24 @@ t.test('WhatsApp goes through the Conversations API with our channel id', async 
   t.same(body, { to: '+31612345678', from: 'wa-channel-1', type: 'text', content: { text: request.body }, reportUrl: 'https://support.example.com/webhooks/messagebird/conversations' })
   t.notOk(channel().supports('whatsapp'), 'not offered without a channel id')
 })
+
+t.test('MMS: mms.create with the media URL, our reference, the recipient without +', async (t) => {
+  let body: Record<string, unknown> = {}
+  nock(API).post('/mms').reply(201, (_u, b) => { body = b as Record<string, unknown>; return { id: 'mms-efa6405d' } })
+  const res = await channel({ originator: '12025550100' }).send({ ...request, channel: 'mms', to: '+12025550123', body: 'Your receipt', mediaUrls: ['https://example.com/receipt.jpg'] })
+  t.same(res, { ok: true, providerMessageId: 'mms-efa6405d' })
+  t.same(body, { originator: '12025550100', recipients: '12025550123', reference: request.messageId, body: 'Your receipt', mediaUrls: ['https://example.com/receipt.jpg'] })
+  t.ok(channel().supports('mms'))
+})
+
+t.test('MMS: media without text sends no body; a number outside the US and Canada is refused before any request', async (t) => {
+  let body: Record<string, unknown> = {}
+  nock(API).post('/mms').reply(201, (_u, b) => { body = b as Record<string, unknown>; return { id: 'm2' } })
+  await channel().send({ ...request, channel: 'mms', to: '+14165550123', body: '', mediaUrls: ['https://example.com/a.png'] })
+  t.notOk('body' in body, 'Toronto: sent, without a body')
+  for (const to of ['+31612345678', '+18765550123']) {
+    const res = await channel().send({ ...request, channel: 'mms', to, body: 'hi', mediaUrls: ['https://example.com/a.png'] })
+    t.match(res, { ok: false, failure: 'permanent', code: 'MMS_NOT_OFFERED', reason: /US and Canadian numbers only/ }, to)
+  }
+  t.ok(nock.isDone())
+})
