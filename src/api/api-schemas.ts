@@ -7,7 +7,6 @@ import { MAX_EXPIRY_SECONDS, MAX_STEPS, MIN_EXPIRY_SECONDS } from '../messaging/
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 const Link = Type.Object({ href: Type.String() })
-const ChannelEnum = Type.Enum(['sms', 'whatsapp', 'messenger'], { description: 'The channel. messenger needs MESSAGEBIRD_MESSENGER_CHANNEL_ID and addresses the customer by their page-scoped id.' })
 /** A dispatch step's channel, in the seeds' Dispatch shape. Viber is accepted here to be refused with its reason. */
 const StepChannelEnum = Type.Enum(['sms', 'whatsapp', 'messenger', 'viber_service_msg', 'viber_sevice_msg'], {
   description: 'The channel of the step. messenger needs MESSAGEBIRD_MESSENGER_CHANNEL_ID and whatsapp MESSAGEBIRD_WHATSAPP_CHANNEL_ID, or the request is refused with 422. viber_service_msg (and the Dispatch spec\'s spelling viber_sevice_msg) is always refused with 422: MessageBird offers no Viber channel.'
