@@ -34,8 +34,9 @@ const readBody = {
 
 type Query = { user?: string, name?: string }
 
-function validUser (input: string | undefined): string | null {
-  const user = (input ?? DEFAULT_USER).trim()
+/** The chat page opens as a default user; a message or a receipt must name its user (the forms always do). */
+function validUser (input: string | undefined, fallback: string | null = DEFAULT_USER): string | null {
+  const user = (input ?? fallback ?? '').trim()
   return PSID.test(user) ? user : null
 }
 
@@ -100,7 +101,7 @@ export async function messengerSimulatorRoutes (app: FastifyInstance, deps: Mess
   })
 
   app.post<{ Body: { user?: string, name?: string, text?: string } }>('/simulator/messenger/messages', { schema: { body: sendBody } }, async (req, reply) => {
-    const user = validUser(req.body?.user)
+    const user = validUser(req.body?.user, null)
     const name = cleanName(req.body?.name)
     const text = req.body?.text ?? ''
     if (user === null) {
@@ -120,7 +121,7 @@ export async function messengerSimulatorRoutes (app: FastifyInstance, deps: Mess
   })
 
   app.post<{ Body: { user?: string, name?: string, message?: string } }>('/simulator/messenger/read', { schema: { body: readBody } }, async (req, reply) => {
-    const user = validUser(req.body?.user)
+    const user = validUser(req.body?.user, null)
     const name = cleanName(req.body?.name)
     if (user === null) {
       reply.code(400)

@@ -3,6 +3,7 @@ import type { Db } from '../db/database.js'
 import type { Channel } from '../db/schema.js'
 import { conflict, invalid, notFound } from '../errors.js'
 import type { EventBus } from '../events/bus.js'
+import { providerRecipient } from '../messaging/address.js'
 import { CHANNEL_LABELS, TEXT_LIMITS } from '../messaging/channel.js'
 import { optOutBlock, type OutboundQueue } from '../messaging/outbound.js'
 import type { TemplateService } from '../templates/template-service.js'
@@ -46,9 +47,10 @@ export class WhatsAppComposer {
       return {
         value: `${t.channel}:${t.address}`,
         channel: t.channel,
-        label: `${CHANNEL_LABELS[t.channel]} ${t.address}`,
+        label: `${CHANNEL_LABELS[t.channel]} ${providerRecipient(t.address)}`,
         channelLabel: CHANNEL_LABELS[t.channel],
-        address: t.address,
+        // As people see it: a Messenger customer's page-scoped id without the registry's prefix.
+        address: providerRecipient(t.address),
         limit: TEXT_LIMITS[t.channel],
         selected: i === chosen,
         windowOpen: w === null ? null : w.open,

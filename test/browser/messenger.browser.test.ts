@@ -32,7 +32,7 @@ t.test('a Messenger customer writes in through the simulator, the agent answers 
 
   await page.goto(`${base}/inbox?view=open`)
   await Promise.all([page.waitForURL(/\/tickets\/\d+/), page.click('text=Jane Doe')])
-  t.match(await page.locator('label[for=reply-body]').textContent(), `Reply by Messenger ${PSID}`, 'the composer says the reply goes to Messenger')
+  t.match(await page.locator('label[for=reply-body]').textContent(), `Reply by Messenger to ${PSID}`, 'the composer says the reply goes to Messenger')
   const inbound = page.locator('#timeline li.inbound', { hasText: 'My parcel is late' })
   t.equal(await inbound.locator('.channel').textContent(), 'Messenger', 'the customer\'s bubble names its channel')
   await page.fill('#reply-body', 'It leaves our warehouse today')

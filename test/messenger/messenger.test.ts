@@ -105,7 +105,7 @@ t.test('a Messenger message opens a ticket for the page-scoped id; the confirmat
 
   const page = await agent.inject({ method: 'GET', url: `/tickets/${ticketId}`, headers: { accept: 'text/html' } })
   t.equal(page.statusCode, 200)
-  t.match(page.body, `Reply by Messenger ${PSID}`, 'the composer says where the reply goes')
+  t.match(page.body, `Reply by Messenger to ${PSID}`, 'the composer says where the reply goes')
   t.match(page.body, /<span class="channel"[^>]*>Messenger<\/span>/, 'each bubble names its channel')
   t.match(page.body, `Messenger ${PSID}`, 'the head shows the Messenger id, not a phone number')
 

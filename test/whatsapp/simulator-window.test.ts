@@ -42,7 +42,7 @@ t.test('the simulator opens and closes the WhatsApp window, and its provider ref
   const res = await api.post('/api/v1/dispatch', {
     template: 'failover',
     workflow: [
-      { from: { type: 'whatsapp', number: '31970102600' }, to: { type: 'whatsapp', number: '31612345678' }, message: { content: { type: 'text', text: 'Cupcakes ready' } }, failover: { expiry_time: 600, condition_status: 'delivered' } },
+      { to: { type: 'whatsapp', number: '31612345678' }, message: { content: { type: 'text', text: 'Cupcakes ready' } }, failover: { expiry_time: 600, condition_status: 'delivered' } },
       { from: { type: 'sms', number: '31970102600' }, to: { type: 'sms', number: '31612345678' }, message: { content: { type: 'text', text: 'Cupcakes ready' } } }
     ]
   })
