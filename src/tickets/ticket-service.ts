@@ -326,13 +326,16 @@ export class TicketService {
     if (text === '') throw invalid('The reply is empty. Write a message before sending.', [{ field: 'body', message: 'must not be empty' }])
     // `to`: the composer's "Send to" (whatsapp-window.ts), checked against the contact's addresses below.
     const picked = to === undefined || to === '' ? null : parseTarget(to)
-    if (picked !== null && picked.channel !== 'sms') {
-      assertTextFits(picked, text)
-    } else {
+    const fits = (channel: Channel): void => {
+      if (channel !== 'sms') return assertTextFits({ channel, address: '' }, text)
       if (text.length > MAX_REPLY_LENGTH) throw invalid(`The reply is ${text.length} characters long; the limit is ${MAX_REPLY_LENGTH} (about 10 SMS). Shorten it; nothing was sent.`, [{ field: 'body', message: `at most ${MAX_REPLY_LENGTH} characters` }])
       const parts = smsParts(text)
       if (parts.parts > MAX_PARTS_WITHOUT_CONFIRM && opts.confirmParts !== true) throw new PartsToConfirm(parts.parts, parts.encoding)
     }
+    // The channel is known before the transaction when the agent chose it (or SMS, or failover,
+    // which starts on their number); otherwise it is where the customer last wrote from, below.
+    const channelKnown = picked !== null || opts.asSms === true || opts.failover === true
+    if (channelKnown) fits(picked?.channel ?? 'sms')
     const result = await this.deps.db.transaction().execute(async (trx) => {
       const ticket = await repo.findTicket(trx, ticketId)
       if (ticket === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
@@ -363,7 +366,7 @@ export class TicketService {
       const target = opts.asSms === true
         ? { channel: 'sms' as const, address: ticket.phone }
         : to === undefined || to === '' ? await replyTarget(trx, ticket) : await chooseTarget(trx, ticket.contact_id, to)
-      if (target.channel !== 'sms') assertTextFits(target, text)
+      if (!channelKnown) fits(target.channel)
       if (ticket.opted_out_at === null) await assertWindowOpen(trx, ticket.contact_id, target, new Date(now))
       return await this.deps.outbound.queue(trx, {
         ticketId,

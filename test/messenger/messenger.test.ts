@@ -117,6 +117,19 @@ t.test('a Messenger message opens a ticket for the page-scoped id; the confirmat
   const stored = await db.selectFrom('messages').select(['channel', 'to_address', 'status', 'provider_message_id']).where('ticket_id', '=', ticketId).where('kind', '=', 'reply').executeTakeFirstOrThrow()
   t.same(stored, { channel: 'messenger', to_address: `messenger:${PSID}`, status: 'sent', provider_message_id: 'conv-out-2' })
 
+  // A Messenger-only customer has no number to text, and Messenger takes 640 characters: both are
+  // refused before anything is queued.
+  const asSms = await agent.inject({ method: 'POST', url: `/tickets/${ticketId}/replies`, headers: FORM, payload: form({ body: 'Shall I text you?', send_as_sms: '1' }) })
+  t.equal(asSms.statusCode, 422, 'Send as SMS for a customer without a phone number')
+  t.match(asSms.body, /no phone number, only Messenger/)
+  const long = await agent.inject({ method: 'POST', url: `/tickets/${ticketId}/replies`, headers: FORM, payload: form({ body: 'x'.repeat(641) }) })
+  t.equal(long.statusCode, 422, 'a reply over Messenger\'s limit')
+  t.match(long.body, /Messenger takes at most 640/)
+  await drain()
+  t.equal(conversations.length, 2, 'neither went out')
+  t.same(sms, [])
+  t.equal((await db.selectFrom('messages').select('id').where('ticket_id', '=', ticketId).where('kind', '=', 'reply').execute()).length, 1, 'neither was stored')
+
   const list = await agent.inject({ method: 'GET', url: '/inbox?view=open', headers: { accept: 'text/html' } })
   t.equal(list.statusCode, 200)
   t.match(list.body, 'Jane Doe')
