@@ -59,5 +59,5 @@ t.test('the simulator opens and closes the WhatsApp window, and its provider ref
   t.equal((await admin.inject({ method: 'POST', url: `/tickets/${inbound.ticket_id}/template`, headers: FORM, payload: form({ template: String(tpl.id) }) })).statusCode, 303)
   await services.worker.drain()
   const sent = await db.selectFrom('messages').select(['status', 'channel']).where('body', '=', 'WhatsApp template back_in_touch (en)').executeTakeFirstOrThrow()
-  t.same(sent, { status: 'sent', channel: 'whatsapp' }, 'the template is accepted outside the window')
+  t.match(sent, { status: /^(sent|delivered|read)$/, channel: 'whatsapp' }, 'the template is accepted outside the window (the simulator may already have reported it delivered or read)')
 })
