@@ -1,6 +1,6 @@
 import type { Executor } from '../db/database.js'
 import { uuidv7 } from '../db/ids.js'
-import type { MediaKind } from '../db/schema.js'
+import type { MediaKind, MessageMediaTable } from '../db/schema.js'
 
 /** One item of media as a provider describes it. */
 export interface MediaItem {
@@ -10,15 +10,8 @@ export interface MediaItem {
   contentType: string | null
 }
 
-export interface StoredMedia {
-  id: string
-  message_id: string
-  position: number
-  kind: MediaKind
-  url: string
-  caption: string | null
-  content_type: string | null
-}
+/** A stored item as the thread and the proxy read it: the table's row without its timestamp. */
+export type StoredMedia = Omit<MessageMediaTable, 'created_at'>
 
 /** Stores a message's media in `db` (the message's own transaction), in the provider's order. */
 export async function insertMedia (db: Executor, messageId: string, items: readonly MediaItem[], now: string): Promise<void> {
