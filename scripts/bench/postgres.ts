@@ -44,7 +44,8 @@ export interface IngestRun {
 }
 export interface PostgresBench {
   runs: IngestRun[]
-  drain: { one: number, two: number, rows: number }
+  /** Sends a second with one and with two workers: provider answering at once, and after latencyMs. */
+  drain: { instant: { one: number, two: number }, latency: { one: number, two: number, ms: number }, rows: number }
 }
 
 function urlFor (admin: string, name: string): string {
@@ -171,7 +172,7 @@ export async function benchPostgres (opts: { adminUrl: string, dist: string, wor
       await stopChild(svc.child)
       runs.push({ label: 'the same service on SQLite', load: r.steady, first: r.first, acknowledged: r.acknowledged, rssMb: [rss], stored: -1, duplicates: 0, tickets: -1, confirmations: -1 })
     }
-    const drain = await drainRates(await freshDatabase('drain1'), await freshDatabase('drain2'))
+    const drain = await drainRates(async (name) => await freshDatabase(name))
     return { runs, drain }
   } finally {
     for (const name of created) await admin.query(`drop database if exists ${name} with (force)`).catch(() => {})
@@ -180,14 +181,16 @@ export async function benchPostgres (opts: { adminUrl: string, dist: string, wor
 }
 
 const DRAIN_ROWS = 3000
+/** A provider's answer time over the internet (MessageBird's REST API from Europe is of this order). */
+const PROVIDER_LATENCY_MS = 100
 
 /**
  * Queues DRAIN_ROWS sends, then drains them with one worker process, and (on a second database)
  * with two worker processes at once: two instances' workers, each in its own process as deployed
  * (scripts/bench/drain-worker.ts). Timed from `go` until both have emptied the outbox.
  */
-export async function drainRates (oneUrl: string, twoUrl: string): Promise<PostgresBench['drain']> {
-  const rate = async (url: string, workers: number): Promise<number> => {
+export async function drainRates (database: (name: string) => Promise<string>): Promise<PostgresBench['drain']> {
+  const rate = async (url: string, workers: number, latencyMs: number): Promise<number> => {
     const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: url, SMS_CHANNEL: 'simulator', ALLOW_SIMULATOR_IN_PRODUCTION: 'true' })
     const db: Db = createDatabase(config)
     const now = new Date().toISOString()
@@ -203,13 +206,17 @@ export async function drainRates (oneUrl: string, twoUrl: string): Promise<Postg
       })
     }
     const script = join(dirname(fileURLToPath(import.meta.url)), 'drain-worker.js')
-    const children = Array.from({ length: workers }, (_, i) => fork(script, [url, String(i)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
-    const exited = (child: ChildProcess): Promise<never> => new Promise((_resolve, reject) => child.once('exit', (code) => reject(new Error(`drain worker exited (${code}) before it was done`))))
-    await Promise.race([Promise.all(children.map(async (child) => await new Promise<void>((resolve) => child.once('message', () => resolve())))), ...children.map(exited)])
+    const children = Array.from({ length: workers }, (_, i) => fork(script, [url, String(i), String(latencyMs)], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+    // A worker that exits before saying `done` fails the run; one that has said it may exit while
+    // the other still drains.
+    const finished = new Set<ChildProcess>()
+    const exited = (child: ChildProcess): Promise<never> => new Promise((_resolve, reject) => child.once('exit', (code) => { if (!finished.has(child)) reject(new Error(`drain worker exited (${code}) before it was done`)) }))
+    const failed = children.map(exited)
+    await Promise.race([Promise.all(children.map(async (child) => await new Promise<void>((resolve) => child.once('message', () => resolve())))), ...failed])
     const started = performance.now()
-    const done = Promise.all(children.map(async (child) => await new Promise<void>((resolve) => child.once('message', () => resolve()))))
+    const done = Promise.all(children.map(async (child) => await new Promise<void>((resolve) => child.once('message', () => { finished.add(child); child.disconnect(); resolve() }))))
     for (const child of children) child.send('go')
-    await Promise.race([done, ...children.map(exited)])
+    await Promise.race([done, ...failed])
     const seconds = (performance.now() - started) / 1000
     await Promise.all(children.map(async (child) => child.exitCode !== null ? undefined : await new Promise((resolve) => child.once('exit', resolve))))
     const sent = Number((await db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'sent').executeTakeFirstOrThrow()).n)
@@ -217,7 +224,7 @@ export async function drainRates (oneUrl: string, twoUrl: string): Promise<Postg
     if (sent !== DRAIN_ROWS) throw new Error(`outbox drain with ${workers} worker(s): ${sent} of ${DRAIN_ROWS} messages ended sent`)
     return DRAIN_ROWS / seconds
   }
-  const one = await rate(oneUrl, 1)
-  const two = await rate(twoUrl, 2)
-  return { one, two, rows: DRAIN_ROWS }
+  const instant = { one: await rate(await database('drain1'), 1, 0), two: await rate(await database('drain2'), 2, 0) }
+  const latency = { one: await rate(await database('drain3'), 1, PROVIDER_LATENCY_MS), two: await rate(await database('drain4'), 2, PROVIDER_LATENCY_MS), ms: PROVIDER_LATENCY_MS }
+  return { instant, latency, rows: DRAIN_ROWS }
 }
