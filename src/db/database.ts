@@ -149,10 +149,54 @@ function createPostgres (config: PostgresConfig, units: AsyncLocalStorage<UnitSc
     if (opts.onConnectionError !== undefined) opts.onConnectionError(err)
     else console.error(`PostgreSQL connection lost (the pool opens a new one): ${err.message}`)
   })
+  pool.on('connect', (client) => prepareNamed(client))
   const postgresDialect = new PostgresDialect({ pool })
   const db = new Kysely<Database>({ dialect: units === null ? postgresDialect : new UnitGuardDialect(postgresDialect, units) })
   postgres.set(db, { units, config })
   return db
+}
+
+/**
+ * The names of the statements each pooled connection keeps prepared, by SQL text. Kysely sends
+ * every query unnamed, which PostgreSQL parses and plans again on each execution; a named one is
+ * parsed once per connection and then only bound and executed. The set of texts is bounded (a
+ * multi-row insert's text depends on its row count), and past the bound a text runs unnamed, so a
+ * connection never holds more than MAX_NAMED_STATEMENTS. Not for a transaction-pooling proxy
+ * (PgBouncer in transaction mode before 1.21), which would move the statements between server
+ * sessions: see the README.
+ */
+const MAX_NAMED_STATEMENTS = 500
+const statementNames = new Map<string, string>()
+
+/**
+ * `select *` and `returning *` are left unnamed: a prepared statement's result columns are fixed,
+ * and after another instance's migration adds a column (a rolling deploy) PostgreSQL refuses to run
+ * it ("cached plan must not change result type"). A statement that names its columns is simply
+ * planned again after such a change.
+ */
+const ALL_COLUMNS = /(?:select|returning|,)\s+(?:"[^"]+"\.)?\*/i
+
+function statementName (text: string): string | undefined {
+  if (ALL_COLUMNS.test(text)) return undefined
+  const known = statementNames.get(text)
+  if (known !== undefined || statementNames.size >= MAX_NAMED_STATEMENTS) return known
+  const name = `textdesk_${statementNames.size + 1}`
+  statementNames.set(text, name)
+  return name
+}
+
+type QueryFn = (config: unknown, values?: unknown, callback?: unknown) => unknown
+
+/** Sends each parameterized query of this connection as a named (prepared) statement. */
+function prepareNamed (client: pg.PoolClient): void {
+  // The class's own query, looked up on each call rather than bound once, so that a wrapper put on
+  // the prototype later (a test recording statements) still sees every query.
+  const proto = Object.getPrototypeOf(client) as { query: QueryFn }
+  const named: QueryFn = (config, values, callback) => {
+    const name = typeof config === 'string' && Array.isArray(values) && values.length > 0 ? statementName(config) : undefined
+    return name === undefined ? proto.query.call(client, config, values, callback) : proto.query.call(client, { name, text: config, values }, callback)
+  }
+  client.query = named as typeof client.query
 }
 
 /** What PostgreSQL code needs beyond Kysely (group-commit.ts runs units; the event bus opens its LISTEN connection). */

@@ -33,7 +33,13 @@ export function captureStatements (): { during: (work: () => Promise<void>) => P
     const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown }
     const original = proto.query
     proto.query = function (this: unknown, ...args: unknown[]) {
-      if (typeof args[0] === 'string') record({ sql: args[0], params: Array.isArray(args[1]) ? args[1] : [] })
+      const [config, values] = args as [unknown, unknown]
+      // Parameterized queries arrive as named statements ({ name, text, values }), see db/database.ts.
+      if (typeof config === 'string') record({ sql: config, params: Array.isArray(values) ? values : [] })
+      else if (typeof config === 'object' && config !== null && typeof (config as { text?: unknown }).text === 'string') {
+        const c = config as { text: string, values?: unknown[] }
+        record({ sql: c.text, params: c.values ?? [] })
+      }
       return original.apply(this, args)
     }
     return { during, restore: () => { proto.query = original } }
