@@ -131,6 +131,8 @@ export interface PostgresConfig {
   statementTimeoutMs: number
   /** TLS to the server: off, encrypted (`require`), or encrypted with the certificate and host name checked (`verify-full`). */
   ssl: { mode: 'off' | 'require' | 'verify-full', ca: string | null }
+  /** Whether queries go out as named prepared statements (DATABASE_PREPARED_STATEMENTS; off behind a transaction-pooling proxy that cannot keep them). */
+  preparedStatements: boolean
 }
 
 /** The database for logs and messages: the engine and where, never a password. */
@@ -234,6 +236,7 @@ export function loadConfig (env: Env = process.env): Config {
     const statementTimeoutMs = int('DATABASE_STATEMENT_TIMEOUT_MS', 30_000, 0, 3_600_000)
     const sslMode = oneOf('DATABASE_SSL', ['off', 'require', 'verify-full'] as const, 'off')
     const caFile = str('DATABASE_SSL_CA_FILE')
+    const preparedStatements = oneOf('DATABASE_PREPARED_STATEMENTS', ['on', 'off'] as const, 'on') === 'on'
     if (/^postgres(ql)?:\/\//i.test(databaseUrl)) {
       const url = postgresUrl(databaseUrl)
       // SQLITE_SYNCHRONOUS is left alone (.env.example sets it): PostgreSQL commits are durable on their own.
@@ -247,9 +250,9 @@ export function loadConfig (env: Env = process.env): Config {
           problems.push(`DATABASE_SSL_CA_FILE cannot be read (${caFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)})`)
         }
       }
-      return { kind: 'postgres', url, poolSize, statementTimeoutMs, ssl: { mode: sslMode, ca } }
+      return { kind: 'postgres', url, poolSize, statementTimeoutMs, ssl: { mode: sslMode, ca }, preparedStatements }
     }
-    for (const name of ['DATABASE_POOL_SIZE', 'DATABASE_STATEMENT_TIMEOUT_MS', 'DATABASE_SSL', 'DATABASE_SSL_CA_FILE']) {
+    for (const name of ['DATABASE_POOL_SIZE', 'DATABASE_STATEMENT_TIMEOUT_MS', 'DATABASE_SSL', 'DATABASE_SSL_CA_FILE', 'DATABASE_PREPARED_STATEMENTS']) {
       if (str(name) !== null) problems.push(`${name} applies to PostgreSQL only; DATABASE_URL names a SQLite file (remove ${name}, or set DATABASE_URL=postgres://…)`)
     }
     let path = './data/textdesk.sqlite'

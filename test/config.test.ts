@@ -69,8 +69,9 @@ t.test('metrics: a token must be long enough, and a metrics port differs from PO
 
 t.test('DATABASE_URL=postgres:// selects PostgreSQL with a pool size, a statement timeout and TLS settings, each validated', async (t) => {
   const c = loadConfig({ DATABASE_URL: 'postgres://textdesk:s3cret@db.example.com:5432/textdesk', DATABASE_POOL_SIZE: '20', DATABASE_STATEMENT_TIMEOUT_MS: '5000', DATABASE_SSL: 'require' })
-  t.same(c.database, { kind: 'postgres', url: 'postgres://textdesk:s3cret@db.example.com:5432/textdesk', poolSize: 20, statementTimeoutMs: 5000, ssl: { mode: 'require', ca: null } })
-  t.same(loadConfig({ DATABASE_URL: 'postgresql://u@h/db' }).database, { kind: 'postgres', url: 'postgresql://u@h/db', poolSize: 10, statementTimeoutMs: 30_000, ssl: { mode: 'off', ca: null } }, 'defaults')
+  t.same(c.database, { kind: 'postgres', url: 'postgres://textdesk:s3cret@db.example.com:5432/textdesk', poolSize: 20, statementTimeoutMs: 5000, ssl: { mode: 'require', ca: null }, preparedStatements: true })
+  t.same(loadConfig({ DATABASE_URL: 'postgresql://u@h/db' }).database, { kind: 'postgres', url: 'postgresql://u@h/db', poolSize: 10, statementTimeoutMs: 30_000, ssl: { mode: 'off', ca: null }, preparedStatements: true }, 'defaults')
+  t.equal((loadConfig({ DATABASE_URL: 'postgres://u@h/db', DATABASE_PREPARED_STATEMENTS: 'off' }).database as { preparedStatements: boolean }).preparedStatements, false, 'prepared statements can be turned off')
   t.equal(describeDatabase(c.database), 'postgres://textdesk@db.example.com:5432/textdesk', 'logged without the password')
   const bad = (env: Record<string, string>): string => { try { loadConfig(env); return '' } catch (err) { return (err as ConfigError).problems.join('\n') } }
   t.match(bad({ DATABASE_URL: 'postgres://u:p@h' }), /must name the database after the host/)
@@ -80,6 +81,7 @@ t.test('DATABASE_URL=postgres:// selects PostgreSQL with a pool size, a statemen
   t.match(bad({ DATABASE_URL: 'postgres://u@h/db', DATABASE_SSL: 'maybe' }), /DATABASE_SSL must be one of off, require, verify-full/)
   t.match(bad({ DATABASE_URL: 'postgres://u@h/db', DATABASE_SSL: 'verify-full', DATABASE_SSL_CA_FILE: '/nonexistent/ca.pem' }), /DATABASE_SSL_CA_FILE cannot be read/)
   t.match(bad({ DATABASE_POOL_SIZE: '5' }), /DATABASE_POOL_SIZE applies to PostgreSQL only/)
+  t.match(bad({ DATABASE_URL: 'postgres://u@h/db', DATABASE_PREPARED_STATEMENTS: 'yes' }), /DATABASE_PREPARED_STATEMENTS must be one of on, off/)
   t.equal(bad({ DATABASE_URL: 'postgres://u@h/db', SQLITE_SYNCHRONOUS: 'NORMAL' }), '', 'the example .env\'s SQLITE_SYNCHRONOUS does not stand in the way')
 })
 

@@ -98,7 +98,7 @@ export async function benchPostgres (opts: { adminUrl: string, dist: string, wor
     await admin.query(`create database ${name}`)
     created.push(name)
     const url = urlFor(opts.adminUrl, name)
-    const db = createDatabase({ database: { kind: 'postgres', url, poolSize: 2, statementTimeoutMs: 0, ssl: { mode: 'off', ca: null } } })
+    const db = createDatabase({ database: { kind: 'postgres', url, poolSize: 2, statementTimeoutMs: 0, ssl: { mode: 'off', ca: null }, preparedStatements: true } })
     await migrateToLatest(db)
     await db.destroy()
     return url

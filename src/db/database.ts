@@ -149,7 +149,7 @@ function createPostgres (config: PostgresConfig, units: AsyncLocalStorage<UnitSc
     if (opts.onConnectionError !== undefined) opts.onConnectionError(err)
     else console.error(`PostgreSQL connection lost (the pool opens a new one): ${err.message}`)
   })
-  pool.on('connect', (client) => prepareNamed(client))
+  if (config.preparedStatements) pool.on('connect', (client) => prepareNamed(client))
   const postgresDialect = new PostgresDialect({ pool })
   const db = new Kysely<Database>({ dialect: units === null ? postgresDialect : new UnitGuardDialect(postgresDialect, units) })
   postgres.set(db, { units, config })
@@ -161,9 +161,8 @@ function createPostgres (config: PostgresConfig, units: AsyncLocalStorage<UnitSc
  * every query unnamed, which PostgreSQL parses and plans again on each execution; a named one is
  * parsed once per connection and then only bound and executed. The set of texts is bounded (a
  * multi-row insert's text depends on its row count), and past the bound a text runs unnamed, so a
- * connection never holds more than MAX_NAMED_STATEMENTS. Not for a transaction-pooling proxy
- * (PgBouncer in transaction mode before 1.21), which would move the statements between server
- * sessions: see the README.
+ * connection never holds more than MAX_NAMED_STATEMENTS. A transaction-pooling proxy that cannot
+ * keep them (PgBouncer in transaction mode before 1.21) needs DATABASE_PREPARED_STATEMENTS=off.
  */
 const MAX_NAMED_STATEMENTS = 500
 const statementNames = new Map<string, string>()

@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import pg from 'pg'
 import t from 'tap'
-import { freshDatabase, postgresOnly } from '../helper.js'
+import { freshDatabase, openTestDatabase, postgresOnly } from '../helper.js'
 
 // The pool sends parameterized queries as named statements (src/db/database.ts): parsed and
 // planned once per connection. These tests hold what that must and must not cover.
@@ -37,5 +37,15 @@ t.test('`select *` is never prepared: another instance adding a column (a rollin
     // Prepared, this would fail with "cached plan must not change result type".
     const rows = await all()
     t.same(rows, [], 'the same query runs after the new column')
+  })
+})
+
+t.test('DATABASE_PREPARED_STATEMENTS=off (behind a transaction-pooling proxy) sends every query unnamed', postgresOnly('prepared statements are a PostgreSQL feature'), async (t) => {
+  const { databaseUrl } = await freshDatabase(t)
+  const db = openTestDatabase(databaseUrl, { DATABASE_PREPARED_STATEMENTS: 'off' })
+  t.teardown(async () => await db.destroy())
+  await db.connection().execute(async (conn) => {
+    await conn.selectFrom('agents').select(['id', 'email']).where('email', '=', 'nobody@example.com').execute()
+    t.same((await preparedOnThisConnection.execute(conn)).rows, [], 'nothing is prepared on the connection')
   })
 })
