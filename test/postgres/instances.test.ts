@@ -1,46 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { join } from 'node:path'
 import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import { createEmptyPostgresDatabase, form, openTestDatabase, postgresOnly } from '../helper.js'
+import { startInstance, type Instance } from './instance.js'
 
 // Two real instances (separate processes, each with its own pool, worker and LISTEN connection)
 // on one PostgreSQL database, driven over HTTP as a load balancer without sticky sessions would.
 
-const LOADER = 'file://' + join(process.cwd(), 'node_modules/@tapjs/typescript/dist/esm/import.mjs')
 const ONLY = postgresOnly('several instances on one database')
-
-interface Instance { url: string, child: ChildProcess }
-
-async function startInstance (t: Test, databaseUrl: string): Promise<Instance> {
-  const child = spawn(process.execPath, ['--import', LOADER, 'src/server.ts'], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      SMS_CHANNEL: 'simulator',
-      SIMULATOR_DELIVERY_DELAY_MS: '0',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      DATABASE_URL: databaseUrl,
-      DATABASE_POOL_SIZE: '5',
-      ALLOW_UNSIGNED_WEBHOOKS: 'true',
-      WEBHOOK_RATE_LIMIT_PER_MINUTE: '100000'
-    },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc']
-  })
-  t.teardown(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGTERM')
-    await once(child, 'exit')
-  })
-  const [message] = await Promise.race([
-    once(child, 'message') as Promise<[{ ready: string }]>,
-    once(child, 'exit').then(([code]) => { throw new Error(`an instance exited with ${String(code)} before listening`) })
-  ])
-  return { url: message.ready, child }
-}
 
 async function twoInstances (t: Test) {
   const databaseUrl = await createEmptyPostgresDatabase(t)
