@@ -19,6 +19,7 @@ import * as privacy from '../../migrations/20261217T1300-privacy.js'
 import * as csatAndReports from '../../migrations/20261218T0900-csat-and-reports.js'
 import * as whatsappTemplates from '../../migrations/20261219T0900-whatsapp-templates.js'
 import * as messageMedia from '../../migrations/20261219T1000-message-media.js'
+import * as dispatchStepMedia from '../../migrations/20261220T0900-dispatch-step-media.js'
 import * as oneNumberOneContactPostgres from '../../migrations/postgres/20261210T0900-one-number-one-contact.js'
 import { engineOf } from './database.js'
 
@@ -44,7 +45,8 @@ export const migrations: Record<string, Migration> = {
   '20261217T1300-privacy': privacy,
   '20261218T0900-csat-and-reports': csatAndReports,
   '20261219T0900-whatsapp-templates': whatsappTemplates,
-  '20261219T1000-message-media': messageMedia
+  '20261219T1000-message-media': messageMedia,
+  '20261220T0900-dispatch-step-media': dispatchStepMedia
 }
 
 /**

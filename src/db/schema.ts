@@ -333,6 +333,8 @@ export interface DispatchStepsTable {
   to_address: string
   from_address: string | null
   body: string
+  /** An mms step's image (https); becomes its message's message_media row when the step starts. */
+  media_url: string | null
   condition_status: 'delivered' | 'read' | null
   expiry_seconds: number | null
   message_id: string | null

@@ -17,6 +17,8 @@ export interface NewStep {
   to: string
   from: string | null
   body: string
+  /** mms: the image's https URL; null for every other channel. */
+  mediaUrl: string | null
   condition: 'delivered' | 'read' | null
   expirySeconds: number | null
 }
@@ -40,6 +42,7 @@ export async function insertDispatch (db: Executor, d: NewDispatch, steps: NewSt
     to_address: s.to,
     from_address: s.from,
     body: s.body,
+    media_url: s.mediaUrl,
     condition_status: s.condition,
     expiry_seconds: s.expirySeconds,
     message_id: null,

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js'
 import type { Db, Executor } from '../db/database.js'
 import type { Channel, Dispatch, DispatchStatus, Message, MessageKind, MessageStatus, OutboxRow, QuietHoursPolicy } from '../db/schema.js'
 import { invalid } from '../errors.js'
+import { insertMedia } from '../media/media-repository.js'
 import { findMessage } from './message-repository.js'
 import * as repo from './dispatch-repository.js'
 import { optOutBlock, type OutboundQueue } from './outbound.js'
@@ -44,6 +45,8 @@ export interface StepSpec {
   /** The sender the caller chose (an originator or a channel id, checked by messaging/senders.ts); null: the default. */
   from?: string | null
   body: string
+  /** mms: the https URL of the image it sends (MessageBird MMS API `mediaUrls`); `body` is its optional text. */
+  mediaUrl?: string | null
   /** Required on every step but the last. On the last step it bounds how long the dispatch waits. */
   failover?: { condition: Condition, expirySeconds: number } | null
 }
@@ -144,6 +147,7 @@ export class FailoverService {
       to: s.to,
       from: s.from ?? null,
       body: s.body,
+      mediaUrl: s.mediaUrl ?? null,
       condition: s.failover?.condition ?? null,
       expirySeconds: s.failover?.expirySeconds ?? null
     })))
@@ -245,6 +249,9 @@ export class FailoverService {
       blockedReason: optOutBlock(optedOutAt),
       quietHours: origin.quietHours
     }, now)
+    // The image rides on the message, as POST /api/v1/messages stores it: the worker sends it as
+    // `mediaUrls` and the thread shows it through GET /media/:id. A blocked message keeps it too.
+    if (step.media_url !== null) await insertMedia(trx, queued.messageId, [{ kind: 'image', url: step.media_url, caption: null, contentType: null }], now)
     if (queued.status === 'blocked') {
       await repo.updateStep(trx, dispatch.id, position, { status: 'failed', message_id: queued.messageId, started_at: now, ended_at: now })
       await this.finish(trx, { ...dispatch, current_step: position }, 'failed', now)

@@ -103,7 +103,7 @@ export async function eraseContactData (db: Executor, contactId: number, erasedP
   // A photo and its caption are the customer's as much as their text.
   await db.deleteFrom('message_media')
     .where('message_id', 'in', db.selectFrom('messages').select('id').where('ticket_id', 'in', ticketIds)).execute()
-  await db.updateTable('dispatch_steps').set({ body: ERASED, to_address: erasedPhone })
+  await db.updateTable('dispatch_steps').set({ body: ERASED, to_address: erasedPhone, media_url: null })
     .where('dispatch_id', 'in', db.selectFrom('dispatches').select('id').where('ticket_id', 'in', ticketIds)).execute()
   const tickets = await db.updateTable('tickets').set({ last_message_preview: ERASED }).where('contact_id', '=', contactId).executeTakeFirst()
   return { tickets: Number(tickets.numUpdatedRows), messages: Number(messages.numUpdatedRows) }
@@ -131,7 +131,7 @@ export async function eraseTicketTexts (db: Executor, ticketId: number, cutoff: 
     .set({ body: ERASED, original_body: sql<string | null>`case when original_body is null then null else ${ERASED} end` })
     .where('ticket_id', '=', ticketId).where('body', '<>', ERASED).where('status', 'not in', ['queued', 'sending', 'unknown'])
     .executeTakeFirst()
-  await db.updateTable('dispatch_steps').set({ body: ERASED })
+  await db.updateTable('dispatch_steps').set({ body: ERASED, media_url: null })
     .where('dispatch_id', 'in', db.selectFrom('dispatches').select('id').where('ticket_id', '=', ticketId)).execute()
   await db.deleteFrom('message_media').where('message_id', 'in', db.selectFrom('messages').select('id')
     .where('ticket_id', '=', ticketId).where('status', 'not in', ['queued', 'sending', 'unknown'])).execute()
