@@ -69,7 +69,7 @@ export async function apiRoutes (parent: FastifyInstance, deps: ApiDeps): Promis
       info: {
         title: 'Textdesk notifications API',
         version: '1.0.0',
-        description: 'Send proactive messages to customers by SMS or WhatsApp, alone or as a failover workflow (the shape of Nexmo\'s Dispatch `failover` template). Every message is added to the customer\'s support ticket so their answer reaches an agent. Each API key reads only the messages and dispatches it created itself: for another key\'s, the answer is 404. Status callbacks, when configured, are documented under `webhooks`.'
+        description: 'Send proactive messages to customers by SMS, MMS, WhatsApp or Messenger, alone or as a failover workflow (the shape of Nexmo\'s Dispatch `failover` template). Every message is added to the customer\'s support ticket so their answer reaches an agent. Each API key reads only the messages and dispatches it created itself: for another key\'s, the answer is 404. Status callbacks, when configured, are documented under `webhooks`.'
       },
       ...(deps.config.publicUrl !== null ? { servers: [{ url: deps.config.publicUrl }] } : {}),
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key created with `npm run api-key -- create --name <name>`.' } } },
@@ -129,7 +129,7 @@ export async function apiRoutes (parent: FastifyInstance, deps: ApiDeps): Promis
       schema: {
         tags: ['dispatch'],
         summary: 'Start a failover workflow',
-        description: 'Takes the Dispatch API\'s `failover` body as written (numbers with or without +, `from`/`to` objects with type and number or id). Sends the first step now. The next step starts when a step fails at once, or its condition_status is not reached within its expiry_time; when a step\'s condition is met the dispatch completes and no further step is sent. The dispatch fails when its last step fails. Its end is reported once by the dispatch.status callback. Refused with 422, naming the step: a channel that is not configured, Viber (not offered by MessageBird), a `from` this account does not own, a text over the channel\'s limit, `read` on sms.',
+        description: 'Takes the Dispatch API\'s `failover` body as written (numbers with or without +, `from`/`to` objects with type and number or id). Sends the first step now. The next step starts when a step fails at once, or its condition_status is not reached within its expiry_time; when a step\'s condition is met the dispatch completes and no further step is sent. The dispatch fails when its last step fails. Its end is reported once by the dispatch.status callback. An mms step sends an image (`message.content` of type image, with an https URL) and optional text to a US or Canadian number. Refused with 422, naming the step: a channel that is not configured, Viber (not offered by MessageBird), a `from` this account does not own, a text over the channel\'s limit, `read` on sms or mms, image content on a step other than mms, an mms step without an https image URL or to a number outside the US and Canada.',
         security,
         headers: S.IdempotencyHeaders,
         body: S.DispatchRequest,

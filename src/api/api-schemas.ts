@@ -8,8 +8,8 @@ import { MAX_EXPIRY_SECONDS, MAX_STEPS, MIN_EXPIRY_SECONDS } from '../messaging/
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 const Link = Type.Object({ href: Type.String() })
 /** A dispatch step's channel, in the seeds' Dispatch shape. Viber is accepted here to be refused with its reason. */
-const StepChannelEnum = Type.Enum(['sms', 'whatsapp', 'messenger', 'viber_service_msg', 'viber_sevice_msg'], {
-  description: 'The channel of the step. messenger needs MESSAGEBIRD_MESSENGER_CHANNEL_ID and whatsapp MESSAGEBIRD_WHATSAPP_CHANNEL_ID, or the request is refused with 422. viber_service_msg (and the Dispatch spec\'s spelling viber_sevice_msg) is always refused with 422: MessageBird offers no Viber channel.'
+const StepChannelEnum = Type.Enum(['sms', 'whatsapp', 'messenger', 'mms', 'viber_service_msg', 'viber_sevice_msg'], {
+  description: 'The channel of the step. messenger needs MESSAGEBIRD_MESSENGER_CHANNEL_ID and whatsapp MESSAGEBIRD_WHATSAPP_CHANNEL_ID, or the request is refused with 422. mms (MessageBird\'s MMS API) reaches US and Canadian numbers only, and sends image content. viber_service_msg (and the Dispatch spec\'s spelling viber_sevice_msg) is always refused with 422: MessageBird offers no Viber channel.'
 })
 /** A stored message's channel: every channel the service knows, whether or not requests may name it. */
 const StoredChannelEnum = Type.Enum(['sms', 'whatsapp', 'messenger', 'mms'], { description: 'The channel the message travelled on.' })
@@ -37,22 +37,27 @@ export const IdempotencyHeaders = Type.Object({
 
 const Address = Type.Object({
   type: StepChannelEnum,
-  number: Type.Optional(Type.String({ maxLength: 32, description: 'sms and whatsapp: phone number in international format, with or without +, e.g. 447700900001.' })),
+  number: Type.Optional(Type.String({ maxLength: 32, description: 'sms, mms and whatsapp: phone number in international format, with or without +, e.g. 447700900001; mms: a US or Canadian number (+1).' })),
   id: Type.Optional(Type.String({ maxLength: 128, description: 'messenger: the customer\'s page-scoped id (PSID).' }))
 })
 
 const Step = Type.Object({
   from: Type.Optional(Type.Object({
     type: StepChannelEnum,
-    number: Type.Optional(Type.String({ maxLength: 32, description: 'sms: one of this account\'s senders (MESSAGEBIRD_ORIGINATORS), with or without +.' })),
+    number: Type.Optional(Type.String({ maxLength: 32, description: 'sms and mms: one of this account\'s senders (MESSAGEBIRD_ORIGINATORS), with or without +.' })),
     id: Type.Optional(Type.String({ maxLength: 128, description: 'whatsapp and messenger: the MessageBird channel id to send from; it must be the configured one.' }))
   }, { description: 'The sender of this step, which must be one this account owns (else 422 naming it). Without it the default sender is used: the first of MESSAGEBIRD_ORIGINATORS, or the channel\'s configured id. The sender is stored on the message, so a retry sends from it too.' })),
   to: Address,
   message: Type.Object({
     content: Type.Object({
-      type: Type.Enum(['text']),
-      text: Type.String({ minLength: 1, maxLength: 4096, description: 'The Dispatch limits per channel: at most 640 characters for messenger, 1000 for sms, 4096 for whatsapp (422 naming the step and the limit).' })
-    })
+      type: Type.Enum(['text', 'image'], { description: 'text on every channel; image on an mms step, which needs it (image content on any other step is refused with 422: it is sent as MMS).' }),
+      text: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'text content: the message, required. The Dispatch limits per channel: at most 640 characters for messenger, 1000 for sms, 4096 for whatsapp (422 naming the step and the limit). image content (mms): the optional text sent with the image, the same as image.caption, at most 2000 characters (MessageBird\'s MMS body limit).' })),
+      image: Type.Optional(Type.Object({
+        url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'The https URL of the image, at most 2048 characters, required (here or as the flat url); MessageBird fetches it and attaches it (MMS API mediaUrls).' })),
+        caption: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'Text sent with the image (the MMS body), at most 2000 characters.' }))
+      }, { description: 'image content (mms steps only), in the Messages/Dispatch shape: {"type": "image", "image": {"url": "https://…", "caption": "…"}}.' })),
+      url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'image content: the image URL written flat, the same as image.url (if both are given they must be equal).' }))
+    }, { description: 'What the step sends. A text: {"type": "text", "text": "…"}. An image, on an mms step only: {"type": "image", "image": {"url": "https://…", "caption": "optional text"}}.' })
   }),
   failover: Type.Optional(Type.Object({
     condition_status: Type.Enum(['delivered', 'read'], { description: 'What counts as success. sms can only wait for delivered (SMS delivery reports stop there); whatsapp and messenger also for read.' }),

@@ -15,22 +15,31 @@ export const CHANNELS: readonly Channel[] = ['sms', 'whatsapp', 'messenger']
 export { TEXT_LIMITS }
 
 /** What a dispatch step may name in `to.type`: Messenger is addressed by id, the others by number. */
-export const DISPATCH_CHANNELS: readonly Channel[] = ['sms', 'whatsapp', 'messenger']
+export const DISPATCH_CHANNELS: readonly Channel[] = ['sms', 'whatsapp', 'messenger', 'mms']
 /** Viber Service Messages in the seeds' shape, with the Dispatch spec's own misspelling of it. */
 export const VIBER_TYPES: readonly string[] = ['viber_service_msg', 'viber_sevice_msg']
 /**
  * The Dispatch spec's text limits per channel (Messenger 640, SMS 1,000, WhatsApp 4,096; Viber's
  * 1,000 never applies, Viber being refused), for dispatch steps. `POST /api/v1/messages` and the
- * inbox keep TEXT_LIMITS (1,600 for SMS, about ten parts).
+ * inbox keep TEXT_LIMITS (1,600 for SMS, about ten parts). The spec states none for MMS: an mms
+ * step's text is held to MessageBird's MMS API `body` limit, 2,000 characters (its MMS message
+ * object, developers.messagebird.com/api/mms-messaging), the same as TEXT_LIMITS.mms.
  */
-export const DISPATCH_TEXT_LIMITS: Partial<Record<Channel, number>> = { sms: 1000, whatsapp: 4096, messenger: 640 }
+export const DISPATCH_TEXT_LIMITS: Partial<Record<Channel, number>> = { sms: 1000, whatsapp: 4096, messenger: 640, mms: TEXT_LIMITS.mms }
 
 export interface MessageInput { to: string, channel: Channel, text: string, urgent: boolean, mediaUrl: string | null }
 
-/** POST /api/v1/messages also takes `mms`, with `media_url` (dispatch steps do not, yet). */
+/** POST /api/v1/messages also takes `mms`, with `media_url`; a dispatch step's image is its `message.content`. */
 const MESSAGE_CHANNELS: readonly Channel[] = [...CHANNELS, 'mms']
 const asMessageChannel = (v: unknown): Channel | undefined => MESSAGE_CHANNELS.find((c) => c === v)
 export const MAX_MEDIA_URL = 2048
+
+/** An MMS's media must be an https URL MessageBird can fetch: what is wrong with `url`, or null. */
+function mediaUrlProblem (url: string): string | null {
+  let ok = false
+  try { ok = new URL(url).protocol === 'https:' } catch {}
+  return ok && url.length <= MAX_MEDIA_URL ? null : `must be an https URL of at most ${MAX_MEDIA_URL} characters`
+}
 
 /** An MMS's media: an https URL MessageBird can fetch, to a US or Canadian number. */
 function mmsProblems (body: Raw, channel: Channel | undefined, to: string | null, problems: Problem[]): void {
@@ -42,9 +51,8 @@ function mmsProblems (body: Raw, channel: Channel | undefined, to: string | null
   if (typeof url !== 'string') {
     problems.push({ field: 'media_url', message: 'is required for channel "mms": the https URL of the image to send' })
   } else {
-    let ok = false
-    try { ok = new URL(url).protocol === 'https:' } catch {}
-    if (!ok || url.length > MAX_MEDIA_URL) problems.push({ field: 'media_url', message: `must be an https URL of at most ${MAX_MEDIA_URL} characters` })
+    const problem = mediaUrlProblem(url)
+    if (problem !== null) problems.push({ field: 'media_url', message: problem })
   }
   if (to !== null && !isNorthAmerican(to)) problems.push({ field: 'to', message: 'MMS reaches US and Canadian numbers only (+1): send this one as sms or whatsapp' })
 }
@@ -132,7 +140,8 @@ export function dispatchProblems (body: unknown, supports: Supports, senders: Se
       } else if (to.number === undefined) {
         problems.push({ field: `${at}.to.number`, message: `is required: ${channel} messages go to a phone number${to.id !== undefined ? ' (id is for Messenger)' : ''}` })
       } else {
-        phone(to.number, `${at}.to.number`, problems)
+        const number = phone(to.number, `${at}.to.number`, problems)
+        if (channel === 'mms' && number !== null && !isNorthAmerican(number)) problems.push({ field: `${at}.to.number`, message: 'MMS reaches US and Canadian numbers only (+1): send this step as sms or whatsapp' })
       }
       available(channel, supports, `${at}.to.type`, problems)
     }
@@ -145,12 +154,66 @@ export function dispatchProblems (body: unknown, supports: Supports, senders: Se
         if (!choice.ok) problems.push({ field: `${at}.from.${choice.field}`, message: choice.message })
       }
     }
-    text(content?.text, channel, `${at}.message.content.text`, problems, channel === undefined ? undefined : dispatchLimit(channel))
+    if (content !== undefined) contentProblems(content, channel, `${at}.message.content`, problems)
     const f = raw.failover
     const failover = isObject(f) ? { condition: f.condition_status, expirySeconds: f.expiry_time } : (f === undefined || f === null ? null : {})
     problems.push(...stepProblems({ channel, failover }, i, i === steps.length - 1))
   })
   return problems
+}
+
+/**
+ * A step's `message.content`, in the Messages/Dispatch shape: `text` on every channel, `image`
+ * ({url, caption}) on mms only, where the flat `url` and `text` are taken too (issue 12 words it
+ * "type image with url"). A value given twice must agree, so no spelling silently wins.
+ */
+function contentProblems (content: Raw, channel: Channel | undefined, at: string, problems: Problem[]): void {
+  const image = isObject(content.image) ? content.image : undefined
+  const limit = channel === undefined ? undefined : dispatchLimit(channel)
+  if (content.type !== 'image') {
+    if (channel === 'mms' && content.type === 'text') {
+      problems.push({ field: `${at}.type`, message: 'must be "image" on an mms step: an MMS carries an image (content.image.url, an https URL), with optional text (content.image.caption)' })
+      return
+    }
+    if (content.type === 'text') {
+      if (content.text === undefined) problems.push({ field: `${at}.text`, message: 'is required for text content' })
+      for (const key of ['image', 'url'] as const) {
+        if (content[key] !== undefined) problems.push({ field: `${at}.${key}`, message: 'is only for image content, which is sent as MMS: use to.type mms and content.type image' })
+      }
+    }
+    text(content.text, channel, `${at}.text`, problems, limit)
+    return
+  }
+  if (channel === undefined) return
+  if (channel !== 'mms') {
+    problems.push({ field: `${at}.type`, message: `image content is sent as MMS: use to.type mms (US and Canadian numbers only), or send ${channel} a text` })
+    return
+  }
+  const imageUrl = image?.url
+  const caption = image?.caption
+  if (imageUrl === undefined && content.url === undefined) {
+    problems.push({ field: `${at}.image.url`, message: 'is required on an mms step: the https URL of the image to send' })
+  }
+  for (const [field, url] of [[`${at}.image.url`, imageUrl], [`${at}.url`, content.url]] as const) {
+    const problem = typeof url === 'string' ? mediaUrlProblem(url) : null
+    if (problem !== null) problems.push({ field, message: problem })
+  }
+  if (typeof imageUrl === 'string' && typeof content.url === 'string' && imageUrl !== content.url) {
+    problems.push({ field: `${at}.url`, message: 'differs from content.image.url: give the image\'s URL once, as content.image.url (or content.url)' })
+  }
+  text(caption, channel, `${at}.image.caption`, problems, limit)
+  text(content.text, channel, `${at}.text`, problems, limit)
+  if (typeof caption === 'string' && typeof content.text === 'string' && caption.trim() !== content.text.trim()) {
+    problems.push({ field: `${at}.text`, message: 'differs from content.image.caption: give the text sent with the image once, as content.image.caption (or content.text)' })
+  }
+}
+
+/** A valid mms step's image and its text (caption), from either spelling contentProblems accepts. */
+function stepContent (content: Raw): { body: string, mediaUrl: string | null } {
+  if (content.type !== 'image') return { body: (content.text as string).trim(), mediaUrl: null }
+  const image: Raw = isObject(content.image) ? content.image : {}
+  const caption = (image.caption ?? content.text) as string | undefined
+  return { body: caption?.trim() ?? '', mediaUrl: (image.url ?? content.url) as string }
 }
 
 /** A valid dispatch request (dispatchProblems found nothing) as the failover engine's steps, each with its chosen sender. */
@@ -166,7 +229,7 @@ export function toSteps (body: Raw, senders: SenderDirectory): StepSpec[] {
       channel,
       to: recipient(channel, (channel === 'messenger' ? to.id : to.number) as string),
       from: sender.ok ? sender.sender : null,
-      body: (content.text as string).trim(),
+      ...stepContent(content),
       failover: f === undefined || f === null ? null : { condition: f.condition_status as Condition, expirySeconds: f.expiry_time as number }
     }
   })
@@ -192,7 +255,7 @@ export function schemaProblems (errors: FastifySchemaValidationError[] | undefin
       }
       case 'enum': {
         const allowed = (p.allowedValues ?? []) as unknown[]
-        const what = base.endsWith('content.type') ? 'only text messages are supported: ' : base.endsWith('.type') || base === 'channel' ? 'unknown channel: ' : ''
+        const what = base.endsWith('content.type') ? 'unknown content type (text on every channel, image on an mms step): ' : base.endsWith('.type') || base === 'channel' ? 'unknown channel: ' : ''
         problems.push({ field: base || context, message: `${what}must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}` })
         continue
       }

@@ -75,7 +75,9 @@ t.test('422 names every bad field of a dispatch workflow', async (t) => {
   await check({ template: 'failover', workflow: [{ ...step(0), to: { type: 'sms', number: '0612' } }, step(1)] }, { 'workflow[0].to.number': /not a valid phone number/ })
   await check({ template: 'failover', workflow: [step(0), { ...step(1), to: { type: 'whatsapp', id: 'abc' } }] }, { 'workflow[1].to.number': /is required: whatsapp messages go to a phone number \(id is for Messenger\)/, 'workflow[1].from.type': /same as to.type \("whatsapp"\)/ })
   await check({ template: 'failover', workflow: [step(0), { ...step(1), from: { type: 'whatsapp', number: '1' } }] }, { 'workflow[1].from.type': /same as to.type/ })
-  await check({ template: 'failover', workflow: [step(0), { ...step(1), message: { content: { type: 'image', url: 'x' } } }] }, { 'workflow[1].message.content.type': /only text messages/, 'workflow[1].message.content.text': /is required/ })
+  await check({ template: 'failover', workflow: [step(0), { ...step(1), message: { content: { type: 'image', url: 'x' } } }] }, { 'workflow[1].message.content.type': /^image content is sent as MMS: use to.type mms/ })
+  await check({ template: 'failover', workflow: [step(0), { ...step(1), message: { content: { type: 'text' } } }] }, { 'workflow[1].message.content.text': /is required for text content/ })
+  await check({ template: 'failover', workflow: [step(0), { ...step(1), message: { content: { type: 'audio', text: 'x' } } }] }, { 'workflow[1].message.content.type': /^unknown content type \(text on every channel, image on an mms step\): must be one of "text", "image"$/ })
   await check({ template: 'failover', workflow: Array.from({ length: 11 }, () => step(0)) }, { workflow: /at most 10 steps/ })
   // Several at once, from the schema and from the rules, in one answer.
   await check({
@@ -184,5 +186,9 @@ t.test('the OpenAPI description documents every endpoint, the key, the errors an
   t.ok(final.properties.usage && final.properties._links.properties.messages, 'with the summed usage and each message')
   t.match(doc.webhooks['dispatch.status'].post.parameters.map((p: { name: string }) => p.name), ['textdesk-signature', 'textdesk-timestamp', 'textdesk-delivery-id', 'textdesk-event'])
   const to = doc.paths['/api/v1/dispatch'].post.requestBody.content['application/json'].schema.properties.workflow.items.properties.to
-  t.same(to.properties.type.enum, ['sms', 'whatsapp', 'messenger', 'viber_service_msg', 'viber_sevice_msg'])
+  t.same(to.properties.type.enum, ['sms', 'whatsapp', 'messenger', 'mms', 'viber_service_msg', 'viber_sevice_msg'])
+  const content = doc.paths['/api/v1/dispatch'].post.requestBody.content['application/json'].schema.properties.workflow.items.properties.message.properties.content
+  t.same(content.properties.type.enum, ['text', 'image'], 'content is text or image')
+  t.match(content.properties.image.properties, { url: { maxLength: 2048 }, caption: { type: 'string' } }, 'the image form: url and caption')
+  t.match(content.description, /"type": "image", "image": \{"url"/)
 })
