@@ -67,9 +67,8 @@ export class MessageBirdChannel implements ChannelAdapter {
    * `reference` like SMS, and its status reports come the same way (GET with id, reference, status).
    */
   private async sendMms (req: OutboundRequest): Promise<SendOutcome> {
-    if (!isNorthAmerican(req.to)) {
-      return { ok: false, failure: 'permanent', reason: `MMS reaches US and Canadian numbers only (+1); ${req.to} is not one`, code: 'MMS_NOT_OFFERED' }
-    }
+    const outside = mmsOutsideNorthAmerica(req.to)
+    if (outside !== null) return outside
     const originator = req.from ?? this.opts.originator
     if (!(this.opts.originators ?? [this.opts.originator]).includes(originator)) return notOwned(`the sender ${originator} is no longer one of MESSAGEBIRD_ORIGINATORS`)
     const params: Record<string, unknown> = {
@@ -156,6 +155,12 @@ function content (req: OutboundRequest): { type: 'text' | 'hsm', content: Record
       }
     }
   }
+}
+
+/** MessageBird's refusal of an MMS to a number outside the US and Canada; null when the number is one. */
+export function mmsOutsideNorthAmerica (to: string): SendOutcome | null {
+  if (isNorthAmerican(to)) return null
+  return { ok: false, failure: 'permanent', reason: `MMS reaches US and Canadian numbers only (+1); ${to} is not one`, code: 'MMS_NOT_OFFERED' }
 }
 
 /** MessageBird's MMS API sends within the US and Canada only (not the rest of +1: Jamaica, Puerto Rico …). */

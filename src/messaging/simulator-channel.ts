@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import type { Channel } from '../db/schema.js'
 import type { ChannelAdapter, OutboundRequest, SendOutcome, StatusReport } from './channel.js'
+import { mmsOutsideNorthAmerica } from './messagebird-channel.js'
 
 export type SimulatedMode = 'normal' | 'unreachable' | 'failing' | 'off'
 
@@ -10,7 +11,8 @@ export type SimulatedMode = 'normal' | 'unreachable' | 'failing' | 'off'
  * its status through the same entry point as a MessageBird delivery report. A number can be made
  * `unreachable` (stays `sent`, never delivered) or `failing` (rejected at once) to exercise failover,
  * or switched `off`: its messages stay `sent` until it is switched back to `normal`, and are then
- * delivered, as a network delivers to a phone that comes back on.
+ * delivered, as a network delivers to a phone that comes back on. MMS is delivered like SMS (it
+ * has no read report), and refused outside the US and Canada as MessageBird's MMS API refuses it.
  */
 export class SimulatorChannel implements ChannelAdapter {
   readonly provider = 'simulator'
@@ -35,7 +37,7 @@ export class SimulatorChannel implements ChannelAdapter {
   }
 
   supports (channel: Channel): boolean {
-    return channel === 'sms' || channel === 'whatsapp' || channel === 'messenger'
+    return channel === 'sms' || channel === 'whatsapp' || channel === 'messenger' || channel === 'mms'
   }
 
   /**
@@ -71,6 +73,11 @@ export class SimulatorChannel implements ChannelAdapter {
     // more than 24 h after the customer's last message is refused (its error 470); a template is not.
     if (req.channel === 'whatsapp' && req.template == null && this.windowOpen !== null && !await this.windowOpen(req.to)) {
       return { ok: false, failure: 'permanent', reason: 'Simulated WhatsApp: more than 24 hours since the customer last wrote, free text is refused (error 470)', code: '470' }
+    }
+    // MessageBird's MMS API reaches US and Canadian numbers only: refused here as it refuses it.
+    if (req.channel === 'mms') {
+      const outside = mmsOutsideNorthAmerica(req.to)
+      if (outside !== null) return outside
     }
     const providerMessageId = 'sim-' + randomUUID()
     if (mode === 'normal') this.reportDelivery(req, providerMessageId)
