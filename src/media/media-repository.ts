@@ -47,3 +47,10 @@ export async function listTicketMedia (db: Executor, ticketId: number): Promise<
 export async function listMessageMedia (db: Executor, messageId: string): Promise<StoredMedia[]> {
   return await db.selectFrom('message_media').select(columns).where('message_id', '=', messageId).orderBy('position').execute()
 }
+
+/** The media of the given messages (the simulator's phone shows a page of them). */
+export async function listMediaOfMessages (db: Executor, messageIds: readonly string[]): Promise<StoredMedia[]> {
+  if (messageIds.length === 0) return []
+  return await db.selectFrom('message_media').select(columns).where('message_id', 'in', messageIds)
+    .orderBy('message_id').orderBy('position').execute()
+}

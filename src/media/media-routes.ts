@@ -3,6 +3,7 @@ import type { Db } from '../db/database.js'
 import { notFound, UserError } from '../errors.js'
 import { fetchMedia, MediaFetchError, type MediaFetchOptions } from './media-fetch.js'
 import { findMedia } from './media-repository.js'
+import { isSampleUrl, readSample, sampleOf } from './simulator-samples.js'
 
 // Shown in the agent's browser as they are. SVG is not here: it can carry script.
 const INLINE = /^(image\/(jpeg|png|gif|webp|bmp)|audio\/[a-z0-9.+-]+|video\/[a-z0-9.+-]+|application\/pdf)$/
@@ -35,6 +36,13 @@ export async function mediaRoutes (app: FastifyInstance, deps: { db: Db, fetch: 
   }, async (req, reply) => {
     const media = await findMedia(deps.db, req.params.id)
     if (media === undefined) throw notFound('This media')
+    // The simulator's own pictures (simulator-samples.ts): answered from the bundled files by the
+    // fixed list, with the same headers as fetched media; any other `simulator:` name is not ours.
+    if (isSampleUrl(media.url)) {
+      const sample = sampleOf(media.url)
+      if (sample === undefined) throw notFound('This media')
+      return await reply.headers(mediaHeaders(media.id, sample.contentType)).send(await readSample(sample))
+    }
     try {
       const fetched = await fetchMedia(media.url, deps.fetch)
       return await reply.headers(mediaHeaders(media.id, fetched.contentType ?? media.content_type)).send(fetched.body)
