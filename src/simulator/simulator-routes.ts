@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { errorBody } from '../errors.js'
 import { renderFragment, renderPage } from '../inbox/render.js'
+import { SAMPLE_PICTURES, sampleNamed, sampleUrl } from '../media/simulator-samples.js'
+import { isNorthAmerican } from '../messaging/messagebird-channel.js'
 import type { SimulatedMode, SimulatorChannel } from '../messaging/simulator-channel.js'
 import { InvalidPhoneNumber, toE164 } from '../tickets/phone.js'
 import type { TicketService } from '../tickets/ticket-service.js'
@@ -25,7 +27,7 @@ const numberQuery = {
 } as const
 const sendBody = {
   type: 'object',
-  properties: { number: { type: 'string', maxLength: 64 }, text: { type: 'string' }, show: { type: 'string', maxLength: 8 }, channel: { type: 'string', maxLength: 16 } }
+  properties: { number: { type: 'string', maxLength: 64 }, text: { type: 'string' }, show: { type: 'string', maxLength: 8 }, channel: { type: 'string', maxLength: 16 }, picture: { type: 'string', maxLength: 64 } }
 } as const
 const modeBody = {
   type: 'object',
@@ -91,6 +93,7 @@ export async function simulatorRoutes (app: FastifyInstance, deps: SimulatorDeps
       typedNumber: number,
       fragmentUrl: `/simulator/conversation?number=${encodeURIComponent(number)}&show=${show}`,
       maxText: MAX_TEXT,
+      pictures: SAMPLE_PICTURES.map((p) => ({ ...p, selected: p.name === extra.picture })),
       ...extra
     })
   }
@@ -130,21 +133,50 @@ export async function simulatorRoutes (app: FastifyInstance, deps: SimulatorDeps
     return await renderFragment(reply, 'partials/phone-messages', await phoneData(number, shownCount(req.query.show)))
   })
 
-  app.post<{ Body: { number?: string, text?: string, show?: string, channel?: string } }>('/simulator/messages', { schema: { body: sendBody } }, async (req, reply) => {
+  app.post<{ Body: { number?: string, text?: string, show?: string, channel?: string, picture?: string } }>('/simulator/messages', { schema: { body: sendBody } }, async (req, reply) => {
     const number = postedNumber(req.body?.number)
     const text = req.body?.text ?? ''
     const show = shownCount(req.body?.show)
+    // A picture makes it an MMS, the simulated counterpart of MessageBird's inbound MMS webhook.
+    const pictureName = req.body?.picture ?? ''
+    const keep = { draft: text, picture: pictureName }
     if (number === null) {
       reply.code(400)
-      return await render(reply, DEFAULT_NUMBER, PAGE_SIZE, { error: 'This phone has no valid number; switch to one first. Nothing was sent.', draft: text })
+      return await render(reply, DEFAULT_NUMBER, PAGE_SIZE, { error: 'This phone has no valid number; switch to one first. Nothing was sent.', ...keep })
     }
-    if (text.trim() === '') {
+    const picture = pictureName === '' ? null : sampleNamed(pictureName)
+    if (picture === undefined) {
+      reply.code(422)
+      return await render(reply, number, show, { error: 'Pick one of the listed pictures, or none. Nothing was sent.', draft: text })
+    }
+    if (text.trim() === '' && picture === null) {
       reply.code(422)
       return await render(reply, number, show, { error: 'Type a message before sending.' })
     }
     if (text.length > MAX_TEXT) {
       reply.code(422)
-      return await render(reply, number, show, { error: `This text is ${text.length} characters long; a phone sends at most ${MAX_TEXT} in one message. Nothing was sent.`, draft: text })
+      return await render(reply, number, show, { error: `This text is ${text.length} characters long; a phone sends at most ${MAX_TEXT} in one message. Nothing was sent.`, ...keep })
+    }
+    if (picture !== null) {
+      if (req.body?.channel === 'whatsapp') {
+        reply.code(422)
+        return await render(reply, number, show, { error: 'This phone sends pictures by MMS only: press Send, or choose "No picture" to send by WhatsApp. Nothing was sent.', ...keep })
+      }
+      if (!isNorthAmerican(number)) {
+        reply.code(422)
+        return await render(reply, number, show, { error: `MMS works between US and Canadian numbers only (+1), as with MessageBird; ${number} is not one. Switch this phone to a number such as +12025550123, or choose "No picture". Nothing was sent.`, ...keep })
+      }
+      await tickets.receiveInbound({
+        provider: 'simulator',
+        providerMessageId: randomUUID(),
+        from: number,
+        to: null,
+        // The text line of a picture without words, as an inbound MMS webhook stores it.
+        text: text.trim() === '' ? '[image]' : text,
+        channel: 'mms',
+        media: [{ kind: 'image', url: sampleUrl(picture), caption: null, contentType: picture.contentType }]
+      })
+      return await reply.redirect(phoneUrl(number, show), 303)
     }
     // "Send by WhatsApp" on the phone: the same text as a WhatsApp message, which opens the 24-hour window.
     const channel = req.body?.channel === 'whatsapp' ? 'whatsapp' : 'sms'

@@ -1,4 +1,4 @@
-import { insertMedia, listTicketMedia, type MediaItem } from '../media/media-repository.js'
+import { insertMedia, listMediaOfMessages, listTicketMedia, type MediaItem } from '../media/media-repository.js'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
@@ -748,7 +748,12 @@ export class TicketService {
 
   async conversationWith (address: string, limit = 50) {
     const rows = await messageRepo.listMessagesForAddress(this.deps.db, address, limit)
-    return rows.reverse().map((m) => ({ ...m, statusLabel: statusLabel(m.status) }))
+    const media = await listMediaOfMessages(this.deps.db, rows.filter((m) => m.channel === 'mms').map((m) => m.id))
+    return rows.reverse().map((m) => ({
+      ...m,
+      statusLabel: statusLabel(m.status),
+      media: media.filter((x) => x.message_id === m.id).map((x) => ({ id: x.id, kind: x.kind, isImage: x.kind === 'image' }))
+    }))
   }
 }
 
