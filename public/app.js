@@ -593,6 +593,7 @@
     const windowNote = document.getElementById('whatsapp-window')
     const smsInstead = document.getElementById('send-as-sms')
     const channelNote = document.getElementById('reply-channel')
+    const imageBox = document.getElementById('reply-image')
     function chosen () {
       const o = toField === null ? null : toField.tagName === 'SELECT' ? toField.selectedOptions[0] : toField
       if (!o) return { channel: 'sms', limit: smsMax, label: 'SMS', window: null, open: true }
@@ -617,6 +618,13 @@
         windowNote.classList.toggle('closed', c.window !== null && !c.open)
       }
       if (smsInstead) smsInstead.hidden = c.window === null || c.open
+      // "Attach an image (MMS)" only where an MMS can go (a US or Canadian phone number); the
+      // hidden field is disabled so that it is not posted with a reply to another address.
+      if (imageBox && toField) {
+        const mms = (toField.tagName === 'SELECT' ? toField.selectedOptions[0] : toField).getAttribute('data-mms') === '1'
+        imageBox.hidden = !mms
+        imageBox.querySelector('input').disabled = !mms
+      }
       const label = form.querySelector('label[for=reply-body]')
       const o = toField && toField.tagName === 'SELECT' ? toField.selectedOptions[0] : null
       if (label && o) label.textContent = 'Reply by ' + o.getAttribute('data-channel-label') + ' to ' + o.getAttribute('data-address')
@@ -708,6 +716,8 @@
       const parts = smsParts(area.value).parts
       const submitter = e.submitter || null
       if (chosen().channel !== 'sms' && !(submitter && submitter.name === 'send_as_sms')) return
+      // With an image it goes as one MMS: no SMS parts to confirm.
+      if (imageBox && !imageBox.hidden && imageBox.querySelector('input').value.trim() !== '') return
       const confirmed = (submitter && submitter.name === 'confirm_parts') || form.querySelector('input[name=confirm_parts][value="1"]') !== null
       if (parts > askAbove && !confirmed) {
         e.preventDefault()

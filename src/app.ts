@@ -181,7 +181,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const outbound = new OutboundQueue(ticketPort, status)
   const failover = new FailoverService({ db, clock, status, outbound, tickets: ticketPort, log: log.child({ module: 'failover' }) })
   const quietHours = new QuietHours(config.quietHours.window, config.quietHours.timezone)
-  const tickets = new TicketService({ db, clock, config, failover, outbound, events, quietHours, log: log.child({ module: 'tickets' }) })
+  const tickets = new TicketService({ db, clock, config, failover, outbound, events, quietHours, log: log.child({ module: 'tickets' }), supports: (c) => channel.supports(c) })
   const worker = new OutboxWorker({ db, channel: metrics.timeSends(channel), status, tickets: ticketPort, clock, config, quietHours, log: log.child({ module: 'outbox' }) })
   const scheduled = new ScheduledReplies({ db, clock, outbound, status, quietHours, changed: async (ticketId) => { await events.publish({ ticketId, change: 'message' }); worker.wake() } })
   tickets.onOutboxWork(() => worker.wake())
@@ -203,7 +203,7 @@ export async function buildApp (deps: AppDeps): Promise<FastifyInstance> {
   const webhookReplay = new WebhookReplayGuard({ db, clock })
   const canned = new CannedReplyService({ db, clock })
   const templates = new TemplateService({ db, clock })
-  const composer = new WhatsAppComposer({ db, clock, outbound, events, templates })
+  const composer = new WhatsAppComposer({ db, clock, outbound, events, templates, mmsOffered: channel.supports('mms') })
   composer.onOutboxWork(() => worker.wake())
   // The simulated provider refuses free text once a phone's WhatsApp window has closed, as WhatsApp
   // does. A number that never wrote on WhatsApp is let through, so failover to an added WhatsApp

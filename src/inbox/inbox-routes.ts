@@ -75,7 +75,8 @@ const str = { type: 'string', maxLength: 20_000 } as const
 const short = { type: 'string', maxLength: 2048 } as const
 const replyBody = {
   type: 'object',
-  properties: { body: str, failover: short, seen: short, confirm_collision: short, confirm_parts: short, to: short, send_as_sms: short, return_to: short, _csrf: short }
+  // media_url is checked by the reply itself (an over-long one is a 422 on the page, not a 400).
+  properties: { body: str, failover: short, seen: short, confirm_collision: short, confirm_parts: short, to: short, send_as_sms: short, media_url: str, return_to: short, _csrf: short }
 } as const
 const formBody = {
   type: 'object',
@@ -100,7 +101,7 @@ const addressParams = {
   properties: { id: { type: 'string', maxLength: 200 }, addressId: { type: 'integer', minimum: 1 } }
 } as const
 
-interface Form { body?: string, assignee?: string, status?: string, undo?: string, available?: string, return_to?: string, failover?: string, seen?: string, confirm_collision?: string, confirm_parts?: string, to?: string, send_as_sms?: string }
+interface Form { body?: string, assignee?: string, status?: string, undo?: string, available?: string, return_to?: string, failover?: string, seen?: string, confirm_collision?: string, confirm_parts?: string, to?: string, send_as_sms?: string, media_url?: string }
 type TicketReq = FastifyRequest<{ Params: { id: string }, Querystring: { view?: string, canned?: string, merged?: string }, Body: Form }>
 
 /** What the ticket page shows besides the ticket: an error with the agent's text kept, and what to confirm. */
@@ -122,6 +123,8 @@ interface PageState {
   templateError?: string
   /** The address the agent had chosen in "Send to", kept when a reply is refused. */
   to?: string
+  /** The image URL the agent attached, kept when a reply is refused. */
+  mediaUrl?: string
 }
 
 /** The search box and its filters as the agent left them. */
@@ -369,8 +372,9 @@ export async function inboxRoutes (app: FastifyInstance, deps: InboxDeps): Promi
       confirmCollision: b.confirm_collision === '1',
       confirmParts: b.confirm_parts === '1',
       to: b.to,
-      asSms: b.send_as_sms === '1'
-    }), (err) => ({ error: err.message, replyDraft: b.body ?? '', collision: err instanceof ReplyCollision, confirmParts: err instanceof PartsToConfirm, to: b.to }))
+      asSms: b.send_as_sms === '1',
+      mediaUrl: b.media_url
+    }), (err) => ({ error: err.message, replyDraft: b.body ?? '', collision: err instanceof ReplyCollision, confirmParts: err instanceof PartsToConfirm, to: b.to, mediaUrl: b.media_url }))
   })
   app.post<{ Params: { id: string }, Querystring: { view?: string }, Body: Form }>('/tickets/:id/notes', post, async (req, reply) => {
     const agent = agentOf(req)

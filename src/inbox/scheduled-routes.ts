@@ -5,7 +5,7 @@ import type { ScheduledReplies } from '../tickets/scheduled-replies.js'
 import { ticketIdOf } from './inbox-routes.js'
 
 /** What the ticket page shows again after a refused form: the reason, the agent's text and time. */
-export interface ScheduleState { error: string, replyDraft?: string, sendAtDraft?: string, scheduleParts?: boolean }
+export interface ScheduleState { error: string, replyDraft?: string, sendAtDraft?: string, scheduleParts?: boolean, mediaUrl?: string }
 
 export interface ScheduledRoutesDeps {
   scheduled: ScheduledReplies
@@ -25,7 +25,7 @@ const messageParams = {
   properties: { id: { type: 'string', maxLength: 200 }, messageId: { type: 'string', maxLength: 64 } }
 } as const
 
-interface ScheduleForm { body?: string, send_at?: string, zone?: string, failover?: string, confirm_parts?: string }
+interface ScheduleForm { body?: string, send_at?: string, zone?: string, failover?: string, confirm_parts?: string, media_url?: unknown }
 
 /**
  * "Send later" from the composer (its second button posts the same form here), and a scheduled
@@ -50,10 +50,11 @@ export async function scheduledRoutes (app: FastifyInstance, deps: ScheduledRout
     const b = req.body ?? {}
     try {
       if ((b.failover ?? '') !== '') throw new UserError(422, 'Send later sends to the customer\'s phone by SMS; failover is not offered for scheduled replies. Untick "Send with failover" to schedule it.', 'VALIDATION_FAILED')
+      if (typeof b.media_url === 'string' && b.media_url.trim() !== '') throw new UserError(422, 'Send later sends text only; an image (MMS) goes out with "Send reply" now. Remove the image to schedule the text.', 'VALIDATION_FAILED')
       const done = await scheduled.schedule(id, agent.id, { body: b.body ?? '', sendAt: b.send_at ?? '', zone: b.zone ?? 'their', confirmParts: b.confirm_parts === '1' })
       return await reply.redirect(`/tickets/${id}#m-${done.messageId}`, 303)
     } catch (err) {
-      return await refused(req, reply, err, { replyDraft: b.body ?? '', sendAtDraft: b.send_at ?? '' })
+      return await refused(req, reply, err, { replyDraft: b.body ?? '', sendAtDraft: b.send_at ?? '', ...(typeof b.media_url === 'string' ? { mediaUrl: b.media_url } : {}) })
     }
   })
 

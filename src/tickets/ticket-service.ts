@@ -24,6 +24,7 @@ import { contactAddresses, failoverSteps, setAsideAddresses } from './contact-se
 import { findConversation, findOrOpenTicket, ticketRef, type Conversation } from './conversations.js'
 import { parseTicketRef } from './ticket-refs.js'
 import { replyTarget } from './reply-target.js'
+import { mmsTarget, replyImage } from './reply-image.js'
 import { detectKeyword, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION, type Keyword } from './keywords.js'
 import { customerMessage } from './inbound-message.js'
 import { InvalidPhoneNumber, maskPhone, toE164, typedNumberToE164 } from './phone.js'
@@ -110,6 +111,8 @@ export class TicketService {
     failover?: FailoverService
     /** Send later: what a scheduled reply's bubble and the composer say about times and quiet hours. */
     quietHours?: QuietHours
+    /** Whether the channel adapter sends this channel (a reply with an image needs `mms`). */
+    supports?: (channel: Channel) => boolean
   }) {
     this.autoReplies = new AutoReplies(deps.config)
     this.csat = new Csat({ config: deps.config, outbound: deps.outbound, autoReplies: this.autoReplies })
@@ -318,12 +321,15 @@ export class TicketService {
    * `seen` is the newest timeline item the agent had on screen: a colleague's reply written after
    * it refuses the send (409) unless `confirmCollision`. More than MAX_PARTS_WITHOUT_CONFIRM SMS
    * parts refuse it (422) unless `confirmParts`. Text over the limit is refused, never cut.
+   * `mediaUrl` (the composer's image) makes it an MMS to the same phone number, text optional,
+   * its media row stored in the same transaction (reply-image.ts says what is refused).
    */
-  async reply (ticketId: number, body: string, agentId: number | null, opts: { failover?: boolean, seen?: string, confirmCollision?: boolean, confirmParts?: boolean, to?: string, asSms?: boolean } = {}): Promise<{ messageId: string, status: MessageStatus, dispatchId?: string }> {
+  async reply (ticketId: number, body: string, agentId: number | null, opts: { failover?: boolean, seen?: string, confirmCollision?: boolean, confirmParts?: boolean, to?: string, asSms?: boolean, mediaUrl?: string } = {}): Promise<{ messageId: string, status: MessageStatus, dispatchId?: string }> {
     const text = normaliseLineBreaks(body).trim()
     // "Send as SMS instead": the customer's own number by SMS, whatever "Send to" says.
     const to = opts.asSms === true ? undefined : opts.to
-    if (text === '') throw invalid('The reply is empty. Write a message before sending.', [{ field: 'body', message: 'must not be empty' }])
+    const image = replyImage(opts.mediaUrl, opts)
+    if (text === '' && image === null) throw invalid('The reply is empty. Write a message before sending.', [{ field: 'body', message: 'must not be empty' }])
     // `to`: the composer's "Send to" (whatsapp-window.ts), checked against the contact's addresses below.
     const picked = to === undefined || to === '' ? null : parseTarget(to)
     const fits = (channel: Channel): void => {
@@ -335,7 +341,7 @@ export class TicketService {
     // The channel is known before the transaction when the agent chose it (or SMS, or failover,
     // which starts on their number); otherwise it is where the customer last wrote from, below.
     const channelKnown = picked !== null || opts.asSms === true || opts.failover === true
-    if (channelKnown) fits(picked?.channel ?? 'sms')
+    if (channelKnown) fits(image !== null ? 'mms' : picked?.channel ?? 'sms')
     const result = await this.deps.db.transaction().execute(async (trx) => {
       const ticket = await repo.findTicket(trx, ticketId)
       if (ticket === undefined) throw notFound(`Ticket ${ticketRef(ticketId)}`)
@@ -363,12 +369,13 @@ export class TicketService {
       // "Send as SMS instead" goes to the customer's number; a "Send to" choice is checked against
       // their addresses; otherwise the reply follows the channel the customer last wrote from.
       if (opts.asSms === true && isMessengerAddress(ticket.phone)) throw invalid('This customer has no phone number, only Messenger: there is nothing to send an SMS to.', [{ field: 'send_as_sms', message: 'the customer has no phone number' }])
-      const target = opts.asSms === true
+      const chosen = opts.asSms === true
         ? { channel: 'sms' as const, address: ticket.phone }
         : to === undefined || to === '' ? await replyTarget(trx, ticket) : await chooseTarget(trx, ticket.contact_id, to)
+      const target = image === null ? chosen : mmsTarget(chosen, this.deps.supports?.('mms') === true)
       if (!channelKnown) fits(target.channel)
       if (ticket.opted_out_at === null) await assertWindowOpen(trx, ticket.contact_id, target, new Date(now))
-      return await this.deps.outbound.queue(trx, {
+      const queued = await this.deps.outbound.queue(trx, {
         ticketId,
         kind: 'reply',
         channel: target.channel,
@@ -377,6 +384,8 @@ export class TicketService {
         agentId,
         blockedReason: optOutBlock(ticket.opted_out_at)
       }, now)
+      if (image !== null) await insertMedia(trx, queued.messageId, [{ kind: 'image', url: image, caption: null, contentType: null }], now)
+      return queued
     })
     await this.deps.events.publish({ ticketId, change: 'message' })
     this.wakeOutbox()

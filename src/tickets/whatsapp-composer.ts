@@ -11,6 +11,7 @@ import { ticketRef } from './conversations.js'
 import * as repo from './ticket-repository.js'
 import { chooseTarget, describeWindow, replyTargets, whatsappWindows, windowOf, type ReplyTarget } from './whatsapp-window.js'
 import { lastInboundOnTicket } from './window-repository.js'
+import { mmsReachable } from './reply-image.js'
 
 export interface TemplateSend { templateId: string, params: string[], to?: string }
 
@@ -22,7 +23,7 @@ export interface TemplateSend { templateId: string, params: string[], to?: strin
 export class WhatsAppComposer {
   private wakeOutbox: () => void = () => {}
 
-  constructor (private readonly deps: { db: Db, clock: Clock, outbound: OutboundQueue, events: EventBus, templates: TemplateService }) {}
+  constructor (private readonly deps: { db: Db, clock: Clock, outbound: OutboundQueue, events: EventBus, templates: TemplateService, mmsOffered?: boolean }) {}
 
   onOutboxWork (fn: () => void): void {
     this.wakeOutbox = fn
@@ -54,6 +55,8 @@ export class WhatsAppComposer {
         limit: TEXT_LIMITS[t.channel],
         selected: i === chosen,
         windowOpen: w === null ? null : w.open,
+        // "Attach an image (MMS)" is offered for this address (reply-image.ts).
+        mms: this.deps.mmsOffered === true && mmsReachable(t.channel, t.address),
         windowText: w === null ? null : describeWindow(w, now),
         closesAt: w?.closesAt ?? null
       }
@@ -65,6 +68,7 @@ export class WhatsAppComposer {
       options,
       selected,
       several: options.length > 1,
+      mms: options.some((o) => o.mms),
       // Offered while the chosen address is WhatsApp with its window closed.
       closed: selected?.windowOpen === false,
       smsInstead: sms === undefined ? null : `sms:${sms.address}`,
