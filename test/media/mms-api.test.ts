@@ -49,11 +49,3 @@ t.test('MMS requests that cannot be sent are a 422 that says why, and store noth
   t.equal((await db.selectFrom('messages').select('id').execute()).length, 0)
   t.equal((await db.selectFrom('message_media').select('id').execute()).length, 0)
 })
-
-t.test('the simulator channel does not offer MMS: a 422 names the channel', async (t) => {
-  const { app, services } = await buildTestApp(t)
-  const api = await apiClient(app, services)
-  const res = await api.post('/api/v1/messages', { to: '+12025550123', channel: 'mms', text: 'hi', media_url: IMAGE })
-  t.equal(res.statusCode, 422)
-  t.match(res.body, /mms is not configured on this server/)
-})
