@@ -1,4 +1,4 @@
-import { insertMedia, listMediaOfMessages, listTicketMedia, type MediaItem } from '../media/media-repository.js'
+import { insertMedia, listMediaOfMessages, listMessageMedia, listTicketMedia, type MediaItem } from '../media/media-repository.js'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
@@ -414,7 +414,9 @@ export class TicketService {
       if (ticket.status === 'closed') throw conflict(`Ticket ${ticketRef(ticketId)} is closed; reopen it to retry a message.`)
       const target = to === undefined || to === '' ? { channel: original.channel, address: original.to_address } : parseAddressChoice(to)
       const addresses = await contactAddresses(trx, ticket.contact_id)
-      if (target === null || !addresses.some((a) => a.channel === target.channel && a.address === target.address)) {
+      // An MMS goes to the customer's phone number, which their addresses list under SMS.
+      const listedAs = (channel: Channel): Channel => channel === 'mms' ? 'sms' : channel
+      if (target === null || !addresses.some((a) => a.channel === listedAs(target.channel) && a.address === target.address)) {
         throw invalid(`${target === null ? `"${(to ?? '').slice(0, 40)}"` : target.address} is not one of this customer's addresses; choose one from the list. Nothing was sent.`, [{ field: 'to', message: 'must be one of the contact\'s addresses' }])
       }
       if (ticket.opted_out_at !== null) throw invalid('This customer texted STOP: nothing is sent to them until they text START. Nothing was sent.', [{ field: 'to', message: 'the customer opted out' }])
@@ -422,7 +424,13 @@ export class TicketService {
       // A retry on the same channel goes out from the sender the original chose (a dispatch step's
       // `from`), unless that sender is why it failed (it is no longer configured).
       const from = target.channel === original.channel && original.error_code !== 'SENDER_NOT_CONFIGURED' ? original.from_address : null
+      // A retried MMS sends its image again; another channel would silently drop it.
+      const media = original.channel === 'mms' ? await listMessageMedia(trx, original.id) : []
+      if (media.length > 0 && target.channel !== 'mms') {
+        throw invalid(`This MMS carries an image, which ${CHANNEL_LABELS[target.channel]} cannot send: retry it as MMS to ${original.to_address}. Nothing was sent.`, [{ field: 'to', message: 'must be the MMS number' }])
+      }
       const queued = await this.deps.outbound.queueRetry(trx, { ticketId, kind: original.kind, channel: target.channel, to: target.address, body: original.body, from, agentId }, original.id, now)
+      if (queued.created && media.length > 0) await insertMedia(trx, queued.messageId, media.map((m) => ({ kind: m.kind, url: m.url, caption: m.caption, contentType: m.content_type })), now)
       if (queued.created) await inbox.insertTicketEvent(trx, { ticketId, kind: 'retry', agentId, messageId: queued.messageId }, now)
       return { messageId: queued.messageId, created: queued.created }
     })
@@ -716,8 +724,11 @@ export class TicketService {
       retriedAs: link(retryOfOriginal.get(m.id)),
       retryOf: m.retry_of === null ? null : link(byId.get(m.retry_of)),
       // The Retry form: a failed message not retried yet, on a ticket a message may go out from.
+      // An MMS is retried as MMS only (retry() refuses a channel that would drop its image).
       retry: mayRetry && m.direction === 'outbound' && isFailure(m.status) && !retryOfOriginal.has(m.id)
-        ? { options: addresses.map((a) => ({ value: `${a.channel}:${a.address}`, label: `${CHANNEL_LABELS[a.channel]} ${addressLabel(a.address).replace(/^Messenger /, '')}`, selected: a.channel === m.channel && a.address === m.to_address })), several: addresses.length > 1 }
+        ? m.channel === 'mms'
+          ? { options: [{ value: `mms:${m.to_address}`, label: `MMS ${m.to_address}`, selected: true }], several: false }
+          : { options: addresses.map((a) => ({ value: `${a.channel}:${a.address}`, label: `${CHANNEL_LABELS[a.channel]} ${addressLabel(a.address).replace(/^Messenger /, '')}`, selected: a.channel === m.channel && a.address === m.to_address })), several: addresses.length > 1 }
         : null,
       // Served by GET /media/:id: the agent's browser never loads the provider's URL.
       media: (mediaOf.get(m.id) ?? []).map((x) => ({ id: x.id, kind: x.kind, caption: x.caption, isImage: x.kind === 'image' })),
@@ -788,7 +799,7 @@ function stepView (s: Awaited<ReturnType<typeof listTicketSteps>>[number] | unde
 
 /** A choice of the retry form's address list: `sms:+31612345678`, `whatsapp:+31612345678` or `messenger:messenger:<id>`. */
 function parseAddressChoice (raw: string): { channel: Channel, address: string } | null {
-  const m = /^(sms|whatsapp):(\+\d{6,15})$/.exec(raw) ?? /^(messenger):(messenger:\d{5,32})$/.exec(raw)
+  const m = /^(sms|whatsapp|mms):(\+\d{6,15})$/.exec(raw) ?? /^(messenger):(messenger:\d{5,32})$/.exec(raw)
   return m === null ? null : { channel: m[1] as Channel, address: m[2] }
 }
 

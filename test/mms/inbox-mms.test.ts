@@ -152,3 +152,32 @@ t.test('on the simulator the composer offers the image for a +1 number; a Messen
   t.match(res.body, /An image goes out by MMS, to a phone number; Messenger 6011234567890123 cannot take one/)
   t.equal((await db.selectFrom('message_media').select('id').execute()).length, 0)
 })
+
+t.test('Retry on a failed MMS sends it again as an MMS with its image; it cannot move to a channel that would drop the image', async (t) => {
+  const s = await setup(t)
+  const ticketId = await s.textIn(US, 'The lid arrived cracked')
+  const to = sendTo(await page(s.agent, ticketId))
+  t.equal((await reply(s.agent, ticketId, { body: 'Here is your new label', to, media_url: IMAGE })).statusCode, 303)
+  await s.drain()
+  const failed = await s.db.selectFrom('messages').select('id').where('ticket_id', '=', ticketId).where('kind', '=', 'reply').executeTakeFirstOrThrow()
+  const report = await s.app.inject({ method: 'GET', url: `/webhooks/messagebird/status?id=mms-1&reference=${failed.id}&status=delivery_failed&statusDatetime=2026-01-01T09:00:03%2B00:00` })
+  t.equal(report.statusCode, 200)
+
+  // The customer also has a WhatsApp address: the bubble still offers no other channel.
+  t.equal((await s.agent.inject({ method: 'POST', url: `/tickets/${ticketId}/addresses`, headers: FORM, payload: form({ channel: 'whatsapp', address: US }) })).statusCode, 303)
+  const bubble = new RegExp(`<li class="msg [^"]*" data-item-id="${failed.id}"[\\s\\S]*?</li>`).exec(await page(s.agent, ticketId))?.[0] ?? ''
+  t.match(bubble, /class="retry"/, 'the failed MMS offers Retry')
+  t.notMatch(bubble, /<select/, 'as MMS only: no other address to pick')
+  const bySms = await s.agent.inject({ method: 'POST', url: `/tickets/${ticketId}/messages/${failed.id}/retry`, headers: FORM, payload: form({ to: `sms:${US}` }) })
+  t.equal(bySms.statusCode, 422, 'an SMS would drop the image')
+  t.match(bySms.body, /image/)
+
+  const res = await s.agent.inject({ method: 'POST', url: `/tickets/${ticketId}/messages/${failed.id}/retry`, headers: FORM, payload: form({ to: `mms:${US}` }) })
+  t.equal(res.statusCode, 303, res.body)
+  const retry = await s.db.selectFrom('messages').select(['id', 'channel', 'to_address']).where('retry_of', '=', failed.id).executeTakeFirstOrThrow()
+  t.same({ channel: retry.channel, to: retry.to_address }, { channel: 'mms', to: US })
+  t.match(await s.db.selectFrom('message_media').select(['url', 'kind']).where('message_id', '=', retry.id).execute(), [{ url: IMAGE, kind: 'image' }], 'the retry carries the image')
+  await s.drain()
+  t.same(s.mms.map((m) => m.mediaUrls), [[IMAGE], [IMAGE]], 'MessageBird got the image both times')
+  t.equal(s.mms[1].reference, retry.id)
+})
