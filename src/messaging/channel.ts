@@ -8,6 +8,15 @@ export const CHANNEL_LABELS: Record<Channel, string> = { sms: 'SMS', whatsapp: '
 export const TEXT_LIMITS: Record<Channel, number> = { sms: MAX_SMS_TEXT_LENGTH, whatsapp: 4096, messenger: 640, mms: 2000 }
 
 /**
+ * The channel for a text-only answer to a customer who wrote on `channel` (a confirmation, a
+ * keyword's answer, a CSAT thanks): an MMS sender gets an SMS at the same number, since an MMS
+ * without a picture costs more and carries nothing more.
+ */
+export function textChannelFor (channel: Channel): Channel {
+  return channel === 'mms' ? 'sms' : channel
+}
+
+/**
  * A WhatsApp template message (MessageBird Conversations API `type: 'hsm'`): an approved template,
  * the only thing WhatsApp delivers more than 24 h after the customer's last message.
  */

@@ -3,6 +3,7 @@ import type { Executor, UnitExecutor } from '../db/database.js'
 import type { Channel } from '../db/schema.js'
 import * as messageRepo from '../messaging/message-repository.js'
 import { optOutBlock, type OutboundQueue } from '../messaging/outbound.js'
+import { textChannelFor } from '../messaging/channel.js'
 import type { AutoReplies } from './auto-replies.js'
 import type { Conversation } from './conversations.js'
 import { customerMessage } from './inbound-message.js'
@@ -69,7 +70,7 @@ export class Csat {
     await touchTicket(trx, ticketId, now, null)
     if (limited !== null) return { ticketId, queuedOutbound: false }
     const blockedReason = optOutBlock(seen.optedOutAt)
-    await this.deps.outbound.queue(trx, { ticketId, kind: 'csat_thanks', channel: sms.channel, to: sms.from, body: CSAT_THANKS_TEXT, blockedReason }, now)
+    await this.deps.outbound.queue(trx, { ticketId, kind: 'csat_thanks', channel: textChannelFor(sms.channel), to: sms.from, body: CSAT_THANKS_TEXT, blockedReason }, now)
     return { ticketId, queuedOutbound: blockedReason === null }
   }
 

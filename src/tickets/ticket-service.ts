@@ -9,7 +9,7 @@ import type { Channel, MessageStatus, TicketStatus } from '../db/schema.js'
 import { invalid, conflict, notFound, UserError } from '../errors.js'
 import type { EventBus, TicketChange } from '../events/bus.js'
 import { addressLabel, isMessengerAddress, primaryChannel } from '../messaging/address.js'
-import { CHANNEL_LABELS } from '../messaging/channel.js'
+import { CHANNEL_LABELS, textChannelFor } from '../messaging/channel.js'
 import { listTicketSteps } from '../messaging/dispatch-repository.js'
 import type { FailoverService } from '../messaging/failover.js'
 import * as messageRepo from '../messaging/message-repository.js'
@@ -230,7 +230,7 @@ export class TicketService {
     }))
     if (!await repo.touchForInbound(trx, ticketId, now, first.preview)) throw new TicketMergedMeanwhile(ticketId)
 
-    const base = { ticketId, channel: sms.channel, to: sms.from }
+    const base = { ticketId, channel: textChannelFor(sms.channel), to: sms.from }
     let queuedOutbound = false
     if (answer !== null) {
       await this.deps.outbound.queue(trx, { ...base, ...answer }, now)
@@ -240,7 +240,7 @@ export class TicketService {
       const body = this.confirmationText(ticketId)
       const { failover, config } = this.deps
       const addresses = optedOutAt === null && config.failover.confirmationWithFailover && failover !== undefined
-        ? await this.failoverOrder(trx, contactId, { channel: sms.channel, address: sms.from })
+        ? await this.failoverOrder(trx, contactId, { channel: textChannelFor(sms.channel), address: sms.from })
         : []
       if (failover !== undefined && addresses.length > 1) {
         await failover.start(trx, { ticketId, kind: 'confirmation', steps: failoverSteps(addresses, body, config.failover.defaultExpirySeconds) }, now)

@@ -65,6 +65,8 @@ t.test('inbound MMS (form with repeated mediaUrls, JSON, GET): a ticket on chann
     { body: 'and this', kind: 'image', content_type: 'image/png' },
     { body: '[video]', kind: 'video' }
   ])
+  const confirmation = await db.selectFrom('messages').select(['channel', 'to_address']).where('kind', '=', 'confirmation').executeTakeFirstOrThrow()
+  t.same(confirmation, { channel: 'sms', to_address: '+12025550123' }, 'the confirmation, text only, goes by SMS to the same number, not as an MMS without a picture')
 })
 
 t.test('inbound MMS: bad input is a clear 400 and stores nothing', async (t) => {
